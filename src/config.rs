@@ -1,0 +1,310 @@
+//! Configuration: read once from the environment (and `.env`, via dotenvy) into one typed struct.
+//!
+//! Every variable is documented in the README and in `.env.example`. A bad value stops the start
+//! with one line naming the variable (`ConfigError`'s `Display`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine;
+use secrecy::SecretString;
+use url::Url;
+
+/// Production Rememberizer. Everything provider-specific derives from this base URL.
+pub const DEFAULT_PROVIDER_URL: &str = "https://api.rememberizer.ai";
+pub const DEFAULT_SCOPE: &str = "offline_access";
+pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8080";
+
+/// The app's whole configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `None` means demo mode: the app starts the built-in simulator and talks to it.
+    pub client: Option<ClientCredentials>,
+    pub provider_url: Url,
+    pub scopes: Vec<String>,
+    /// `None` means "derive from the bound address" (only allowed in demo mode).
+    pub app_base_url: Option<Url>,
+    pub bind_addr: SocketAddr,
+    /// `None` means a random key per start (sessions do not survive a restart).
+    pub session_key: Option<SessionKeyBytes>,
+    pub session_store: SessionStoreKind,
+    pub http: HttpSettings,
+}
+
+/// The app's registration at Rememberizer's Developer Hub.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+/// Key material for signing and encrypting the session cookie (at least 64 bytes).
+#[derive(Clone)]
+pub struct SessionKeyBytes(pub Vec<u8>);
+
+impl std::fmt::Debug for SessionKeyBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKeyBytes([REDACTED])")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionStoreKind {
+    Memory,
+    Redis(Url),
+}
+
+/// Limits for every outgoing HTTP call (token endpoint and API alike).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(10),
+            max_response_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{var} is required when REMEMBERIZER_CLIENT_ID is set")]
+    Missing { var: &'static str },
+    #[error("{var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+impl Settings {
+    /// Reads `.env` (if present; real environment variables win) and then the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is not worth refusing to start over.
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any variable lookup; the tests use a map instead of the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let client = match get("REMEMBERIZER_CLIENT_ID") {
+            None => None,
+            Some(client_id) => {
+                let secret = get("REMEMBERIZER_CLIENT_SECRET").ok_or(ConfigError::Missing {
+                    var: "REMEMBERIZER_CLIENT_SECRET",
+                })?;
+                Some(ClientCredentials {
+                    client_id: client_id.trim().to_owned(),
+                    client_secret: SecretString::from(secret),
+                })
+            }
+        };
+
+        let provider_url = parse_http_url(
+            "REMEMBERIZER_BASE_URL",
+            &get("REMEMBERIZER_BASE_URL").unwrap_or_else(|| DEFAULT_PROVIDER_URL.to_owned()),
+        )?;
+
+        let scopes = get("REMEMBERIZER_SCOPE")
+            .unwrap_or_else(|| DEFAULT_SCOPE.to_owned())
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+
+        let app_base_url = get("APP_BASE_URL")
+            .map(|v| parse_http_url("APP_BASE_URL", &v))
+            .transpose()?;
+        // Outside demo mode the redirect URI registered at Rememberizer must be known up front;
+        // it never comes from the request's Host header.
+        let app_base_url = match (&client, app_base_url) {
+            (Some(_), None) => Some(parse_http_url("APP_BASE_URL", "http://localhost:8080")?),
+            (_, url) => url,
+        };
+
+        let bind_addr = get("BIND_ADDR")
+            .unwrap_or_else(|| DEFAULT_BIND_ADDR.to_owned())
+            .trim()
+            .parse::<SocketAddr>()
+            .map_err(|e| ConfigError::Invalid {
+                var: "BIND_ADDR",
+                reason: format!("{e} (expected host:port, e.g. 127.0.0.1:8080)"),
+            })?;
+
+        let session_key = get("SESSION_KEY")
+            .map(|v| parse_session_key(&v))
+            .transpose()?;
+
+        let session_store = match get("SESSION_STORE").as_deref().map(str::trim) {
+            None | Some("memory") => SessionStoreKind::Memory,
+            Some(other) => {
+                let url = Url::parse(other).map_err(|e| ConfigError::Invalid {
+                    var: "SESSION_STORE",
+                    reason: format!("{e} (expected `memory` or a redis:// URL)"),
+                })?;
+                if !matches!(url.scheme(), "redis" | "rediss") {
+                    return Err(ConfigError::Invalid {
+                        var: "SESSION_STORE",
+                        reason: "expected `memory` or a redis:// URL".to_owned(),
+                    });
+                }
+                SessionStoreKind::Redis(url)
+            }
+        };
+
+        Ok(Self {
+            client,
+            provider_url,
+            scopes,
+            app_base_url,
+            bind_addr,
+            session_key,
+            session_store,
+            http: HttpSettings::default(),
+        })
+    }
+
+    pub fn is_demo_mode(&self) -> bool {
+        self.client.is_none()
+    }
+}
+
+fn parse_http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value.trim()).map_err(|e| ConfigError::Invalid {
+        var,
+        reason: format!("{e} (expected an absolute http(s) URL)"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: "expected an absolute http(s) URL".to_owned(),
+        });
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: "must not carry a query or fragment".to_owned(),
+        });
+    }
+    Ok(url)
+}
+
+/// `SESSION_KEY` may be hex or base64 (standard or URL-safe); it must decode to 64+ bytes,
+/// which is what actix-web's `Key` needs for signing plus encryption.
+fn parse_session_key(value: &str) -> Result<SessionKeyBytes, ConfigError> {
+    let value = value.trim();
+    let decoded = decode_hex(value)
+        .or_else(|| base64::engine::general_purpose::STANDARD.decode(value).ok())
+        .or_else(|| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(value)
+                .ok()
+        })
+        .ok_or_else(|| ConfigError::Invalid {
+            var: "SESSION_KEY",
+            reason: "expected hex or base64".to_owned(),
+        })?;
+    if decoded.len() < 64 {
+        return Err(ConfigError::Invalid {
+            var: "SESSION_KEY",
+            reason: format!(
+                "decodes to {} bytes, at least 64 are needed (try `openssl rand -base64 64`)",
+                decoded.len()
+            ),
+        });
+    }
+    Ok(SessionKeyBytes(decoded))
+}
+
+fn decode_hex(value: &str) -> Option<Vec<u8>> {
+    if value.len() % 2 != 0 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..value.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&value[i..i + 2], 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn no_client_id_means_demo_mode_with_defaults() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert!(s.is_demo_mode());
+        assert_eq!(s.provider_url.as_str(), "https://api.rememberizer.ai/");
+        assert_eq!(s.scopes, vec!["offline_access".to_owned()]);
+        assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.session_store, SessionStoreKind::Memory);
+        assert!(s.app_base_url.is_none());
+    }
+
+    #[test]
+    fn a_client_id_without_a_secret_names_the_missing_variable() {
+        let err = settings(&[("REMEMBERIZER_CLIENT_ID", "abc")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "REMEMBERIZER_CLIENT_SECRET is required when REMEMBERIZER_CLIENT_ID is set"
+        );
+    }
+
+    #[test]
+    fn real_mode_defaults_app_base_url_to_localhost_8080() {
+        let s = settings(&[
+            ("REMEMBERIZER_CLIENT_ID", "abc"),
+            ("REMEMBERIZER_CLIENT_SECRET", "shh"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            s.app_base_url.map(|u| u.to_string()),
+            Some("http://localhost:8080/".to_owned())
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("REMEMBERIZER_BASE_URL", "not a url"),
+            ("REMEMBERIZER_BASE_URL", "ftp://example.com"),
+            ("APP_BASE_URL", "localhost:8080"),
+            ("BIND_ADDR", "localhost"),
+            ("SESSION_KEY", "too-short"),
+            ("SESSION_KEY", "00ff"),
+            ("SESSION_STORE", "postgres://x"),
+        ] {
+            let err = settings(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(var), "{var}={value} gave: {err}");
+        }
+    }
+
+    #[test]
+    fn session_key_accepts_hex_and_base64() {
+        let hex = "ab".repeat(64);
+        let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+        for key in [hex, b64] {
+            let s = settings(&[("SESSION_KEY", &key)]).expect("valid key");
+            assert_eq!(s.session_key.map(|k| k.0.len()), Some(64));
+        }
+    }
+
+    #[test]
+    fn scopes_are_space_separated() {
+        let s = settings(&[("REMEMBERIZER_SCOPE", "offline_access  read")]).expect("valid");
+        assert_eq!(s.scopes, vec!["offline_access", "read"]);
+    }
+}

@@ -1,0 +1,343 @@
+//! The app's error type at the HTTP boundary, and the page every error response renders.
+//!
+//! Handlers return `AppError`; `ResponseError` picks the status and attaches an [`ErrorPage`]
+//! to the response. The `ErrorHandlers` middleware (`render_error_page`) then renders
+//! `error.html` for every 4xx/5xx, including actix's own 404/405 and extractor errors, so every
+//! error looks like the rest of the app. Error types never hold secrets, so logging their chain
+//! is safe.
+
+use std::time::Duration;
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{web, HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::oauth::OAuthError;
+use crate::rememberizer::ApiError;
+use crate::session::SessionError;
+use crate::templates::Templates;
+use crate::tokens::TokenError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("not found")]
+    NotFound,
+    #[error("the form's CSRF token is missing or wrong")]
+    Csrf,
+    /// Step 3 failed: the `state` is missing, unknown, used or expired. No token request is made.
+    #[error("the callback's state is not valid for this browser: {0}")]
+    InvalidState(&'static str),
+    /// Step 3 carried `error=…` instead of a code.
+    #[error("the authorization request ended with error {error}")]
+    AuthorizationFailed {
+        error: String,
+        description: Option<String>,
+    },
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("the code exchange failed")]
+    Exchange(#[source] OAuthError),
+    #[error("an API call failed")]
+    Api(#[from] ApiError),
+    #[error("the session store failed")]
+    Session(#[from] SessionError),
+    #[error("a page could not be rendered")]
+    Template(#[from] tera::Error),
+}
+
+/// What `error.html` shows. Attached to error responses as an extension.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorPage {
+    pub status: u16,
+    pub title: String,
+    pub message: String,
+    /// Extra text from the provider (e.g. `error_description`), rendered escaped.
+    pub detail: Option<String>,
+    pub offer_retry: bool,
+    pub offer_connect: bool,
+}
+
+impl ErrorPage {
+    fn new(status: StatusCode, title: &str, message: impl Into<String>) -> Self {
+        Self {
+            status: status.as_u16(),
+            title: title.to_owned(),
+            message: message.into(),
+            detail: None,
+            offer_retry: false,
+            offer_connect: false,
+        }
+    }
+
+    fn retry(mut self) -> Self {
+        self.offer_retry = true;
+        self
+    }
+
+    fn connect(mut self) -> Self {
+        self.offer_connect = true;
+        self
+    }
+
+    /// The page for a status that no `AppError` described (actix's 404/405, extractor errors).
+    pub fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::NOT_FOUND => Self::new(
+                status,
+                "Page not found",
+                "There is nothing at this address. Check the link, or start from the home page.",
+            ),
+            StatusCode::METHOD_NOT_ALLOWED => Self::new(
+                status,
+                "Method not allowed",
+                "This address does not accept that kind of request.",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                status,
+                "Request too large",
+                "What you sent is larger than this app accepts.",
+            ),
+            s if s.is_client_error() => Self::new(
+                status,
+                "Bad request",
+                "The request could not be understood. Check the address and try again.",
+            ),
+            _ => Self::new(
+                status,
+                "Something went wrong",
+                "The app could not finish this request. Try again in a moment.",
+            )
+            .retry(),
+        }
+    }
+}
+
+fn upstream_page(error: &ApiError) -> (ErrorPage, Option<Duration>) {
+    let unavailable = |status| {
+        ErrorPage::new(
+            status,
+            "Rememberizer is not answering",
+            "Rememberizer could not be reached or had a problem. You are still connected; try again in a moment.",
+        )
+        .retry()
+    };
+    match error {
+        ApiError::Timeout => (
+            ErrorPage::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "Rememberizer is slow to answer",
+                "Rememberizer did not answer in time. You are still connected; try again in a moment.",
+            )
+            .retry(),
+            None,
+        ),
+        ApiError::RateLimited { retry_after } => {
+            let when = match retry_after {
+                Some(d) => format!("in {} seconds", d.as_secs().max(1)),
+                None => "in a minute".to_owned(),
+            };
+            (
+                ErrorPage::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Rememberizer asks us to slow down",
+                    format!("Too many requests reached Rememberizer. You are still connected; try again {when}."),
+                )
+                .retry(),
+                *retry_after,
+            )
+        }
+        ApiError::NotFound => (
+            ErrorPage::new(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "Rememberizer has no such item, or this app was not given access to it.",
+            ),
+            None,
+        ),
+        ApiError::BadResponse(_) => (
+            ErrorPage::new(
+                StatusCode::BAD_GATEWAY,
+                "Rememberizer sent an answer we could not read",
+                "Rememberizer answered with something unexpected. You are still connected; try again in a moment.",
+            )
+            .retry(),
+            None,
+        ),
+        ApiError::Unauthorized => (reconnect_page(), None),
+        ApiError::Unavailable(_) | ApiError::Refused(_) => (unavailable(StatusCode::BAD_GATEWAY), None),
+    }
+}
+
+fn reconnect_page() -> ErrorPage {
+    ErrorPage::new(
+        StatusCode::UNAUTHORIZED,
+        "Your connection to Rememberizer ended",
+        "Rememberizer no longer accepts this app's access (it expired or was revoked). Connect again to continue.",
+    )
+    .connect()
+}
+
+fn oauth_page(error: &OAuthError) -> ErrorPage {
+    match error {
+        OAuthError::InvalidGrant => ErrorPage::new(
+            StatusCode::BAD_REQUEST,
+            "Rememberizer did not accept this sign-in",
+            "The authorization code expired or was already used. Start again to connect.",
+        )
+        .connect(),
+        OAuthError::Unavailable(crate::http_client::HttpError::Timeout) => ErrorPage::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "Rememberizer is slow to answer",
+            "Rememberizer did not answer in time. Try again in a moment.",
+        )
+        .retry(),
+        OAuthError::Unavailable(_) => ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "Rememberizer is not answering",
+            "Rememberizer could not be reached or had a problem. Try again in a moment.",
+        )
+        .retry(),
+        OAuthError::Refused(_) | OAuthError::BadResponse(_) => ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "Rememberizer refused this app",
+            "Rememberizer did not accept the app's request for tokens. If this keeps happening, the app's client id or secret may be wrong.",
+        )
+        .connect(),
+    }
+}
+
+impl AppError {
+    fn page(&self) -> (ErrorPage, Option<Duration>) {
+        let page = match self {
+            AppError::BadRequest(message) => {
+                let mut page = ErrorPage::for_status(StatusCode::BAD_REQUEST);
+                page.message = message.clone();
+                page
+            }
+            AppError::NotFound => ErrorPage::for_status(StatusCode::NOT_FOUND),
+            AppError::Csrf => ErrorPage::new(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The form was missing its security token or it did not match. Reload the page and try again.",
+            ),
+            AppError::InvalidState(reason) => ErrorPage::new(
+                StatusCode::BAD_REQUEST,
+                "This sign-in could not be completed",
+                format!("{reason} For your safety nothing was sent to Rememberizer. Start again from this browser."),
+            )
+            .connect(),
+            AppError::AuthorizationFailed { error, description } => {
+                let mut page = if error == "access_denied" {
+                    ErrorPage::new(
+                        StatusCode::FORBIDDEN,
+                        "You did not connect Rememberizer",
+                        "You declined to give this app access to your mementos. Nothing was shared. You can connect whenever you like.",
+                    )
+                } else {
+                    ErrorPage::new(
+                        StatusCode::BAD_REQUEST,
+                        "Rememberizer could not authorize this app",
+                        format!("Rememberizer answered with the error “{error}”."),
+                    )
+                };
+                page.detail = description.clone();
+                page.connect()
+            }
+            AppError::Token(TokenError::Reconnect) => reconnect_page(),
+            AppError::Token(TokenError::Refresh(e)) | AppError::Exchange(e) => oauth_page(e),
+            AppError::Api(e) => return upstream_page(e),
+            AppError::Session(_) => ErrorPage::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sessions are unavailable",
+                "The app cannot read or store sessions right now. Try again in a moment.",
+            )
+            .retry(),
+            AppError::Template(_) => ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR),
+        };
+        (page, None)
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.page().0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (page, retry_after) = self.page();
+        let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(error = %error_chain(self), status = status.as_u16(), "request failed");
+        } else {
+            tracing::info!(error = %error_chain(self), status = status.as_u16(), "request refused");
+        }
+        let mut response = HttpResponse::build(status);
+        if let Some(delay) = retry_after {
+            response.insert_header((header::RETRY_AFTER, delay.as_secs().max(1).to_string()));
+        }
+        let mut response = response.finish();
+        response.extensions_mut().insert(page);
+        response
+    }
+}
+
+/// "outer: inner: innermost" — the whole cause chain on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `ErrorHandlers` default handler: renders `error.html` for any error response that does not
+/// already carry an HTML body.
+pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let page = res
+        .response()
+        .extensions()
+        .get::<ErrorPage>()
+        .cloned()
+        .unwrap_or_else(|| ErrorPage::for_status(status));
+    let (req, res) = res.into_parts();
+    let retry_href = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    let html = req
+        .app_data::<web::Data<Templates>>()
+        .and_then(|templates| templates.error_page(&page, &retry_href).ok());
+    let mut new = HttpResponse::build(status);
+    for (name, value) in res.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.append_header((name.clone(), value.clone()));
+        }
+    }
+    let new = match html {
+        Some(html) => new.content_type("text/html; charset=utf-8").body(html),
+        // Only if the templates themselves are broken: plain text, still no internals.
+        None => new
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{}: {}", page.title, page.message)),
+    };
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, new).map_into_right_body(),
+    ))
+}

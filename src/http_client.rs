@@ -1,0 +1,123 @@
+//! The one place that builds outgoing HTTP clients and reads their responses.
+//!
+//! Both the OAuth token endpoint and the API go through here, so every call to the provider has
+//! the same safety properties: no redirects followed (a redirect from a token endpoint is how
+//! SSRF and token leaks happen; oauth2-rs warns about it), connect and total timeouts, a cap on
+//! the response size, and a `User-Agent` naming the app.
+
+use std::time::Duration;
+
+use crate::config::HttpSettings;
+
+pub const USER_AGENT: &str = concat!("talk-to-mementos/", env!("CARGO_PKG_VERSION"));
+
+/// A reqwest client plus the limits its responses are read with.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+    max_response_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("the request timed out")]
+    Timeout,
+    #[error("could not connect")]
+    Connect(#[source] reqwest::Error),
+    #[error("the response was larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the server answered {0}")]
+    Status(reqwest::StatusCode),
+    #[error("the request failed")]
+    Other(#[source] reqwest::Error),
+}
+
+impl From<reqwest::Error> for HttpError {
+    fn from(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            HttpError::Timeout
+        } else if e.is_connect() {
+            HttpError::Connect(e)
+        } else {
+            HttpError::Other(e)
+        }
+    }
+}
+
+/// A response whose body has been read completely (and within the size cap).
+#[derive(Debug)]
+pub struct FetchedResponse {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpClient {
+    pub fn new(settings: &HttpSettings) -> Result<Self, reqwest::Error> {
+        let inner = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .user_agent(USER_AGENT)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            inner,
+            max_response_bytes: settings.max_response_bytes,
+        })
+    }
+
+    pub fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
+        self.inner.request(method, url)
+    }
+
+    /// Sends a request and reads the body, refusing bodies over the cap without buffering them.
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<FetchedResponse, HttpError> {
+        let mut response = request.send().await?;
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.max_response_bytes as u64)
+        {
+            return Err(HttpError::TooLarge(self.max_response_bytes));
+        }
+        let status = response.status();
+        let headers = std::mem::take(response.headers_mut());
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > self.max_response_bytes {
+                return Err(HttpError::TooLarge(self.max_response_bytes));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(FetchedResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Adapts this client to oauth2-rs's `AsyncHttpClient` (it accepts any such function), so the
+    /// token endpoint gets the same limits as the API.
+    pub async fn execute_oauth2(
+        &self,
+        request: oauth2::HttpRequest,
+    ) -> Result<oauth2::HttpResponse, HttpError> {
+        let request = reqwest::Request::try_from(request).map_err(HttpError::Other)?;
+        let builder = reqwest::RequestBuilder::from_parts(self.inner.clone(), request);
+        let fetched = self.send(builder).await?;
+        // 5xx and 429 mean "provider unavailable", not an OAuth error: stop before oauth2-rs
+        // tries to read an RFC 6749 error (or an HTML page) out of the body.
+        if fetched.status.is_server_error()
+            || fetched.status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        {
+            return Err(HttpError::Status(fetched.status));
+        }
+        let mut response = oauth2::HttpResponse::new(fetched.body);
+        *response.status_mut() = fetched.status;
+        *response.headers_mut() = fetched.headers;
+        Ok(response)
+    }
+}

@@ -1,0 +1,339 @@
+//! The OAuth 2.0 authorization-code flow with Rememberizer, client side, in one place.
+//!
+//! Rememberizer's "Authorizing Rememberizer apps" doc has five steps; each is named below where it
+//! happens. Everything provider-specific (endpoint paths, the client authentication method, the
+//! token-type quirk) lives in this module; a second provider would be a second module like it.
+//!
+//! - Step 1: [`OAuthFlow::start`] builds the authorize URL (state + PKCE) — `routes::auth::start`.
+//! - Step 2: the user picks mementos on Rememberizer's consent page (nothing to do here).
+//! - Step 3: Rememberizer redirects back with `code` + `state`; `routes::auth::callback` matches the
+//!   state against the flows this browser started (`session::TypedSession::take_pending_flow`).
+//! - Step 4: [`OAuthFlow::exchange_code`] trades the code (plus the PKCE verifier) for tokens.
+//! - Step 5: the access token is used as a bearer token by `rememberizer::ApiClient`;
+//!   [`OAuthFlow::refresh`] gets a new one when it expires (`tokens::TokenStore`).
+
+use std::time::{Duration, SystemTime};
+
+use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenType};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
+    Scope, StandardErrorResponse, TokenResponse, TokenUrl,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::http_client::{HttpClient, HttpError};
+use crate::tokens::TokenSet;
+
+/// Rememberizer's endpoints, relative to `REMEMBERIZER_BASE_URL`.
+const AUTHORIZE_PATH: &str = "api/v1/auth/oauth2/authorize/";
+const TOKEN_PATH: &str = "api/v1/auth/oauth2/token/";
+/// Where Rememberizer sends the browser back (Step 3), relative to `APP_BASE_URL`.
+pub const CALLBACK_PATH: &str = "auth/rememberizer/callback";
+
+/// How long a started flow may take before its state is no longer accepted.
+pub const PENDING_FLOW_TTL: Duration = Duration::from_secs(10 * 60);
+/// Bytes of CSPRNG output in each `state` (256 bits; the checklist asks for at least 128).
+const STATE_BYTES: u32 = 32;
+
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// Everything needed to run the flow against one provider.
+#[derive(Clone, Debug)]
+pub struct OAuthFlow {
+    client: Client,
+    scopes: Vec<Scope>,
+    http: HttpClient,
+}
+
+/// What the app must remember between Step 1 and Step 3, server-side, for this browser only.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PendingFlow {
+    pub state: String,
+    pub pkce_verifier: String,
+    /// Seconds since the Unix epoch.
+    pub started_at: u64,
+}
+
+impl PendingFlow {
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        unix_seconds(now).saturating_sub(self.started_at) > PENDING_FLOW_TTL.as_secs()
+    }
+}
+
+// Secrets must never reach a log line through `{:?}`.
+impl std::fmt::Debug for PendingFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingFlow")
+            .field("started_at", &self.started_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// The provider could not be reached, was too slow, or answered 5xx/429.
+    #[error("the token endpoint is unavailable")]
+    Unavailable(#[source] HttpError),
+    /// The code or refresh token is no longer valid: the user must connect again.
+    #[error("the grant is invalid, expired or revoked")]
+    InvalidGrant,
+    /// Any other RFC 6749 §5.2 error (e.g. `invalid_client`: a configuration problem).
+    #[error("the token endpoint refused the request: {0}")]
+    Refused(String),
+    /// The answer was not a usable bearer token response. The body is never kept: it may hold
+    /// tokens.
+    #[error("the token endpoint's response was not usable: {0}")]
+    BadResponse(&'static str),
+}
+
+impl OAuthFlow {
+    pub fn new(
+        provider_url: &Url,
+        client_id: &str,
+        client_secret: &SecretString,
+        app_base_url: &Url,
+        scopes: &[String],
+        http: HttpClient,
+    ) -> Result<Self, url::ParseError> {
+        let client = BasicClient::new(ClientId::new(client_id.to_owned()))
+            .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
+            .set_auth_uri(AuthUrl::from_url(join(provider_url, AUTHORIZE_PATH)?))
+            .set_token_uri(TokenUrl::from_url(join(provider_url, TOKEN_PATH)?))
+            // The redirect URI comes from configuration, never from the request's Host header.
+            .set_redirect_uri(RedirectUrl::from_url(Self::redirect_uri(app_base_url)?))
+            // Rememberizer takes the client credentials in the form body ("client_secret_post"),
+            // not in an HTTP Basic header.
+            .set_auth_type(AuthType::RequestBody);
+        Ok(Self {
+            client,
+            scopes: scopes.iter().cloned().map(Scope::new).collect(),
+            http,
+        })
+    }
+
+    /// `APP_BASE_URL/auth/rememberizer/callback`, the URI registered at Rememberizer.
+    pub fn redirect_uri(app_base_url: &Url) -> Result<Url, url::ParseError> {
+        join(app_base_url, CALLBACK_PATH)
+    }
+
+    /// Step 1: the URL to send the browser to, and what to keep until it comes back.
+    pub fn start(&self) -> (Url, PendingFlow) {
+        // PKCE S256 on every flow (RFC 9700 §2.1.1): a stolen or injected code is useless
+        // without the verifier, which never leaves this server until Step 4.
+        let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state) = self
+            .client
+            .authorize_url(|| CsrfToken::new_random_len(STATE_BYTES))
+            .add_scopes(self.scopes.iter().cloned())
+            .set_pkce_challenge(pkce_challenge)
+            .url();
+        let pending = PendingFlow {
+            state: state.secret().clone(),
+            pkce_verifier: pkce_verifier.secret().clone(),
+            started_at: unix_seconds(SystemTime::now()),
+        };
+        (url, pending)
+    }
+
+    /// Step 4: exchange the authorization code for tokens, proving possession of the verifier.
+    pub async fn exchange_code(
+        &self,
+        code: String,
+        flow: PendingFlow,
+    ) -> Result<TokenSet, OAuthError> {
+        let http = |request| self.http.execute_oauth2(request);
+        let response = self
+            .client
+            .exchange_code(AuthorizationCode::new(code))
+            .set_pkce_verifier(PkceCodeVerifier::new(flow.pkce_verifier))
+            .request_async(&http)
+            .await
+            .map_err(classify)?;
+        token_set(response, None)
+    }
+
+    /// Refresh: a new access token (and, if the provider rotates them, a new refresh token).
+    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, OAuthError> {
+        let http = |request| self.http.execute_oauth2(request);
+        let refresh_token = RefreshToken::new(refresh_token.expose_secret().to_owned());
+        let response = self
+            .client
+            .exchange_refresh_token(&refresh_token)
+            .request_async(&http)
+            .await
+            .map_err(classify)?;
+        // A response without a refresh token means "keep using the one you have".
+        token_set(response, Some(refresh_token))
+    }
+}
+
+type TokenResponseError =
+    RequestTokenError<HttpError, StandardErrorResponse<BasicErrorResponseType>>;
+
+fn classify(error: TokenResponseError) -> OAuthError {
+    match error {
+        RequestTokenError::Request(e) => OAuthError::Unavailable(e),
+        RequestTokenError::ServerResponse(e) => match e.error() {
+            BasicErrorResponseType::InvalidGrant => OAuthError::InvalidGrant,
+            other => OAuthError::Refused(other.as_ref().to_owned()),
+        },
+        // `Parse` carries the raw body, which may contain tokens: drop it here.
+        RequestTokenError::Parse(_, _) => OAuthError::BadResponse("not a JSON token response"),
+        RequestTokenError::Other(_) => OAuthError::BadResponse("unexpected response"),
+    }
+}
+
+/// Validates a token response (Step 4 and refresh) and turns it into what the app stores.
+fn token_set(
+    response: oauth2::basic::BasicTokenResponse,
+    previous_refresh_token: Option<RefreshToken>,
+) -> Result<TokenSet, OAuthError> {
+    // Rememberizer answers `"token_type": "Bearer"`; oauth2-rs only maps lower-case "bearer" to
+    // `BasicTokenType::Bearer`, and RFC 6749 §5.1 says the value is case-insensitive.
+    let is_bearer = match response.token_type() {
+        BasicTokenType::Bearer => true,
+        BasicTokenType::Extension(name) => name.eq_ignore_ascii_case("bearer"),
+        BasicTokenType::Mac => false,
+    };
+    if !is_bearer {
+        return Err(OAuthError::BadResponse("token_type is not bearer"));
+    }
+    let access_token = response.access_token().secret();
+    if access_token.is_empty() {
+        return Err(OAuthError::BadResponse("empty access_token"));
+    }
+    let refresh_token = response
+        .refresh_token()
+        .cloned()
+        .or(previous_refresh_token)
+        .filter(|token| !token.secret().is_empty())
+        .map(|token| SecretString::from(token.into_secret()));
+    Ok(TokenSet::new(
+        SecretString::from(access_token.clone()),
+        refresh_token,
+        response.expires_in(),
+    ))
+}
+
+fn join(base: &Url, path: &str) -> Result<Url, url::ParseError> {
+    // `Url::join` would drop the last path segment of a base without a trailing slash.
+    let mut base = base.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    base.join(path)
+}
+
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HttpSettings;
+
+    fn flow() -> OAuthFlow {
+        OAuthFlow::new(
+            &Url::parse("https://provider.example/prefix").expect("url"),
+            "client-123",
+            &SecretString::from("secret"),
+            &Url::parse("https://app.example").expect("url"),
+            &["offline_access".to_owned()],
+            HttpClient::new(&HttpSettings::default()).expect("client"),
+        )
+        .expect("valid urls")
+    }
+
+    #[test]
+    fn step_1_url_carries_state_pkce_and_the_configured_redirect_uri() {
+        let (url, pending) = flow().start();
+        assert_eq!(
+            url.as_str().split('?').next(),
+            Some("https://provider.example/prefix/api/v1/auth/oauth2/authorize/")
+        );
+        let params: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(params["client_id"], "client-123");
+        assert_eq!(params["response_type"], "code");
+        assert_eq!(
+            params["redirect_uri"],
+            "https://app.example/auth/rememberizer/callback"
+        );
+        assert_eq!(params["scope"], "offline_access");
+        assert_eq!(params["code_challenge_method"], "S256");
+        assert_eq!(params["state"], pending.state);
+        // 32 random bytes, base64url without padding.
+        assert_eq!(pending.state.len(), 43);
+        assert!(!params.contains_key("client_secret"));
+        let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
+            pending.pkce_verifier.clone(),
+        ));
+        assert_eq!(&params["code_challenge"], challenge.as_str());
+    }
+
+    #[test]
+    fn every_flow_gets_fresh_secrets() {
+        let (_, a) = flow().start();
+        let (_, b) = flow().start();
+        assert_ne!(a.state, b.state);
+        assert_ne!(a.pkce_verifier, b.pkce_verifier);
+    }
+
+    #[test]
+    fn pending_flows_expire_after_ten_minutes() {
+        let (_, pending) = flow().start();
+        let now = SystemTime::now();
+        assert!(!pending.is_expired(now + Duration::from_secs(9 * 60)));
+        assert!(pending.is_expired(now + Duration::from_secs(11 * 60)));
+    }
+
+    #[test]
+    fn debug_output_hides_the_state_and_verifier() {
+        let (_, pending) = flow().start();
+        let debug = format!("{pending:?}");
+        assert!(!debug.contains(&pending.state));
+        assert!(!debug.contains(&pending.pkce_verifier));
+    }
+
+    fn response(json: &str) -> oauth2::basic::BasicTokenResponse {
+        serde_json::from_str(json).expect("token response json")
+    }
+
+    #[test]
+    fn token_type_is_accepted_in_any_case_and_other_types_are_refused() {
+        for kind in ["Bearer", "bearer", "BEARER"] {
+            let json = format!(r#"{{"access_token":"a","token_type":"{kind}","expires_in":60}}"#);
+            assert!(token_set(response(&json), None).is_ok(), "{kind}");
+        }
+        let mac = response(r#"{"access_token":"a","token_type":"mac"}"#);
+        assert!(matches!(
+            token_set(mac, None),
+            Err(OAuthError::BadResponse(_))
+        ));
+        let empty = response(r#"{"access_token":"","token_type":"Bearer"}"#);
+        assert!(token_set(empty, None).is_err());
+    }
+
+    #[test]
+    fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
+        let json = r#"{"access_token":"new","token_type":"Bearer","expires_in":60}"#;
+        let tokens =
+            token_set(response(json), Some(RefreshToken::new("old".to_owned()))).expect("valid");
+        assert_eq!(
+            tokens.refresh_token().map(|t| t.expose_secret().to_owned()),
+            Some("old".to_owned())
+        );
+        let rotated = r#"{"access_token":"new","token_type":"Bearer","refresh_token":"r2"}"#;
+        let tokens =
+            token_set(response(rotated), Some(RefreshToken::new("old".to_owned()))).expect("ok");
+        assert_eq!(
+            tokens.refresh_token().map(|t| t.expose_secret().to_owned()),
+            Some("r2".to_owned())
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! The typed Rememberizer API client (Step 5 of the provider's doc).
+//!
+//! One method per endpoint, serde types per response (`models`), and one place (`get_json`) that
+//! attaches the bearer token and turns HTTP outcomes into [`ApiError`]s the pages can explain.
+
+pub mod models;
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::http_client::{HttpClient, HttpError};
+use crate::tokens::AccessToken;
+pub use models::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: the access token is expired or revoked.
+    #[error("the access token was not accepted")]
+    Unauthorized,
+    /// 429: the provider asks us to slow down.
+    #[error("rate limited by the provider")]
+    RateLimited { retry_after: Option<Duration> },
+    /// Could not connect, 5xx, or a broken connection.
+    #[error("the provider is unavailable")]
+    Unavailable(#[source] Option<HttpError>),
+    #[error("the provider did not answer in time")]
+    Timeout,
+    /// Not JSON, not the expected shape, or too large.
+    #[error("the provider's response was not usable: {0}")]
+    BadResponse(String),
+    #[error("not found")]
+    NotFound,
+    /// Another 4xx: the request itself was refused.
+    #[error("the provider refused the request with status {0}")]
+    Refused(StatusCode),
+}
+
+/// Query of `GET /api/v1/documents/`.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentsQuery {
+    pub page: u32,
+    pub page_size: u32,
+    pub integration_type: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiClient {
+    http: HttpClient,
+    api_base: Url,
+}
+
+impl ApiClient {
+    pub fn new(http: HttpClient, provider_url: &Url) -> Result<Self, url::ParseError> {
+        let mut base = provider_url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        Ok(Self {
+            http,
+            api_base: base.join("api/v1/")?,
+        })
+    }
+
+    pub async fn account(&self, token: &AccessToken) -> Result<Account, ApiError> {
+        self.get_json(token, "account/", &[]).await
+    }
+
+    pub async fn integrations(&self, token: &AccessToken) -> Result<Vec<Integration>, ApiError> {
+        let list: IntegrationList = self.get_json(token, "integrations/", &[]).await?;
+        Ok(list.data)
+    }
+
+    pub async fn documents(
+        &self,
+        token: &AccessToken,
+        query: &DocumentsQuery,
+    ) -> Result<Page<Document>, ApiError> {
+        let mut params = vec![
+            ("page", query.page.to_string()),
+            ("page_size", query.page_size.to_string()),
+        ];
+        if let Some(kind) = &query.integration_type {
+            params.push(("integration_type", kind.clone()));
+        }
+        self.get_json(token, "documents/", &params).await
+    }
+
+    /// The one place that attaches the bearer token and interprets the response.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        token: &AccessToken,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<T, ApiError> {
+        let mut url = self
+            .api_base
+            .join(path)
+            .map_err(|e| ApiError::BadResponse(format!("bad API path: {e}")))?;
+        if !params.is_empty() {
+            url.query_pairs_mut().extend_pairs(params);
+        }
+        let request = self
+            .http
+            .request(Method::GET, url)
+            .header(reqwest::header::AUTHORIZATION, token.bearer_header())
+            .header(reqwest::header::ACCEPT, "application/json");
+        let response = self.http.send(request).await.map_err(|e| match e {
+            HttpError::Timeout => ApiError::Timeout,
+            HttpError::TooLarge(limit) => {
+                ApiError::BadResponse(format!("response larger than {limit} bytes"))
+            }
+            other => ApiError::Unavailable(Some(other)),
+        })?;
+        match response.status {
+            status if status.is_success() => serde_json::from_slice(&response.body)
+                .map_err(|e| ApiError::BadResponse(format!("unexpected JSON: {e}"))),
+            StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized),
+            StatusCode::NOT_FOUND => Err(ApiError::NotFound),
+            StatusCode::TOO_MANY_REQUESTS => Err(ApiError::RateLimited {
+                retry_after: retry_after(&response.headers),
+            }),
+            status if status.is_server_error() => Err(ApiError::Unavailable(None)),
+            // A redirect is never followed (see http_client) and is not an answer either.
+            status => Err(ApiError::Refused(status)),
+        }
+    }
+}
+
+/// `Retry-After` in its delta-seconds form; an HTTP-date is treated as absent.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}

@@ -1,0 +1,125 @@
+//! The browser side of the OAuth flow: Step 1 (start), Step 3 (callback) and log out.
+//! The protocol itself lives in `crate::oauth`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use crate::errors::AppError;
+use crate::routes::see_other;
+use crate::session::TypedSession;
+use crate::state::AppState;
+
+/// Longest `error`/`error_description` shown back to the user.
+const MAX_PROVIDER_TEXT: usize = 500;
+
+/// `GET /auth/rememberizer` — Step 1: send the browser to Rememberizer's authorize endpoint.
+pub async fn start(
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    let (authorize_url, pending) = state.oauth.start();
+    session.push_pending_flow(pending)?;
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, authorize_url.as_str()))
+        .finish())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /auth/rememberizer/callback` — Step 3: Rememberizer sends the browser back here.
+pub async fn callback(
+    params: web::Query<CallbackParams>,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    let params = params.into_inner();
+
+    // The state is bound to this browser and usable once: take it out of the session whatever
+    // happens next, so that a replayed callback finds nothing.
+    let pending = match params.state.as_deref() {
+        Some(returned) if !returned.is_empty() => session.take_pending_flow(returned)?,
+        _ => None,
+    };
+
+    // The user refused, or Rememberizer could not authorize: no code, no token request.
+    if let Some(error) = params.error {
+        return Err(AppError::AuthorizationFailed {
+            error: truncate(error),
+            description: params.error_description.map(truncate),
+        });
+    }
+
+    if params.state.as_deref().is_none_or(str::is_empty) {
+        return Err(AppError::InvalidState(
+            "The answer from Rememberizer did not say which sign-in it belongs to.",
+        ));
+    }
+    // A state this browser did not start means someone else created the request: abort, and
+    // never send the code anywhere.
+    let Some(pending) = pending else {
+        return Err(AppError::InvalidState(
+            "This sign-in was not started in this browser, was already completed, or is more than 10 minutes old.",
+        ));
+    };
+    let Some(code) = params.code.filter(|code| !code.is_empty()) else {
+        return Err(AppError::BadRequest(
+            "The answer from Rememberizer carried no authorization code. Start again to connect."
+                .to_owned(),
+        ));
+    };
+
+    // Step 4: code + PKCE verifier → tokens, kept server-side.
+    let tokens = state
+        .oauth
+        .exchange_code(code, pending)
+        .await
+        .map_err(AppError::Exchange)?;
+    let connection = state.tokens.insert(tokens).await;
+    if let Some(previous) = session.connection()? {
+        state.tokens.remove(&previous).await;
+    }
+    session.start_connection(&connection)?;
+    // 303 so the code and state leave the address bar (and the history entry is a clean GET).
+    Ok(see_other("/dashboard"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    csrf_token: Option<String>,
+}
+
+/// `POST /logout`: forgets the tokens and destroys the session server-side.
+pub async fn logout(
+    form: web::Form<LogoutForm>,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    let submitted = form.into_inner().csrf_token.unwrap_or_default();
+    if !session.csrf_token_matches(&submitted)? {
+        return Err(AppError::Csrf);
+    }
+    if let Some(connection) = session.connection()? {
+        state.tokens.remove(&connection).await;
+    }
+    session.log_out();
+    Ok(see_other("/"))
+}
+
+fn truncate(mut text: String) -> String {
+    if text.len() > MAX_PROVIDER_TEXT {
+        let mut end = MAX_PROVIDER_TEXT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}

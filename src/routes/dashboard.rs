@@ -1,0 +1,324 @@
+//! `GET /dashboard`: the account and the documents Rememberizer shares with this app.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use tera::Context;
+
+use crate::errors::AppError;
+use crate::rememberizer::{Document, DocumentsQuery, Integration};
+use crate::routes::see_other;
+use crate::session::TypedSession;
+use crate::state::AppState;
+use crate::templates::Templates;
+
+/// Documents per page (the API's pages are followed, never sliced here).
+pub const PAGE_SIZE: u32 = 20;
+const MAX_PAGE: u32 = 100_000;
+
+#[derive(Debug, Deserialize)]
+pub struct DashboardQuery {
+    page: Option<String>,
+    integration_type: Option<String>,
+}
+
+pub async fn dashboard(
+    query: web::Query<DashboardQuery>,
+    state: web::Data<AppState>,
+    templates: web::Data<Templates>,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    let Some(connection) = session.connection()? else {
+        return Ok(see_other("/"));
+    };
+    let query = DocumentsQuery {
+        page: parse_page(query.page.as_deref())?,
+        page_size: PAGE_SIZE,
+        integration_type: parse_integration_type(query.integration_type.as_deref())?,
+    };
+
+    let api = &state.api;
+    let query_ref = &query;
+    // Three independent calls, made concurrently.
+    let (account, documents, integrations) = tokio::try_join!(
+        state.call_api(
+            &connection,
+            |token| async move { api.account(&token).await }
+        ),
+        state.call_api(&connection, |token| async move {
+            api.documents(&token, query_ref).await
+        }),
+        state.call_api(&connection, |token| async move {
+            api.integrations(&token).await
+        }),
+    )?;
+
+    let pages = Pagination::new(
+        &query,
+        documents.count,
+        documents.next.is_some(),
+        documents.previous.is_some(),
+    );
+    let mut context = Context::new();
+    context.insert("account", &account);
+    context.insert(
+        "documents",
+        &documents
+            .results
+            .iter()
+            .map(DocumentRow::from)
+            .collect::<Vec<_>>(),
+    );
+    context.insert("count", &documents.count);
+    context.insert("pages", &pages);
+    context.insert("filter", &query.integration_type);
+    context.insert("integrations", &integration_types(&integrations));
+    context.insert("csrf_token", &session.csrf_token()?);
+    Ok(templates.page("dashboard.html", &context)?)
+}
+
+fn parse_page(raw: Option<&str>) -> Result<u32, AppError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(1),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|page| (1..=MAX_PAGE).contains(page))
+            .ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "The page number must be a whole number from 1 to {MAX_PAGE}."
+                ))
+            }),
+    }
+}
+
+fn parse_integration_type(raw: Option<&str>) -> Result<Option<String>, AppError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(kind)
+            if kind.len() <= 64
+                && kind.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                }) =>
+        {
+            Ok(Some(kind.to_owned()))
+        }
+        Some(_) => Err(AppError::BadRequest(
+            "The integration filter must be an integration type such as slack or google_drive."
+                .to_owned(),
+        )),
+    }
+}
+
+/// Distinct integration types, for the filter.
+fn integration_types(integrations: &[Integration]) -> Vec<FilterOption> {
+    let mut kinds: Vec<&str> = integrations
+        .iter()
+        .map(|i| i.integration_type.as_str())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
+        .into_iter()
+        .map(|kind| FilterOption {
+            value: kind.to_owned(),
+            label: integration_label(kind),
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct FilterOption {
+    value: String,
+    label: String,
+}
+
+/// "google_drive" → "Google Drive".
+pub fn integration_label(kind: &str) -> String {
+    kind.split(['_', '-'])
+        .filter(|w| !w.is_empty())
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A document as the dashboard shows it.
+#[derive(Serialize)]
+struct DocumentRow {
+    id: u64,
+    name: String,
+    kind: String,
+    source: String,
+    integration: String,
+    status: String,
+    size: String,
+    indexed_on: String,
+    /// Only `http(s)` links from the API become links.
+    link: Option<String>,
+}
+
+impl From<&Document> for DocumentRow {
+    fn from(doc: &Document) -> Self {
+        Self {
+            id: doc.id,
+            name: doc
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| "(untitled)".to_owned()),
+            kind: doc.kind.clone().unwrap_or_default(),
+            source: doc.source.clone().unwrap_or_default(),
+            integration: doc
+                .integration_type
+                .as_deref()
+                .map(integration_label)
+                .unwrap_or_default(),
+            status: doc.status.clone().unwrap_or_default(),
+            size: doc.size.map(human_size).unwrap_or_default(),
+            indexed_on: doc
+                .indexed_on
+                .as_deref()
+                .map(display_date)
+                .unwrap_or_default(),
+            link: doc.url.as_deref().and_then(safe_link),
+        }
+    }
+}
+
+/// Links built from API data must be http(s): no `javascript:`, `data:` or relative tricks.
+pub fn safe_link(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw.trim()).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+}
+
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// "2025-03-05T10:20:30Z" → "2025-03-05"; anything unparsable is shown as the API sent it.
+pub fn display_date(raw: &str) -> String {
+    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!("[year]-[month]-[day]"))
+                .ok()
+        })
+        .unwrap_or_else(|| raw.to_owned())
+}
+
+/// Page links for the template. They point at this app's `/dashboard`, page by page, as the
+/// API's `next`/`previous` say there is one.
+#[derive(Serialize)]
+struct Pagination {
+    page: u32,
+    total_pages: u64,
+    previous_href: Option<String>,
+    next_href: Option<String>,
+}
+
+impl Pagination {
+    fn new(query: &DocumentsQuery, count: u64, has_next: bool, has_previous: bool) -> Self {
+        let href = |page: u32| {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("page", &page.to_string());
+            if let Some(kind) = &query.integration_type {
+                q.append_pair("integration_type", kind);
+            }
+            format!("/dashboard?{}", q.finish())
+        };
+        Self {
+            page: query.page,
+            total_pages: count.div_ceil(u64::from(query.page_size.max(1))).max(1),
+            previous_href: (has_previous && query.page > 1).then(|| href(query.page - 1)),
+            next_href: has_next.then(|| href(query.page + 1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_links_survive() {
+        assert_eq!(
+            safe_link("https://drive.example/d/1").as_deref(),
+            Some("https://drive.example/d/1")
+        );
+        for bad in [
+            "javascript:alert(1)",
+            " JavaScript:alert(1)",
+            "data:text/html,x",
+            "/relative",
+            "",
+        ] {
+            assert_eq!(safe_link(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_dates_read_well() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(1536), "1.5 KB");
+        assert_eq!(human_size(5 * 1024 * 1024), "5.0 MB");
+        assert_eq!(display_date("2025-03-05T10:20:30Z"), "2025-03-05");
+        assert_eq!(display_date("yesterday"), "yesterday");
+    }
+
+    #[test]
+    fn page_numbers_are_validated() {
+        assert_eq!(parse_page(None).ok(), Some(1));
+        assert_eq!(parse_page(Some("3")).ok(), Some(3));
+        for bad in ["0", "-1", "abc", "1e3", "99999999999"] {
+            assert!(parse_page(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn integration_filter_is_validated() {
+        assert_eq!(
+            parse_integration_type(Some("google_drive"))
+                .ok()
+                .flatten()
+                .as_deref(),
+            Some("google_drive")
+        );
+        assert_eq!(parse_integration_type(Some("")).ok().flatten(), None);
+        assert!(parse_integration_type(Some("<script>")).is_err());
+    }
+
+    #[test]
+    fn pagination_links_keep_the_filter() {
+        let query = DocumentsQuery {
+            page: 2,
+            page_size: 20,
+            integration_type: Some("slack".to_owned()),
+        };
+        let pages = Pagination::new(&query, 45, true, true);
+        assert_eq!(pages.total_pages, 3);
+        assert_eq!(
+            pages.next_href.as_deref(),
+            Some("/dashboard?page=3&integration_type=slack")
+        );
+        assert_eq!(
+            pages.previous_href.as_deref(),
+            Some("/dashboard?page=1&integration_type=slack")
+        );
+        assert_eq!(integration_label("google_drive"), "Google Drive");
+    }
+}

@@ -1,0 +1,16 @@
+//! One module per page or resource; handlers extract, call the domain, and render.
+
+pub mod auth;
+pub mod dashboard;
+pub mod health;
+pub mod home;
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+
+/// `303 See Other` to a path of this app (used after POSTs and the OAuth callback).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}

@@ -1,0 +1,247 @@
+//! Wiring: binds the listener, starts the simulator in demo mode, and builds the actix-web app.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_files::Files;
+use actix_session::config::{PersistentSession, TtlExtensionPolicy};
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use secrecy::SecretString;
+use tracing_actix_web::TracingLogger;
+use url::Url;
+
+use crate::config::Settings;
+use crate::errors::{render_error_page, AppError};
+use crate::http_client::HttpClient;
+use crate::oauth::OAuthFlow;
+use crate::rememberizer::ApiClient;
+use crate::routes::{auth, dashboard, health, home};
+use crate::session_store::MemorySessionStore;
+use crate::simulator::{Simulator, SimulatorConfig};
+use crate::state::AppState;
+use crate::templates::Templates;
+use crate::tokens::TokenStore;
+
+pub const SESSION_COOKIE: &str = "ttm_session";
+/// Sessions (and the connection they hold) end this long after their last change.
+pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// Bounds of the in-memory stores: beyond this, the least recently used sessions are evicted.
+pub const MAX_SESSIONS: u64 = 100_000;
+/// Largest form body accepted (logout and, later, memorize).
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+pub struct Application {
+    port: u16,
+    base_url: Url,
+    server: Server,
+    /// Kept so the demo-mode simulator lives as long as the app.
+    simulator: Option<Simulator>,
+}
+
+impl Application {
+    /// Binds `BIND_ADDR` (port 0 picks a free port, as the tests do) and builds the server.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.bind_addr)
+            .with_context(|| format!("BIND_ADDR: cannot listen on {}", settings.bind_addr))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Like [`Application::build`] on a listener bound by the caller (the tests bind port 0 to
+    /// learn the port before they choose `APP_BASE_URL`).
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let base_url = match &settings.app_base_url {
+            Some(url) => url.clone(),
+            // Demo mode only (config requires APP_BASE_URL otherwise): follow the bound port.
+            None => Url::parse(&format!("http://localhost:{port}"))?,
+        };
+
+        let (client_id, client_secret, provider_url, simulator) = match &settings.client {
+            Some(client) => (
+                client.client_id.clone(),
+                client.client_secret.clone(),
+                settings.provider_url.clone(),
+                None,
+            ),
+            None => {
+                // Demo mode: a Rememberizer stand-in on its own port, reached over HTTP like the
+                // real one. It knows this app's redirect URI as if registered in the Developer Hub.
+                let config = SimulatorConfig {
+                    redirect_uris: vec![OAuthFlow::redirect_uri(&base_url)?.to_string()],
+                    ..SimulatorConfig::default()
+                };
+                let (client_id, client_secret) = (
+                    config.client_id.clone(),
+                    SecretString::from(config.client_secret.clone()),
+                );
+                let simulator = Simulator::start(TcpListener::bind("127.0.0.1:0")?, config)?;
+                tracing::info!(
+                    simulator = %simulator.base_url(),
+                    "demo mode: REMEMBERIZER_CLIENT_ID is not set, using the built-in Rememberizer simulator"
+                );
+                let provider_url = simulator.base_url().clone();
+                (client_id, client_secret, provider_url, Some(simulator))
+            }
+        };
+
+        let http = HttpClient::new(&settings.http).context("building the HTTP client")?;
+        let state = AppState {
+            oauth: OAuthFlow::new(
+                &provider_url,
+                &client_id,
+                &client_secret,
+                &base_url,
+                &settings.scopes,
+                http.clone(),
+            )?,
+            api: ApiClient::new(http, &provider_url)?,
+            tokens: TokenStore::new(MAX_SESSIONS, SESSION_TTL),
+        };
+        let session_key = match &settings.session_key {
+            Some(key) => Key::from(&key.0),
+            None => {
+                tracing::warn!(
+                    "SESSION_KEY is not set: using a random key, so sessions end when the app restarts"
+                );
+                Key::generate()
+            }
+        };
+
+        let server = run(listener, state, session_key, base_url.scheme() == "https")?;
+        tracing::info!(url = %base_url, "talk-to-mementos is listening");
+        Ok(Self {
+            port,
+            base_url,
+            server,
+            simulator,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `APP_BASE_URL`, or `http://localhost:PORT` in demo mode.
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// The built-in simulator's URL, in demo mode.
+    pub fn simulator_url(&self) -> Option<&Url> {
+        self.simulator.as_ref().map(Simulator::base_url)
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        if let Some(simulator) = self.simulator {
+            simulator.stop().await;
+        }
+        result
+    }
+}
+
+fn run(
+    listener: TcpListener,
+    state: AppState,
+    session_key: Key,
+    https: bool,
+) -> anyhow::Result<Server> {
+    let state = web::Data::new(state);
+    let templates = web::Data::new(Templates::new().context("compiling the templates")?);
+    let session_store = MemorySessionStore::new(MAX_SESSIONS);
+    let static_dir = static_dir();
+
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(templates.clone())
+            .app_data(web::FormConfig::default().limit(MAX_FORM_BYTES))
+            .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                AppError::BadRequest(format!("The address has an invalid query: {error}.")).into()
+            }))
+            .wrap(
+                SessionMiddleware::builder(session_store.clone(), session_key.clone())
+                    .cookie_name(SESSION_COOKIE.to_owned())
+                    .cookie_http_only(true)
+                    // Lax, not Strict: the browser must send the cookie on Rememberizer's
+                    // top-level redirect back to the callback (Step 3).
+                    .cookie_same_site(SameSite::Lax)
+                    .cookie_secure(https)
+                    .cookie_path("/".to_owned())
+                    .session_lifecycle(
+                        PersistentSession::default()
+                            .session_ttl(actix_web::cookie::time::Duration::seconds(
+                                SESSION_TTL.as_secs() as i64,
+                            ))
+                            .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+                    )
+                    .build(),
+            )
+            .wrap(ErrorHandlers::new().default_handler(render_error_page))
+            .wrap(security_headers(https))
+            .wrap(TracingLogger::default())
+            .service(
+                web::scope("/static")
+                    .wrap(DefaultHeaders::new().add(("Cache-Control", "public, max-age=3600")))
+                    .service(Files::new("", &static_dir).prefer_utf8(true)),
+            )
+            .route("/", web::get().to(home::home))
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/auth/rememberizer", web::get().to(auth::start))
+            .route("/auth/rememberizer/callback", web::get().to(auth::callback))
+            .route("/dashboard", web::get().to(dashboard::dashboard))
+            .route("/logout", web::post().to(auth::logout))
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Headers on every response, errors and static files included (OWASP ASVS V14, the CSP cheat
+/// sheet). `DefaultHeaders` only adds a header the response does not already have.
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        // The callback URL carries a code and state: never leak it through Referer.
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Frame-Options", "DENY"))
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+        ))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+        // Pages show account data: no caching anywhere (static files set their own policy).
+        .add(("Cache-Control", "no-store"));
+    if https {
+        headers.add((
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        headers
+    }
+}
+
+/// `./static` when run from the repository (cargo run, tests); otherwise next to the sources the
+/// binary was built from.
+fn static_dir() -> std::path::PathBuf {
+    let local = std::path::PathBuf::from("static");
+    if local.is_dir() {
+        local
+    } else {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
+    }
+}

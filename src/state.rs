@@ -1,0 +1,47 @@
+//! What every handler shares: the OAuth flow, the API client and the token store.
+
+use std::future::Future;
+
+use crate::errors::AppError;
+use crate::oauth::OAuthFlow;
+use crate::rememberizer::{ApiClient, ApiError};
+use crate::tokens::{AccessToken, ConnectionId, TokenError, TokenStore};
+
+pub struct AppState {
+    pub oauth: OAuthFlow,
+    pub api: ApiClient,
+    pub tokens: TokenStore,
+}
+
+impl AppState {
+    /// Step 5 for handlers: runs `call` with a valid access token of this connection. If the API
+    /// still answers 401, the token is refreshed once and `call` retried once; a second 401 means
+    /// the grant is gone, and the user is asked to connect again.
+    pub async fn call_api<T, F, Fut>(
+        &self,
+        connection: &ConnectionId,
+        call: F,
+    ) -> Result<T, AppError>
+    where
+        F: Fn(AccessToken) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let token = self.tokens.access_token(connection, &self.oauth).await?;
+        match call(token.clone()).await {
+            Err(ApiError::Unauthorized) => {
+                let token = self
+                    .tokens
+                    .refresh_rejected(connection, &token, &self.oauth)
+                    .await?;
+                match call(token).await {
+                    Err(ApiError::Unauthorized) => {
+                        self.tokens.drop_tokens(connection).await;
+                        Err(TokenError::Reconnect.into())
+                    }
+                    other => other.map_err(AppError::from),
+                }
+            }
+            other => other.map_err(AppError::from),
+        }
+    }
+}

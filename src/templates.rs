@@ -1,0 +1,46 @@
+//! Tera templates, compiled into the binary so it runs from any directory.
+//!
+//! Autoescaping is on for every template (they all end in `.html`), and nothing from the API is
+//! ever marked `| safe`: names, paths and even the account name are untrusted text.
+
+use actix_web::http::header::ContentType;
+use actix_web::HttpResponse;
+use tera::{Context, Tera};
+
+use crate::errors::ErrorPage;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("home.html", include_str!("../templates/home.html")),
+    (
+        "dashboard.html",
+        include_str!("../templates/dashboard.html"),
+    ),
+    ("error.html", include_str!("../templates/error.html")),
+];
+
+pub struct Templates(Tera);
+
+impl Templates {
+    pub fn new() -> Result<Self, tera::Error> {
+        let mut tera = Tera::default();
+        tera.add_raw_templates(TEMPLATES.iter().copied())?;
+        tera.autoescape_on(vec![".html"]);
+        Ok(Self(tera))
+    }
+
+    /// Renders a page as a `text/html` response.
+    pub fn page(&self, name: &str, context: &Context) -> Result<HttpResponse, tera::Error> {
+        let html = self.0.render(name, context)?;
+        Ok(HttpResponse::Ok()
+            .content_type(ContentType::html())
+            .body(html))
+    }
+
+    pub fn error_page(&self, page: &ErrorPage, retry_href: &str) -> Result<String, tera::Error> {
+        let mut context = Context::new();
+        context.insert("error", page);
+        context.insert("retry_href", retry_href);
+        self.0.render("error.html", &context)
+    }
+}

@@ -1,0 +1,592 @@
+//! Journeys in a real, headless Chromium driven over WebDriver (chromedriver), with the app and
+//! the simulator on their own ports so the flow crosses origins as in production.
+//!
+//! The harness starts chromedriver itself on a free port. If Chromium or chromedriver is missing,
+//! the tests fail with a message naming what to install: they are never skipped.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use fantoccini::error::CmdError;
+use fantoccini::key::Key;
+use fantoccini::wd::{WebDriverCompatibleCommand, WindowHandle};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{json, Value};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::helpers::*;
+
+const INSTALL_HINT: &str =
+    "browser tests need Chromium and ChromeDriver: apt-get install -y chromium chromium-driver";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// At most two browsers at once: the CI machine has two cores.
+fn browsers() -> &'static Semaphore {
+    static BROWSERS: OnceLock<Semaphore> = OnceLock::new();
+    BROWSERS.get_or_init(|| Semaphore::new(2))
+}
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: TempDir,
+    _permit: SemaphorePermit<'static>,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // chromedriver runs in its own process group with the browser it started: end them all.
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.driver.id())])
+            .status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        Self::start_sized(1280, 900).await
+    }
+
+    async fn start_sized(width: u32, height: u32) -> Browser {
+        let permit = browsers().acquire().await.expect("semaphore");
+        let port = free_port();
+        let mut command = Command::new("chromedriver");
+        command
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let driver = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start chromedriver ({e}); {INSTALL_HINT}"));
+        let profile = TempDir(std::env::temp_dir().join(format!("ttm-chrome-{port}")));
+        let chromium = [
+            "/usr/bin/chromium",
+            "/usr/bin/chromium-browser",
+            "/usr/bin/google-chrome",
+        ]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| panic!("no Chromium binary found; {INSTALL_HINT}"));
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-extensions",
+                    "--hide-scrollbars",
+                    format!("--window-size={width},{height}"),
+                    format!("--user-data-dir={}", profile.0.display()),
+                ],
+            },
+            "goog:loggingPrefs": { "browser": "ALL" },
+        });
+        let capabilities = match capabilities {
+            Value::Object(map) => map,
+            _ => unreachable!("a JSON object literal"),
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        // Wait until chromedriver answers, then open a session.
+        let started = Instant::now();
+        let client = loop {
+            let attempt = ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await;
+            match attempt {
+                Ok(client) => break client,
+                Err(e) if started.elapsed() < Duration::from_secs(20) => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot open a Chromium session ({e}); {INSTALL_HINT}"),
+            }
+        };
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+            _permit: permit,
+        }
+    }
+
+    async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+    }
+
+    async fn url(&self) -> url::Url {
+        self.client.current_url().await.expect("current url")
+    }
+
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
+    }
+
+    /// Waits until the address bar shows `path` (and optionally a query) on `origin`.
+    async fn wait_for_path(&self, origin: &str, path_and_query: &str) {
+        let expected = url::Url::parse(&format!("{origin}{path_and_query}")).expect("url");
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_url(&expected)
+            .await
+            .unwrap_or_else(|e| panic!("waiting for {expected}: {e}"));
+    }
+
+    async fn click_link(&self, text: &str) {
+        self.client
+            .find(Locator::LinkText(text))
+            .await
+            .unwrap_or_else(|e| panic!("link {text:?}: {e}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
+    async fn body_text(&self) -> String {
+        self.wait_for("body").await.text().await.expect("text")
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    async fn eval(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("script {script:?}: {e}"))
+    }
+
+    /// The browser console, via chromedriver's log endpoint (CSP violations are reported there).
+    async fn console(&self) -> Vec<String> {
+        let entries = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("browser log");
+        entries
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|e| e["message"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    async fn assert_no_csp_violations(&self) {
+        let violations: Vec<_> = self
+            .console()
+            .await
+            .into_iter()
+            .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
+            .collect();
+        assert!(violations.is_empty(), "CSP violations: {violations:#?}");
+    }
+
+    async fn assert_no_dialog(&self) {
+        match self.client.get_alert_text().await {
+            Err(CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::NoSuchAlert => {}
+            other => panic!("a dialog opened: {other:?}"),
+        }
+    }
+
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
+    }
+}
+
+/// The two mementos with the most documents.
+fn big_mementos(app: &TestApp) -> Vec<u64> {
+    let mut mementos = app.sim.mementos();
+    mementos.sort_by_key(|m| std::cmp::Reverse(m.document_ids.len()));
+    mementos.iter().take(2).map(|m| m.id).collect()
+}
+
+async fn tick(browser: &Browser, mementos: &[u64]) {
+    for id in mementos {
+        browser
+            .wait_for(&format!("#memento-{id}"))
+            .await
+            .click()
+            .await
+            .expect("tick memento");
+    }
+}
+
+#[tokio::test]
+async fn the_happy_path_in_a_real_browser() {
+    let app = spawn_app().await;
+    let browser = Browser::start().await;
+
+    browser.goto(&app.url("/")).await;
+    browser.wait_for("a.button.primary").await;
+    browser.screenshot("01-landing").await;
+    browser.click_link("Connect Rememberizer").await;
+
+    // Step 2 happens on the provider's origin.
+    browser.wait_for("button[value=allow]").await;
+    assert_eq!(browser.url().await.port(), app.sim_url.port());
+    let granted = big_mementos(&app);
+    tick(&browser, &granted).await;
+    browser.screenshot("02-consent").await;
+    browser
+        .wait_for("button[value=allow]")
+        .await
+        .click()
+        .await
+        .expect("allow");
+
+    // Back on the app: the address bar carries no code or state.
+    browser.wait_for_path(&app.address, "/dashboard").await;
+    browser.wait_for("table.documents").await;
+    let address_bar = browser.url().await;
+    assert!(address_bar.query().is_none(), "{address_bar}");
+    browser.screenshot("03-dashboard").await;
+
+    let expected = app.expected_document_ids(&granted);
+    let text = browser.body_text().await;
+    assert!(
+        text.contains(&format!("Documents ({})", expected.len())),
+        "{text}"
+    );
+    for doc in app
+        .sim
+        .documents()
+        .iter()
+        .filter(|d| !expected.contains(&d.id))
+    {
+        assert!(!text.contains(&doc.name), "{:?} is not granted", doc.name);
+    }
+
+    // The session cookie as the browser stores it.
+    let cookies = browser.client.get_all_cookies().await.expect("cookies");
+    let session = cookies
+        .iter()
+        .find(|c| c.name() == "ttm_session")
+        .expect("session cookie");
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(format!("{:?}", session.same_site()), "Some(Lax)");
+    assert_ne!(session.secure(), Some(true), "plain http here");
+    assert!(session.value().len() < 300, "an opaque id");
+    // Referrer-Policy: the page that came from the provider's redirect has no referrer.
+    assert_eq!(browser.eval("return document.referrer").await, json!(""));
+
+    // Paginate through the API's pages.
+    browser.click_link("Next →").await;
+    browser
+        .wait_for_path(&app.address, "/dashboard?page=2")
+        .await;
+    assert!(browser.body_text().await.contains("Page 2 of"));
+    browser.screenshot("04-page-2").await;
+
+    // Filter by integration.
+    let select = browser.wait_for("#integration_type").await;
+    select.select_by_value("slack").await.expect("select slack");
+    browser
+        .wait_for("form.filter button")
+        .await
+        .click()
+        .await
+        .expect("filter");
+    browser
+        .wait_for_path(&app.address, "/dashboard?integration_type=slack")
+        .await;
+    let rows = browser
+        .client
+        .find_all(Locator::Css("table.documents tbody tr"))
+        .await
+        .expect("rows");
+    let slack = app
+        .sim
+        .documents()
+        .into_iter()
+        .filter(|d| expected.contains(&d.id) && d.integration_type == "slack")
+        .count();
+    assert_eq!(rows.len(), slack.min(20));
+    browser.assert_no_csp_violations().await;
+
+    // Log out; the dashboard is no longer reachable.
+    browser
+        .wait_for("form[action='/logout'] button")
+        .await
+        .click()
+        .await
+        .expect("log out");
+    browser.wait_for_path(&app.address, "/").await;
+    browser.screenshot("05-logged-out").await;
+    browser.goto(&app.url("/dashboard")).await;
+    browser.wait_for_path(&app.address, "/").await;
+    assert!(browser.body_text().await.contains("Connect Rememberizer"));
+    browser.assert_no_csp_violations().await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn refusing_consent_shows_a_friendly_page_and_trying_again_works() {
+    let app = spawn_app().await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/")).await;
+    browser.click_link("Connect Rememberizer").await;
+    browser
+        .wait_for("button[value=deny]")
+        .await
+        .click()
+        .await
+        .expect("deny");
+    browser.wait_for("section.error").await;
+    let text = browser.body_text().await;
+    assert!(text.contains("You did not connect Rememberizer"), "{text}");
+    browser.screenshot("06-declined").await;
+    assert_eq!(app.sim.token_requests().len(), 0);
+
+    browser.click_link("Connect Rememberizer").await;
+    browser
+        .wait_for("button[value=allow]")
+        .await
+        .click()
+        .await
+        .expect("allow");
+    browser.wait_for_path(&app.address, "/dashboard").await;
+    assert!(browser
+        .body_text()
+        .await
+        .contains("Rememberizer shared no documents with this app."));
+    browser.assert_no_csp_violations().await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn two_tabs_after_token_expiry_both_render() {
+    let app = spawn_app().await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/auth/rememberizer")).await;
+    tick(&browser, &big_mementos(&app)).await;
+    browser
+        .wait_for("button[value=allow]")
+        .await
+        .click()
+        .await
+        .expect("allow");
+    browser.wait_for_path(&app.address, "/dashboard").await;
+    let first: WindowHandle = browser.client.window().await.expect("window");
+
+    app.sim.expire_access_tokens();
+    let second = browser
+        .client
+        .new_window(true)
+        .await
+        .expect("new tab")
+        .handle;
+    browser
+        .client
+        .switch_to_window(second)
+        .await
+        .expect("switch");
+    browser.goto(&app.url("/dashboard")).await;
+    browser.wait_for("table.documents").await;
+    browser
+        .client
+        .switch_to_window(first)
+        .await
+        .expect("switch back");
+    browser.client.refresh().await.expect("reload");
+    browser.wait_for("table.documents").await;
+    assert_eq!(app.token_request_count("refresh_token"), 1);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn html_in_document_names_renders_as_text_and_runs_nothing() {
+    let app = spawn_app().await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/auth/rememberizer")).await;
+    let all: Vec<u64> = app.sim.mementos().iter().map(|m| m.id).collect();
+    tick(&browser, &all).await;
+    browser
+        .wait_for("button[value=allow]")
+        .await
+        .click()
+        .await
+        .expect("allow");
+    browser.wait_for_path(&app.address, "/dashboard").await;
+    let hostile: Vec<String> = app
+        .sim
+        .documents()
+        .into_iter()
+        .filter(|d| d.name.contains('<') && d.memento_ids.iter().any(|m| all.contains(m)))
+        .map(|d| d.name)
+        .collect();
+    assert!(!hostile.is_empty());
+    let mut text = String::new();
+    for page in 1..=5 {
+        browser
+            .goto(&app.url(&format!("/dashboard?page={page}")))
+            .await;
+        browser.wait_for("main").await;
+        browser.assert_no_dialog().await;
+        text.push_str(&browser.body_text().await);
+    }
+    for name in &hostile {
+        assert!(text.contains(name.as_str()), "{name:?} is shown literally");
+    }
+    assert_eq!(
+        browser
+            .eval("return document.querySelectorAll('main script, main img').length")
+            .await,
+        json!(0)
+    );
+    browser.assert_no_csp_violations().await;
+    browser.close().await;
+}
+
+/// Presses Tab until the focused element matches `css`; returns how many presses it took.
+async fn tab_to(browser: &Browser, css: &str) -> usize {
+    for presses in 1..=30 {
+        browser
+            .client
+            .active_element()
+            .await
+            .expect("active element")
+            .send_keys(&Key::Tab.to_string())
+            .await
+            .expect("tab");
+        let focused = browser
+            .client
+            .execute(
+                "return document.activeElement.matches(arguments[0])",
+                vec![json!(css)],
+            )
+            .await
+            .expect("matches");
+        if focused == json!(true) {
+            return presses;
+        }
+    }
+    panic!("{css} is not reachable with the keyboard");
+}
+
+#[tokio::test]
+async fn the_connect_and_logout_buttons_are_reachable_by_keyboard() {
+    let app = spawn_app().await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/")).await;
+    browser.wait_for("a.button.primary").await;
+    tab_to(&browser, "a[href='/auth/rememberizer']").await;
+    browser
+        .client
+        .active_element()
+        .await
+        .expect("focused")
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .expect("enter");
+    browser
+        .wait_for("button[value=allow]")
+        .await
+        .click()
+        .await
+        .expect("allow");
+    browser.wait_for_path(&app.address, "/dashboard").await;
+    tab_to(&browser, "form[action='/logout'] button").await;
+    browser
+        .client
+        .active_element()
+        .await
+        .expect("focused")
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .expect("enter");
+    browser.wait_for_path(&app.address, "/").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn pages_fit_phone_and_desktop_widths() {
+    let app = spawn_app().await;
+    for width in [375, 1280] {
+        let browser = Browser::start_sized(width, 800).await;
+        browser.goto(&app.url("/")).await;
+        browser.wait_for("main").await;
+        assert_no_horizontal_scroll(&browser, "landing", width).await;
+        browser.screenshot(&format!("landing-{width}")).await;
+        browser.goto(&app.url("/auth/rememberizer")).await;
+        tick(&browser, &big_mementos(&app)).await;
+        browser
+            .wait_for("button[value=allow]")
+            .await
+            .click()
+            .await
+            .expect("allow");
+        browser.wait_for_path(&app.address, "/dashboard").await;
+        browser.wait_for("table.documents").await;
+        assert_no_horizontal_scroll(&browser, "dashboard", width).await;
+        browser.screenshot(&format!("dashboard-{width}")).await;
+        browser.goto(&app.url("/no-such-page")).await;
+        browser.wait_for("section.error").await;
+        assert_no_horizontal_scroll(&browser, "404", width).await;
+        browser.close().await;
+    }
+}
+
+async fn assert_no_horizontal_scroll(browser: &Browser, page: &str, width: u32) {
+    let fits = browser
+        .eval("return document.documentElement.scrollWidth <= window.innerWidth")
+        .await;
+    assert_eq!(fits, json!(true), "{page} scrolls sideways at {width}px");
+}

@@ -1,0 +1,119 @@
+//! The binary's start-up: configuration errors and demo mode.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use talk_to_mementos::config::Settings;
+use talk_to_mementos::startup::Application;
+
+use crate::helpers::{assert_is_redirect_to, browser, location};
+
+fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
+    // An empty working directory, so that no developer's .env is picked up.
+    let dir = std::env::temp_dir().join(format!("ttm-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_talk-to-mementos"));
+    command
+        .current_dir(&dir)
+        .env_clear()
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("the binary runs")
+}
+
+#[test]
+fn a_misconfiguration_stops_the_start_with_one_line_naming_the_variable() {
+    for (env, variable) in [
+        (
+            vec![("REMEMBERIZER_CLIENT_ID", "abc")],
+            "REMEMBERIZER_CLIENT_SECRET",
+        ),
+        (
+            vec![("REMEMBERIZER_BASE_URL", "not a url")],
+            "REMEMBERIZER_BASE_URL",
+        ),
+        (vec![("SESSION_KEY", "short")], "SESSION_KEY"),
+        (vec![("BIND_ADDR", "nowhere")], "BIND_ADDR"),
+        (vec![("APP_BASE_URL", "ftp://x")], "APP_BASE_URL"),
+    ] {
+        let output = run_binary(&env);
+        assert!(!output.status.success(), "{variable}: must not start");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<_> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{variable}: one line, got {stderr}");
+        assert!(lines[0].contains(variable), "{variable}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn demo_mode_runs_the_whole_flow_against_the_built_in_simulator() {
+    let settings = Settings::from_lookup(|name| match name {
+        "BIND_ADDR" => Some("127.0.0.1:0".to_owned()),
+        _ => None,
+    })
+    .expect("demo settings");
+    assert!(settings.is_demo_mode());
+    let app = Application::build(settings).await.expect("demo app builds");
+    let base = app.base_url().clone();
+    assert_eq!(base.host_str(), Some("localhost"));
+    assert_eq!(base.port(), Some(app.port()));
+    let simulator = app
+        .simulator_url()
+        .expect("a simulator in demo mode")
+        .clone();
+    tokio::spawn(app.run_until_stopped());
+
+    let client = browser();
+    let address = format!("http://127.0.0.1:{}", base.port().expect("port"));
+    let landing = client.get(&address).send().await.expect("landing");
+    assert_eq!(landing.status(), StatusCode::OK);
+
+    let start = client
+        .get(format!("{address}/auth/rememberizer"))
+        .send()
+        .await
+        .expect("start");
+    let authorize = url::Url::parse(location(&start)).expect("authorize URL");
+    assert_eq!(
+        authorize.port(),
+        simulator.port(),
+        "points at the simulator"
+    );
+    let consent = client.get(authorize.clone()).send().await.expect("consent");
+    assert_eq!(consent.status(), StatusCode::OK);
+    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    form.push(("decision".to_owned(), "allow".to_owned()));
+    form.push(("memento".to_owned(), "1".to_owned()));
+    let mut endpoint = authorize.clone();
+    endpoint.set_query(None);
+    let back = client
+        .post(endpoint)
+        .form(&form)
+        .send()
+        .await
+        .expect("allow");
+    let callback = url::Url::parse(location(&back)).expect("callback");
+    assert_eq!(
+        callback.as_str().split('?').next(),
+        Some(format!("{base}auth/rememberizer/callback").as_str())
+    );
+    // The browser would visit localhost; the cookie was set for 127.0.0.1 in this client, so
+    // call back on the same host the flow started from.
+    let mut same_host = callback.clone();
+    same_host.set_host(Some("127.0.0.1")).expect("host");
+    let done = tokio::time::timeout(Duration::from_secs(10), client.get(same_host).send())
+        .await
+        .expect("in time")
+        .expect("callback");
+    assert_is_redirect_to(&done, "/dashboard");
+    let dashboard = client
+        .get(format!("{address}/dashboard"))
+        .send()
+        .await
+        .expect("dashboard");
+    assert_eq!(dashboard.status(), StatusCode::OK);
+}

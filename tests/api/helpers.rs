@@ -1,0 +1,313 @@
+//! The one test harness: the real app and a Rememberizer simulator, each on its own random port,
+//! talking over HTTP; and a reqwest client with a cookie store and redirects turned off, playing
+//! the browser.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use secrecy::SecretString;
+use talk_to_mementos::config::{ClientCredentials, HttpSettings, SessionStoreKind, Settings};
+use talk_to_mementos::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
+use talk_to_mementos::startup::Application;
+use url::Url;
+
+pub const CLIENT_ID: &str = "test-client-id";
+pub const CLIENT_SECRET: &str = "test-client-secret-d6f1b0";
+
+pub struct TestApp {
+    /// `APP_BASE_URL`, e.g. `http://127.0.0.1:41234`.
+    pub address: String,
+    pub client: reqwest::Client,
+    jar: Arc<Jar>,
+    pub sim: SimulatorHandle,
+    pub sim_url: Url,
+    _simulator: Simulator,
+}
+
+static TRACING: Once = Once::new();
+
+/// Set `TEST_LOG=1` to see the app's logs while debugging a test.
+fn init_tracing() {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            talk_to_mementos::telemetry::init();
+        }
+    });
+}
+
+pub fn browser() -> reqwest::Client {
+    browser_with_jar(Arc::new(Jar::default()))
+}
+
+fn browser_with_jar(jar: Arc<Jar>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(jar)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("test client")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(SimulatorConfig::default(), |_| {}).await
+}
+
+/// Starts a simulator configured by `sim_config`, then the app in real mode against it, with
+/// `adjust` applied to the app's settings.
+pub async fn spawn_app_with(
+    sim_config: SimulatorConfig,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    init_tracing();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind app port");
+    let address = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+
+    let sim_config = SimulatorConfig {
+        client_id: CLIENT_ID.to_owned(),
+        client_secret: CLIENT_SECRET.to_owned(),
+        redirect_uris: vec![format!("{address}/auth/rememberizer/callback")],
+        ..sim_config
+    };
+    let simulator = Simulator::start(
+        TcpListener::bind("127.0.0.1:0").expect("bind simulator port"),
+        sim_config,
+    )
+    .expect("simulator starts");
+
+    let mut settings = Settings {
+        client: Some(ClientCredentials {
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: SecretString::from(CLIENT_SECRET),
+        }),
+        provider_url: simulator.base_url().clone(),
+        scopes: vec!["offline_access".to_owned()],
+        app_base_url: Some(Url::parse(&address).expect("url")),
+        bind_addr: listener.local_addr().expect("addr"),
+        session_key: None,
+        session_store: SessionStoreKind::Memory,
+        http: HttpSettings {
+            request_timeout: Duration::from_secs(3),
+            ..HttpSettings::default()
+        },
+    };
+    adjust(&mut settings);
+    let app = Application::build_with_listener(settings, listener)
+        .await
+        .expect("app builds");
+    tokio::spawn(app.run_until_stopped());
+
+    let jar = Arc::new(Jar::default());
+    TestApp {
+        address,
+        client: browser_with_jar(jar.clone()),
+        jar,
+        sim: simulator.handle(),
+        sim_url: simulator.base_url().clone(),
+        _simulator: simulator,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// The `Cookie` header this test browser sends to the app.
+    pub fn cookie_header(&self) -> String {
+        let url = Url::parse(&self.address).expect("url");
+        self.jar
+            .cookies(&url)
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_html(&self, path: &str) -> (StatusCode, String) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// Step 1 as the browser sees it: the authorize URL the app redirects to.
+    pub async fn start_connect(&self) -> Url {
+        let response = self.get("/auth/rememberizer").await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        Url::parse(location(&response)).expect("authorize URL")
+    }
+
+    /// Step 2 on the simulator's consent page: tick `mementos`, press Allow or Deny. Returns the
+    /// URL Rememberizer redirects the browser to (the app's callback).
+    pub async fn consent(&self, authorize_url: &Url, mementos: &[u64], allow: bool) -> Url {
+        let page = self
+            .client
+            .get(authorize_url.clone())
+            .send()
+            .await
+            .expect("consent page");
+        assert_eq!(page.status(), StatusCode::OK, "the consent page is shown");
+        let mut form: Vec<(String, String)> = authorize_url.query_pairs().into_owned().collect();
+        form.extend(
+            mementos
+                .iter()
+                .map(|id| ("memento".to_owned(), id.to_string())),
+        );
+        form.push((
+            "decision".to_owned(),
+            if allow { "allow" } else { "deny" }.to_owned(),
+        ));
+        let mut endpoint = authorize_url.clone();
+        endpoint.set_query(None);
+        let response = self
+            .client
+            .post(endpoint)
+            .form(&form)
+            .send()
+            .await
+            .expect("consent POST");
+        assert_eq!(
+            response.status(),
+            StatusCode::FOUND,
+            "consent redirects back"
+        );
+        Url::parse(location(&response)).expect("callback URL")
+    }
+
+    /// Step 3: the browser follows the provider's redirect to the app's callback.
+    pub async fn follow(&self, callback: &Url) -> Response {
+        self.client
+            .get(callback.clone())
+            .send()
+            .await
+            .expect("callback")
+    }
+
+    /// The whole flow, granting `mementos`; returns the callback's response.
+    pub async fn connect_with(&self, mementos: &[u64]) -> Response {
+        let authorize = self.start_connect().await;
+        let callback = self.consent(&authorize, mementos, true).await;
+        self.follow(&callback).await
+    }
+
+    /// Connects granting every memento that has documents; asserts it landed on the dashboard.
+    pub async fn connect(&self) -> Vec<u64> {
+        let mementos: Vec<u64> = self
+            .sim
+            .mementos()
+            .into_iter()
+            .filter(|m| !m.document_ids.is_empty())
+            .map(|m| m.id)
+            .collect();
+        let response = self.connect_with(&mementos).await;
+        assert_is_redirect_to(&response, "/dashboard");
+        mementos
+    }
+
+    /// The CSRF token of the logout form on a page.
+    pub async fn csrf_token(&self) -> String {
+        let (_, html) = self.get_html("/dashboard").await;
+        extract_hidden(&html, "csrf_token").expect("the page has a logout form")
+    }
+
+    pub async fn logout(&self, csrf_token: Option<&str>) -> Response {
+        let mut form = HashMap::new();
+        if let Some(token) = csrf_token {
+            form.insert("csrf_token", token.to_owned());
+        }
+        self.client
+            .post(self.url("/logout"))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST /logout")
+    }
+
+    /// Documents the simulator should show for `mementos`, by name.
+    pub fn expected_document_ids(&self, mementos: &[u64]) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .sim
+            .mementos()
+            .into_iter()
+            .filter(|m| mementos.contains(&m.id))
+            .flat_map(|m| m.document_ids)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    pub fn token_request_count(&self, grant_type: &str) -> usize {
+        self.sim
+            .token_requests()
+            .iter()
+            .filter(|r| r.grant_type == grant_type)
+            .count()
+    }
+}
+
+pub fn location(response: &Response) -> &str {
+    response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .expect("a Location header")
+}
+
+pub fn assert_is_redirect_to(response: &Response, path: &str) {
+    assert!(
+        response.status().is_redirection(),
+        "expected a redirect to {path}, got {}",
+        response.status()
+    );
+    assert_eq!(location(response), path);
+}
+
+pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect()
+}
+
+/// The value of `<input type="hidden" name="NAME" value="…">` in a page.
+pub fn extract_hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// Every `href` in a page, with the HTML escaping Tera applies (`&#x2F;`, `&amp;`) undone.
+pub fn hrefs(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.find('"').map(|end| unescape(&rest[..end])))
+        .collect()
+}
+
+pub fn unescape(text: &str) -> String {
+    text.replace("&#x2F;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The target of the link marked `rel="…"`, if the page has one.
+pub fn rel_link(html: &str, rel: &str) -> Option<String> {
+    let marker = format!("rel=\"{rel}\" href=\"");
+    let rest = html.split(&marker).nth(1)?;
+    Some(unescape(&rest[..rest.find('"')?]))
+}

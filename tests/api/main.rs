@@ -1,0 +1,10 @@
+//! Integration tests: the real app on a random port against the Rememberizer simulator.
+
+mod auth_flow;
+mod browser;
+mod config;
+mod dashboard;
+mod helpers;
+mod security;
+mod tokens;
+mod upstream;
