@@ -105,6 +105,13 @@ impl Browser {
             },
             "goog:loggingPrefs": { "browser": "ALL" },
         });
+        // Desktop Chrome will not shrink a window below about 500 px: phones are emulated.
+        let mut capabilities = capabilities;
+        if width < 500 {
+            capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1 },
+            });
+        }
         let capabilities = match capabilities {
             Value::Object(map) => map,
             _ => unreachable!("a JSON object literal"),
@@ -333,6 +340,8 @@ async fn the_happy_path_in_a_real_browser() {
         .wait_for_path(&app.address, "/dashboard?page=2")
         .await;
     assert!(browser.body_text().await.contains("Page 2 of"));
+    // A same-origin link click would carry the full URL as referrer without the policy.
+    assert_eq!(browser.eval("return document.referrer").await, json!(""));
     browser.screenshot("04-page-2").await;
 
     // Filter by integration.
@@ -585,6 +594,11 @@ async fn pages_fit_phone_and_desktop_widths() {
 }
 
 async fn assert_no_horizontal_scroll(browser: &Browser, page: &str, width: u32) {
+    assert_eq!(
+        browser.eval("return window.innerWidth").await,
+        json!(width),
+        "{page}: viewport"
+    );
     let fits = browser
         .eval("return document.documentElement.scrollWidth <= window.innerWidth")
         .await;
