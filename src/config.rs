@@ -156,6 +156,20 @@ impl Settings {
             }
         };
 
+        let mut http = HttpSettings::default();
+        if let Some(raw) = get("REMEMBERIZER_TIMEOUT_SECS") {
+            let seconds = raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=120).contains(s))
+                .ok_or_else(|| ConfigError::Invalid {
+                    var: "REMEMBERIZER_TIMEOUT_SECS",
+                    reason: "expected a whole number of seconds from 1 to 120".to_owned(),
+                })?;
+            http.request_timeout = Duration::from_secs(seconds);
+        }
+
         Ok(Self {
             client,
             provider_url,
@@ -164,7 +178,7 @@ impl Settings {
             bind_addr,
             session_key,
             session_store,
-            http: HttpSettings::default(),
+            http,
         })
     }
 
@@ -286,6 +300,8 @@ mod tests {
             ("SESSION_KEY", "too-short"),
             ("SESSION_KEY", "00ff"),
             ("SESSION_STORE", "postgres://x"),
+            ("REMEMBERIZER_TIMEOUT_SECS", "0"),
+            ("REMEMBERIZER_TIMEOUT_SECS", "soon"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err().to_string();
             assert!(err.starts_with(var), "{var}={value} gave: {err}");

@@ -11,8 +11,9 @@ use std::time::Duration;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use serde::Serialize;
+use tracing_actix_web::RequestId;
 
 use crate::oauth::OAuthError;
 use crate::rememberizer::ApiError;
@@ -298,14 +299,14 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// `ErrorHandlers` default handler: renders `error.html` for any error response that does not
-/// already carry an HTML body.
+/// already carry an HTML page or a JSON document (`/readyz` answers JSON on purpose).
 pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_html = res
+    let keep = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if is_html {
+        .is_some_and(|v| v.starts_with("text/html") || v.starts_with("application/json"));
+    if keep {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
@@ -321,9 +322,14 @@ pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
         .path_and_query()
         .map(|pq| pq.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let html = req
         .app_data::<web::Data<Templates>>()
-        .and_then(|templates| templates.error_page(&page, &retry_href).ok());
+        .and_then(|templates| templates.error_page(&page, &retry_href, &request_id).ok());
     let mut new = HttpResponse::build(status);
     for (name, value) in res.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {

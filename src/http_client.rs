@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use crate::config::HttpSettings;
 
 pub const USER_AGENT: &str = concat!("talk-to-mementos/", env!("CARGO_PKG_VERSION"));
@@ -72,11 +74,35 @@ impl HttpClient {
     }
 
     /// Sends a request and reads the body, refusing bodies over the cap without buffering them.
+    /// Each call is a child span of the request span, with method, path, status and duration
+    /// (the path only: a query string is no business of the logs).
     pub async fn send(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<FetchedResponse, HttpError> {
-        let mut response = request.send().await?;
+        let (client, request) = request.build_split();
+        let request = request.map_err(HttpError::Other)?;
+        let span = tracing::info_span!(
+            "upstream",
+            http.method = %request.method(),
+            http.path = %request.url().path(),
+            http.status_code = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        let result = self.fetch(client, request).instrument(span.clone()).await;
+        match &result {
+            Ok(response) => span.record("http.status_code", response.status.as_u16()),
+            Err(error) => span.record("error", tracing::field::display(error)),
+        };
+        result
+    }
+
+    async fn fetch(
+        &self,
+        client: reqwest::Client,
+        request: reqwest::Request,
+    ) -> Result<FetchedResponse, HttpError> {
+        let mut response = client.execute(request).await?;
         if response
             .content_length()
             .is_some_and(|len| len > self.max_response_bytes as u64)

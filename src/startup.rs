@@ -8,7 +8,7 @@ use actix_session::config::{PersistentSession, TtlExtensionPolicy};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
+use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use secrecy::SecretString;
@@ -24,6 +24,7 @@ use crate::routes::{auth, dashboard, health, home};
 use crate::session_store::MemorySessionStore;
 use crate::simulator::{Simulator, SimulatorConfig};
 use crate::state::AppState;
+use crate::telemetry::{self, RequestSpan};
 use crate::templates::Templates;
 use crate::tokens::TokenStore;
 
@@ -32,6 +33,8 @@ pub const SESSION_COOKIE: &str = "ttm_session";
 pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Bounds of the in-memory stores: beyond this, the least recently used sessions are evicted.
 pub const MAX_SESSIONS: u64 = 100_000;
+/// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+pub const SHUTDOWN_TIMEOUT_SECS: u64 = 15;
 /// Largest form body accepted (logout and, later, memorize).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
@@ -187,7 +190,8 @@ fn run(
             )
             .wrap(ErrorHandlers::new().default_handler(render_error_page))
             .wrap(security_headers(https))
-            .wrap(TracingLogger::default())
+            .wrap(from_fn(telemetry::request_id_header))
+            .wrap(TracingLogger::<RequestSpan>::new())
             .service(
                 web::scope("/static")
                     .wrap(DefaultHeaders::new().add(("Cache-Control", "public, max-age=3600")))
@@ -195,11 +199,14 @@ fn run(
             )
             .route("/", web::get().to(home::home))
             .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
             .route("/auth/rememberizer", web::get().to(auth::start))
             .route("/auth/rememberizer/callback", web::get().to(auth::callback))
             .route("/dashboard", web::get().to(dashboard::dashboard))
             .route("/logout", web::post().to(auth::logout))
     })
+    // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to this long), exit.
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
     .listen(listener)?
     .run();
     Ok(server)

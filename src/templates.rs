@@ -37,8 +37,14 @@ impl Templates {
             .body(html))
     }
 
-    pub fn error_page(&self, page: &ErrorPage, retry_href: &str) -> Result<String, tera::Error> {
+    pub fn error_page(
+        &self,
+        page: &ErrorPage,
+        retry_href: &str,
+        request_id: &str,
+    ) -> Result<String, tera::Error> {
         let mut context = Context::new();
+        context.insert("request_id", request_id);
         context.insert("error", page);
         context.insert("retry_href", retry_href);
         self.0.render("error.html", &context)

@@ -88,6 +88,22 @@ impl ApiClient {
         self.get_json(token, "documents/", &params).await
     }
 
+    /// Readiness: can the provider be reached at all? Any answer below 500 (even 401 or 404 to
+    /// this unauthenticated call) means it is up.
+    pub async fn probe(&self) -> Result<(), ApiError> {
+        let request = self
+            .http
+            .request(Method::GET, self.api_base.clone())
+            .timeout(Duration::from_secs(2));
+        match self.http.send(request).await {
+            Ok(response) if !response.status.is_server_error() => Ok(()),
+            Ok(_) => Err(ApiError::Unavailable(None)),
+            Err(HttpError::Timeout) => Err(ApiError::Timeout),
+            Err(HttpError::TooLarge(_)) => Ok(()),
+            Err(other) => Err(ApiError::Unavailable(Some(other))),
+        }
+    }
+
     /// The one place that attaches the bearer token and interprets the response.
     async fn get_json<T: DeserializeOwned>(
         &self,
@@ -102,10 +118,16 @@ impl ApiClient {
         if !params.is_empty() {
             url.query_pairs_mut().extend_pairs(params);
         }
+        let mut authorization = reqwest::header::HeaderValue::try_from(token.bearer_header())
+            .map_err(|_| {
+                ApiError::BadResponse("the access token is not a valid header value".to_owned())
+            })?;
+        // Marked sensitive so that no HTTP-layer debug output ever prints it.
+        authorization.set_sensitive(true);
         let request = self
             .http
             .request(Method::GET, url)
-            .header(reqwest::header::AUTHORIZATION, token.bearer_header())
+            .header(reqwest::header::AUTHORIZATION, authorization)
             .header(reqwest::header::ACCEPT, "application/json");
         let response = self.http.send(request).await.map_err(|e| match e {
             HttpError::Timeout => ApiError::Timeout,

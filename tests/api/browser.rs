@@ -47,10 +47,18 @@ impl Drop for TempDir {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // chromedriver runs in its own process group with the browser it started: end them all.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.driver.id())])
-            .status();
+        // chromedriver runs in a process group of its own (its pid is the group id), with the
+        // Chromium it started: end the whole group, even when a failed test never closed the
+        // session. Never signal anything else: the group id is checked first.
+        if let Ok(group) = libc::pid_t::try_from(self.driver.id()) {
+            if group > 1 {
+                // SAFETY: killpg only sends a signal; `group` is the id of the group this test
+                // created for its own chromedriver.
+                unsafe {
+                    libc::killpg(group, libc::SIGKILL);
+                }
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

@@ -53,6 +53,124 @@ fn browser_with_jar(jar: Arc<Jar>) -> reqwest::Client {
         .expect("test client")
 }
 
+/// The app as its own process (the release-like binary cargo built for the tests), in real mode
+/// against an in-process simulator, with its stdout and stderr captured.
+pub struct AppProcess {
+    pub child: std::process::Child,
+    output: Arc<std::sync::Mutex<String>>,
+}
+
+impl AppProcess {
+    pub fn output(&self) -> String {
+        self.output.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGTERM`) to the app process, and to nothing else.
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
+        assert!(pid > 1);
+        // SAFETY: kill only sends a signal, to the child this harness started.
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(sent, 0, "the signal was delivered");
+    }
+}
+
+impl Drop for AppProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn spawn_app_process(env: &[(&str, &str)]) -> (TestApp, AppProcess) {
+    use std::io::BufRead;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let address = format!("http://127.0.0.1:{port}");
+    let simulator = Simulator::start(
+        TcpListener::bind("127.0.0.1:0").expect("bind simulator port"),
+        SimulatorConfig {
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: CLIENT_SECRET.to_owned(),
+            redirect_uris: vec![format!("{address}/auth/rememberizer/callback")],
+            ..SimulatorConfig::default()
+        },
+    )
+    .expect("simulator starts");
+    let dir = std::env::temp_dir().join(format!("ttm-process-{port}"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_talk-to-mementos"));
+    command
+        .current_dir(&dir)
+        .env_clear()
+        .env("REMEMBERIZER_CLIENT_ID", CLIENT_ID)
+        .env("REMEMBERIZER_CLIENT_SECRET", CLIENT_SECRET)
+        .env("REMEMBERIZER_BASE_URL", simulator.base_url().as_str())
+        .env("APP_BASE_URL", &address)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("the app binary starts");
+    let output = Arc::new(std::sync::Mutex::new(String::new()));
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(mut out) = output.lock() {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
+        });
+    }
+    let process = AppProcess { child, output };
+    // Ready when /healthz answers.
+    let client = browser();
+    let started = std::time::Instant::now();
+    while client
+        .get(format!("{address}/healthz"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the app did not start: {}",
+            process.output()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let jar = Arc::new(Jar::default());
+    let app = TestApp {
+        address,
+        client: browser_with_jar(jar.clone()),
+        jar,
+        sim: simulator.handle(),
+        sim_url: simulator.base_url().clone(),
+        _simulator: simulator,
+    };
+    (app, process)
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(SimulatorConfig::default(), |_| {}).await
 }
