@@ -8,9 +8,12 @@
 
 use std::time::Duration;
 
-use actix_web::dev::ServiceResponse;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use serde::Serialize;
 use tracing_actix_web::RequestId;
@@ -46,6 +49,9 @@ pub enum AppError {
     Api(#[from] ApiError),
     #[error("the session store failed")]
     Session(#[from] SessionError),
+    /// The session middleware could not load or save the session (the store is down).
+    #[error("the session store is unavailable")]
+    SessionStore,
     #[error("a page could not be rendered")]
     Template(#[from] tera::Error),
 }
@@ -173,6 +179,15 @@ fn upstream_page(error: &ApiError) -> (ErrorPage, Option<Duration>) {
     }
 }
 
+fn sessions_unavailable() -> ErrorPage {
+    ErrorPage::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sessions are unavailable",
+        "The app cannot read or store sessions right now. Try again in a moment.",
+    )
+    .retry()
+}
+
 fn reconnect_page() -> ErrorPage {
     ErrorPage::new(
         StatusCode::UNAUTHORIZED,
@@ -249,14 +264,16 @@ impl AppError {
                 page.connect()
             }
             AppError::Token(TokenError::Reconnect) => reconnect_page(),
-            AppError::Token(TokenError::Refresh(e)) | AppError::Exchange(e) => oauth_page(e),
-            AppError::Api(e) => return upstream_page(e),
-            AppError::Session(_) => ErrorPage::new(
+            AppError::Token(TokenError::Store(_)) => sessions_unavailable(),
+            AppError::Token(TokenError::Busy) => ErrorPage::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "Sessions are unavailable",
-                "The app cannot read or store sessions right now. Try again in a moment.",
+                "Rememberizer is slow to answer",
+                "Your connection to Rememberizer is being renewed and that is taking long. Try again in a moment.",
             )
             .retry(),
+            AppError::Token(TokenError::Refresh(e)) | AppError::Exchange(e) => oauth_page(e),
+            AppError::Api(e) => return upstream_page(e),
+            AppError::Session(_) | AppError::SessionStore => sessions_unavailable(),
             AppError::Template(_) => ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR),
         };
         (page, None)
@@ -284,6 +301,67 @@ impl ResponseError for AppError {
         response.extensions_mut().insert(page);
         response
     }
+}
+
+/// Headers every response carries (HSTS is added on top when the app is served over https).
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    // The callback URL carries a code and state: never leak it through Referer.
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    (
+        "Permissions-Policy",
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+    ),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    // Pages show account data: no caching anywhere (static files set their own policy).
+    ("Cache-Control", "no-store"),
+];
+
+/// Middleware right around the session middleware. When the session store fails (Redis down or
+/// slow), actix-session fails the whole request with an error that skips every other middleware;
+/// this answers the app's "sessions are unavailable" page instead, with a 503, the security
+/// headers and the request id. (It never clones the request before routing: a cloned
+/// `HttpRequest` cannot be routed.)
+pub async fn session_store_unavailable(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let templates = request.app_data::<web::Data<Templates>>().cloned();
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let retry_href = request
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    next.call(request).await.map_err(|error| {
+        tracing::error!(%error, "the session store failed");
+        let (page, _) = AppError::SessionStore.page();
+        let mut response = HttpResponse::ServiceUnavailable();
+        for header in SECURITY_HEADERS {
+            response.insert_header(*header);
+        }
+        if !request_id.is_empty() {
+            response.insert_header((crate::telemetry::REQUEST_ID_HEADER, request_id.as_str()));
+        }
+        let response =
+            match templates.and_then(|t| t.error_page(&page, &retry_href, &request_id).ok()) {
+                Some(html) => response.content_type("text/html; charset=utf-8").body(html),
+                None => response
+                    .content_type("text/plain; charset=utf-8")
+                    .body(format!("{}: {}", page.title, page.message)),
+            };
+        InternalError::from_response(AppError::SessionStore, response).into()
+    })
 }
 
 /// "outer: inner: innermost" — the whole cause chain on one line.

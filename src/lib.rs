@@ -7,6 +7,7 @@ pub mod config;
 pub mod errors;
 pub mod http_client;
 pub mod oauth;
+pub mod redis_client;
 pub mod rememberizer;
 pub mod routes;
 pub mod session;

@@ -26,6 +26,12 @@ const CSRF_TOKEN: &str = "csrf_token";
 
 pub struct TypedSession(Session);
 
+/// Whether raw session state belongs to a connected browser. Session stores use it to keep
+/// sessions that only hold pending flows short-lived (see `session_store`).
+pub fn is_connected_state(state: &std::collections::HashMap<String, String>) -> bool {
+    state.contains_key(CONNECTION_ID)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("could not read the session")]

@@ -1,10 +1,15 @@
-//! The default session store: in memory, bounded and expiring.
+//! Session stores: in memory (the default) or Redis (`SESSION_STORE=redis://…`).
 //!
 //! actix-session keeps the session *state* server-side in a `SessionStore` and puts only an opaque,
-//! random session key in the (signed and encrypted) cookie. It ships cookie and Redis stores; this
-//! is the in-memory one, built on `moka` so that it is bounded (least-recently-used sessions are
-//! evicted beyond `max_sessions`) and every entry expires after the TTL actix-session asks for.
-//! One process only: sessions are lost on restart and not shared between instances.
+//! random session key in the (signed and encrypted) cookie.
+//!
+//! - [`MemorySessionStore`] is built on `moka`, so it is bounded (least-recently-used sessions are
+//!   evicted beyond `max_sessions`) and every entry expires after the TTL actix-session asks for.
+//!   One process only: sessions are lost on restart and not shared between instances.
+//! - [`RedisSessionStore`] keeps sessions under `ttm:session:KEY` with Redis expiry, shared by
+//!   every instance and surviving restarts. It mirrors actix-session's own Redis store, but every
+//!   command is bounded in time (`redis_client`), so a Redis outage gives a quick 503, never a
+//!   hung page.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +19,10 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use actix_web::cookie::time::Duration as CookieDuration;
 use moka::future::Cache;
 use rand::distributions::{Alphanumeric, DistString};
+
+use crate::oauth::PENDING_FLOW_TTL;
+use crate::redis_client::{Redis, KEY_PREFIX};
+use crate::session::is_connected_state;
 
 type SessionState = HashMap<String, String>;
 
@@ -135,6 +144,186 @@ impl SessionStore for MemorySessionStore {
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
         self.sessions.invalidate(session_key.as_ref()).await;
         Ok(())
+    }
+}
+
+/// A session key's Redis key.
+fn redis_key(session_key: &SessionKey) -> String {
+    format!("{KEY_PREFIX}session:{}", session_key.as_ref())
+}
+
+#[derive(Clone)]
+pub struct RedisSessionStore {
+    redis: Redis,
+}
+
+impl RedisSessionStore {
+    pub fn new(redis: Redis) -> Self {
+        Self { redis }
+    }
+}
+
+fn ttl_seconds(ttl: &CookieDuration) -> i64 {
+    ttl.whole_seconds().max(1)
+}
+
+impl SessionStore for RedisSessionStore {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        let value: Option<String> = self
+            .redis
+            .query(redis::cmd("GET").arg(redis_key(session_key)))
+            .await
+            .map_err(|e| LoadError::Other(e.into()))?;
+        match value {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| LoadError::Deserialization(e.into())),
+        }
+    }
+
+    async fn save(
+        &self,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        let json = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
+        let key =
+            SessionKey::try_from(new_session_key()).map_err(|e| SaveError::Other(e.into()))?;
+        self.redis
+            .query::<()>(
+                redis::cmd("SET")
+                    .arg(redis_key(&key))
+                    .arg(json)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl_seconds(ttl)),
+            )
+            .await
+            .map_err(|e| SaveError::Other(e.into()))?;
+        Ok(key)
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        let json =
+            serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
+        let updated: Option<String> = self
+            .redis
+            .query(
+                redis::cmd("SET")
+                    .arg(redis_key(&session_key))
+                    .arg(&json)
+                    .arg("XX")
+                    .arg("EX")
+                    .arg(ttl_seconds(ttl)),
+            )
+            .await
+            .map_err(|e| UpdateError::Other(e.into()))?;
+        match updated {
+            Some(_) => Ok(session_key),
+            // The session expired meanwhile: store the state under a new key.
+            None => self.save(state, ttl).await.map_err(|e| match e {
+                SaveError::Serialization(e) => UpdateError::Serialization(e),
+                SaveError::Other(e) => UpdateError::Other(e),
+            }),
+        }
+    }
+
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        ttl: &CookieDuration,
+    ) -> anyhow::Result<()> {
+        self.redis
+            .query::<()>(
+                redis::cmd("EXPIRE")
+                    .arg(redis_key(session_key))
+                    .arg(ttl_seconds(ttl)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+        self.redis
+            .query::<()>(redis::cmd("DEL").arg(redis_key(session_key)))
+            .await?;
+        Ok(())
+    }
+}
+
+/// A session that is not connected holds only pending flows (state + PKCE verifier) and a CSRF
+/// token: it lives as long as a flow may (10 minutes), not the 7 days of a connected session.
+fn ttl_for(state: &SessionState, ttl: &CookieDuration) -> CookieDuration {
+    if is_connected_state(state) {
+        *ttl
+    } else {
+        let flow_ttl = CookieDuration::seconds(PENDING_FLOW_TTL.as_secs() as i64);
+        (*ttl).min(flow_ttl)
+    }
+}
+
+/// The store the app runs with, chosen by `SESSION_STORE`.
+#[derive(Clone)]
+pub enum SessionBackend {
+    Memory(MemorySessionStore),
+    Redis(RedisSessionStore),
+}
+
+impl SessionStore for SessionBackend {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        match self {
+            SessionBackend::Memory(store) => store.load(session_key).await,
+            SessionBackend::Redis(store) => store.load(session_key).await,
+        }
+    }
+
+    async fn save(
+        &self,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        let ttl = ttl_for(&state, ttl);
+        match self {
+            SessionBackend::Memory(store) => store.save(state, &ttl).await,
+            SessionBackend::Redis(store) => store.save(state, &ttl).await,
+        }
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        let ttl = ttl_for(&state, ttl);
+        match self {
+            SessionBackend::Memory(store) => store.update(session_key, state, &ttl).await,
+            SessionBackend::Redis(store) => store.update(session_key, state, &ttl).await,
+        }
+    }
+
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        ttl: &CookieDuration,
+    ) -> anyhow::Result<()> {
+        match self {
+            SessionBackend::Memory(store) => store.update_ttl(session_key, ttl).await,
+            SessionBackend::Redis(store) => store.update_ttl(session_key, ttl).await,
+        }
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+        match self {
+            SessionBackend::Memory(store) => store.delete(session_key).await,
+            SessionBackend::Redis(store) => store.delete(session_key).await,
+        }
     }
 }
 

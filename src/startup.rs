@@ -15,13 +15,15 @@ use secrecy::SecretString;
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
+use crate::config::SessionStoreKind;
 use crate::config::Settings;
-use crate::errors::{render_error_page, AppError};
+use crate::errors::{render_error_page, session_store_unavailable, AppError, SECURITY_HEADERS};
 use crate::http_client::HttpClient;
 use crate::oauth::OAuthFlow;
+use crate::redis_client::Redis;
 use crate::rememberizer::ApiClient;
 use crate::routes::{auth, dashboard, health, home};
-use crate::session_store::MemorySessionStore;
+use crate::session_store::{MemorySessionStore, RedisSessionStore, SessionBackend};
 use crate::simulator::{Simulator, SimulatorConfig};
 use crate::state::AppState;
 use crate::telemetry::{self, RequestSpan};
@@ -96,6 +98,26 @@ impl Application {
         };
 
         let http = HttpClient::new(&settings.http).context("building the HTTP client")?;
+        let (session_store, tokens, redis) = match &settings.session_store {
+            SessionStoreKind::Memory => (
+                SessionBackend::Memory(MemorySessionStore::new(MAX_SESSIONS)),
+                TokenStore::memory(MAX_SESSIONS, SESSION_TTL),
+                None,
+            ),
+            SessionStoreKind::Redis(url) => {
+                let redis = Redis::connect(url).await.with_context(|| {
+                    format!(
+                        "SESSION_STORE: cannot connect to Redis at {}",
+                        redacted(url)
+                    )
+                })?;
+                (
+                    SessionBackend::Redis(RedisSessionStore::new(redis.clone())),
+                    TokenStore::redis(redis.clone(), SESSION_TTL, MAX_SESSIONS),
+                    Some(redis),
+                )
+            }
+        };
         let state = AppState {
             oauth: OAuthFlow::new(
                 &provider_url,
@@ -106,7 +128,8 @@ impl Application {
                 http.clone(),
             )?,
             api: ApiClient::new(http, &provider_url)?,
-            tokens: TokenStore::new(MAX_SESSIONS, SESSION_TTL),
+            tokens,
+            redis,
         };
         let session_key = match &settings.session_key {
             Some(key) => Key::from(&key.0),
@@ -118,7 +141,13 @@ impl Application {
             }
         };
 
-        let server = run(listener, state, session_key, base_url.scheme() == "https")?;
+        let server = run(
+            listener,
+            state,
+            session_store,
+            session_key,
+            base_url.scheme() == "https",
+        )?;
         tracing::info!(url = %base_url, "talk-to-mementos is listening");
         Ok(Self {
             port,
@@ -154,12 +183,12 @@ impl Application {
 fn run(
     listener: TcpListener,
     state: AppState,
+    session_store: SessionBackend,
     session_key: Key,
     https: bool,
 ) -> anyhow::Result<Server> {
     let state = web::Data::new(state);
     let templates = web::Data::new(Templates::new().context("compiling the templates")?);
-    let session_store = MemorySessionStore::new(MAX_SESSIONS);
     let static_dir = static_dir();
 
     let server = HttpServer::new(move || {
@@ -170,40 +199,33 @@ fn run(
             .app_data(web::QueryConfig::default().error_handler(|error, _| {
                 AppError::BadRequest(format!("The address has an invalid query: {error}.")).into()
             }))
-            .wrap(
-                SessionMiddleware::builder(session_store.clone(), session_key.clone())
-                    .cookie_name(SESSION_COOKIE.to_owned())
-                    .cookie_http_only(true)
-                    // Lax, not Strict: the browser must send the cookie on Rememberizer's
-                    // top-level redirect back to the callback (Step 3).
-                    .cookie_same_site(SameSite::Lax)
-                    .cookie_secure(https)
-                    .cookie_path("/".to_owned())
-                    .session_lifecycle(
-                        PersistentSession::default()
-                            .session_ttl(actix_web::cookie::time::Duration::seconds(
-                                SESSION_TTL.as_secs() as i64,
-                            ))
-                            .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
-                    )
-                    .build(),
-            )
             .wrap(ErrorHandlers::new().default_handler(render_error_page))
             .wrap(security_headers(https))
             .wrap(from_fn(telemetry::request_id_header))
             .wrap(TracingLogger::<RequestSpan>::new())
+            // Health checks and static files need no session: they keep answering when the
+            // session store is down.
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
             .service(
                 web::scope("/static")
                     .wrap(DefaultHeaders::new().add(("Cache-Control", "public, max-age=3600")))
                     .service(Files::new("", &static_dir).prefer_utf8(true)),
             )
-            .route("/", web::get().to(home::home))
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
-            .route("/auth/rememberizer", web::get().to(auth::start))
-            .route("/auth/rememberizer/callback", web::get().to(auth::callback))
-            .route("/dashboard", web::get().to(dashboard::dashboard))
-            .route("/logout", web::post().to(auth::logout))
+            .service(
+                web::scope("")
+                    .wrap(session_middleware(
+                        session_store.clone(),
+                        session_key.clone(),
+                        https,
+                    ))
+                    .wrap(from_fn(session_store_unavailable))
+                    .route("/", web::get().to(home::home))
+                    .route("/auth/rememberizer", web::get().to(auth::start))
+                    .route("/auth/rememberizer/callback", web::get().to(auth::callback))
+                    .route("/dashboard", web::get().to(dashboard::dashboard))
+                    .route("/logout", web::post().to(auth::logout)),
+            )
     })
     // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to this long), exit.
     .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
@@ -212,26 +234,47 @@ fn run(
     Ok(server)
 }
 
+/// The session cookie: an opaque random key (signed and encrypted), the state server-side.
+fn session_middleware(
+    store: SessionBackend,
+    key: Key,
+    https: bool,
+) -> SessionMiddleware<SessionBackend> {
+    SessionMiddleware::builder(store, key)
+        .cookie_name(SESSION_COOKIE.to_owned())
+        .cookie_http_only(true)
+        // Lax, not Strict: the browser must send the cookie on Rememberizer's top-level
+        // redirect back to the callback (Step 3).
+        .cookie_same_site(SameSite::Lax)
+        .cookie_secure(https)
+        .cookie_path("/".to_owned())
+        .session_lifecycle(
+            PersistentSession::default()
+                .session_ttl(actix_web::cookie::time::Duration::seconds(
+                    SESSION_TTL.as_secs() as i64,
+                ))
+                .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+        )
+        .build()
+}
+
+/// A Redis URL as it may appear in a log or error: without its password.
+fn redacted(url: &Url) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    url.to_string()
+}
+
 /// Headers on every response, errors and static files included (OWASP ASVS V14, the CSP cheat
 /// sheet). `DefaultHeaders` only adds a header the response does not already have.
 fn security_headers(https: bool) -> DefaultHeaders {
-    let headers = DefaultHeaders::new()
-        .add((
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        ))
-        .add(("X-Content-Type-Options", "nosniff"))
-        // The callback URL carries a code and state: never leak it through Referer.
-        .add(("Referrer-Policy", "no-referrer"))
-        .add(("X-Frame-Options", "DENY"))
-        .add((
-            "Permissions-Policy",
-            "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
-        ))
-        .add(("Cross-Origin-Opener-Policy", "same-origin"))
-        // Pages show account data: no caching anywhere (static files set their own policy).
-        .add(("Cache-Control", "no-store"));
+    let headers = SECURITY_HEADERS
+        .iter()
+        .fold(DefaultHeaders::new(), |headers, header| {
+            headers.add(*header)
+        });
     if https {
         headers.add((
             "Strict-Transport-Security",

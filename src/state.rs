@@ -4,6 +4,7 @@ use std::future::Future;
 
 use crate::errors::AppError;
 use crate::oauth::OAuthFlow;
+use crate::redis_client::Redis;
 use crate::rememberizer::{ApiClient, ApiError};
 use crate::tokens::{AccessToken, ConnectionId, TokenError, TokenStore};
 
@@ -11,6 +12,8 @@ pub struct AppState {
     pub oauth: OAuthFlow,
     pub api: ApiClient,
     pub tokens: TokenStore,
+    /// Set when sessions and tokens live in Redis (for readiness checks).
+    pub redis: Option<Redis>,
 }
 
 impl AppState {
@@ -35,7 +38,7 @@ impl AppState {
                     .await?;
                 match call(token).await {
                     Err(ApiError::Unauthorized) => {
-                        self.tokens.drop_tokens(connection).await;
+                        self.tokens.drop_tokens(connection).await?;
                         Err(TokenError::Reconnect.into())
                     }
                     other => other.map_err(AppError::from),

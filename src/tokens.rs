@@ -4,31 +4,42 @@
 //! that id, the browser holds only the session cookie. Tokens are kept apart from the session
 //! state on purpose: actix-session writes a session back when a response ends, so a token
 //! refreshed by one request could be overwritten by a concurrent request holding the old state.
-//! Here each connection has its own async mutex, which gives single-flight refresh: concurrent
-//! requests of one connection wait for one refresh and then all use its result, while different
+//!
+//! Refresh is single-flight per connection. In memory, each connection has an async mutex held
+//! across the refresh call. With Redis (several instances), a short Redis lock per connection is
+//! taken as well, and the tokens are read again under it, so two instances never spend the same
+//! refresh token twice (with rotation, the second use would revoke the grant). Different
 //! connections never wait for each other.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use moka::future::Cache;
 use rand::distributions::{Alphanumeric, DistString};
 use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::oauth::{OAuthError, OAuthFlow};
+use crate::redis_client::{Redis, RedisError, KEY_PREFIX};
 
 /// Refresh this long before the provider's stated expiry, so a token does not expire in flight
 /// (at most half the token's lifetime, so that short-lived tokens are still used).
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// A Redis refresh lock outlives the longest refresh call (10 s upstream timeout by default), so
+/// it cannot expire while its holder is still refreshing; a crashed holder frees it after this.
+const LOCK_TTL: Duration = Duration::from_secs(15);
+/// How long a request waits for another instance's refresh before giving up with a retry page.
+const LOCK_WAIT: Duration = Duration::from_secs(12);
 
 /// The tokens of one connection to Rememberizer.
+#[derive(Clone)]
 pub struct TokenSet {
     access_token: AccessToken,
     refresh_token: Option<SecretString>,
-    /// When to refresh: `expires_in` minus the margin. `None` when the provider did not say
-    /// (`expires_in` absent): use the token until the API answers 401.
-    refresh_at: Option<Instant>,
+    /// When to refresh, in milliseconds since the Unix epoch: `expires_in` minus the margin.
+    /// `None` when the provider did not say: use the token until the API answers 401.
+    refresh_at_ms: Option<u64>,
 }
 
 impl TokenSet {
@@ -40,8 +51,9 @@ impl TokenSet {
         Self {
             access_token: AccessToken(Arc::new(access_token)),
             refresh_token,
-            refresh_at: expires_in
-                .map(|lifetime| Instant::now() + lifetime - EXPIRY_MARGIN.min(lifetime / 2)),
+            refresh_at_ms: expires_in.map(|lifetime| {
+                unix_ms(SystemTime::now() + lifetime - EXPIRY_MARGIN.min(lifetime / 2))
+            }),
         }
     }
 
@@ -49,9 +61,43 @@ impl TokenSet {
         self.refresh_token.as_ref()
     }
 
-    fn is_fresh(&self, now: Instant) -> bool {
-        self.refresh_at.is_none_or(|refresh_at| now < refresh_at)
+    fn is_fresh(&self, now: SystemTime) -> bool {
+        self.refresh_at_ms
+            .is_none_or(|refresh_at| unix_ms(now) < refresh_at)
     }
+
+    fn to_stored(&self) -> StoredTokens {
+        StoredTokens {
+            access_token: self.access_token.0.expose_secret().to_owned(),
+            refresh_token: self
+                .refresh_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned()),
+            refresh_at_ms: self.refresh_at_ms,
+        }
+    }
+
+    fn from_stored(stored: StoredTokens) -> Self {
+        Self {
+            access_token: AccessToken(Arc::new(SecretString::from(stored.access_token))),
+            refresh_token: stored.refresh_token.map(SecretString::from),
+            refresh_at_ms: stored.refresh_at_ms,
+        }
+    }
+}
+
+/// How a token set is written to Redis. Never logged: it has no `Debug`.
+#[derive(Serialize, Deserialize)]
+struct StoredTokens {
+    access_token: String,
+    refresh_token: Option<String>,
+    refresh_at_ms: Option<u64>,
+}
+
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// An access token, cheap to clone, whose `Debug` shows nothing.
@@ -65,7 +111,7 @@ impl AccessToken {
     }
 
     fn same_as(&self, other: &AccessToken) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        self.0.expose_secret() == other.0.expose_secret()
     }
 }
 
@@ -84,6 +130,11 @@ pub enum TokenError {
     /// The provider failed during a refresh; the stored tokens are kept for a later retry.
     #[error("could not refresh the access token")]
     Refresh(#[source] OAuthError),
+    /// The token store (Redis) failed or another instance's refresh took too long.
+    #[error("the token store is unavailable")]
+    Store(#[from] RedisError),
+    #[error("another refresh of this connection did not finish in time")]
+    Busy,
 }
 
 /// A random id naming one connection (one successful Step 4) in the token store.
@@ -106,39 +157,80 @@ impl ConnectionId {
 
 type Slot = Arc<Mutex<Option<TokenSet>>>;
 
-/// In-memory token store: bounded, and connections unused for `idle_ttl` are forgotten.
+/// Where tokens live: this process's memory, or Redis (shared by every instance).
 #[derive(Clone)]
-pub struct TokenStore {
-    connections: Cache<String, Slot>,
+pub enum TokenStore {
+    Memory(Cache<String, Slot>),
+    Redis {
+        redis: Redis,
+        idle_ttl: Duration,
+        /// One refresh per connection per instance goes to Redis; the rest wait here.
+        local: Cache<String, Arc<Mutex<()>>>,
+    },
 }
 
 impl TokenStore {
-    pub fn new(max_connections: u64, idle_ttl: Duration) -> Self {
-        Self {
-            connections: Cache::builder()
+    /// In memory: bounded, and connections unused for `idle_ttl` are forgotten.
+    pub fn memory(max_connections: u64, idle_ttl: Duration) -> Self {
+        TokenStore::Memory(
+            Cache::builder()
                 .max_capacity(max_connections)
                 .time_to_idle(idle_ttl)
+                .build(),
+        )
+    }
+
+    /// In Redis, under `ttm:conn:ID`, expiring `idle_ttl` after the last write.
+    pub fn redis(redis: Redis, idle_ttl: Duration, max_connections: u64) -> Self {
+        TokenStore::Redis {
+            redis,
+            idle_ttl,
+            local: Cache::builder()
+                .max_capacity(max_connections)
+                .time_to_idle(LOCK_TTL * 4)
                 .build(),
         }
     }
 
     /// Stores the tokens of a new connection and returns its id (to be put in the session).
-    pub async fn insert(&self, tokens: TokenSet) -> ConnectionId {
+    pub async fn insert(&self, tokens: TokenSet) -> Result<ConnectionId, TokenError> {
         let id = ConnectionId::new_random();
-        self.connections
-            .insert(id.0.clone(), Arc::new(Mutex::new(Some(tokens))))
-            .await;
-        id
+        match self {
+            TokenStore::Memory(slots) => {
+                slots
+                    .insert(id.0.clone(), Arc::new(Mutex::new(Some(tokens))))
+                    .await;
+            }
+            TokenStore::Redis {
+                redis, idle_ttl, ..
+            } => write(redis, &id, &tokens, *idle_ttl).await?,
+        }
+        Ok(id)
     }
 
-    pub async fn remove(&self, id: &ConnectionId) {
-        self.connections.invalidate(id.as_str()).await;
+    /// Forgets a connection (log out, or a new login replacing it).
+    pub async fn remove(&self, id: &ConnectionId) -> Result<(), TokenError> {
+        match self {
+            TokenStore::Memory(slots) => slots.invalidate(id.as_str()).await,
+            TokenStore::Redis { redis, .. } => {
+                redis
+                    .query::<()>(redis::cmd("DEL").arg(connection_key(id)))
+                    .await?
+            }
+        }
+        Ok(())
     }
 
-    pub async fn contains(&self, id: &ConnectionId) -> bool {
-        match self.connections.get(id.as_str()).await {
-            Some(slot) => slot.lock().await.is_some(),
-            None => false,
+    /// Forgets the tokens of a connection whose grant is gone.
+    pub async fn drop_tokens(&self, id: &ConnectionId) -> Result<(), TokenError> {
+        match self {
+            TokenStore::Memory(slots) => {
+                if let Some(slot) = slots.get(id.as_str()).await {
+                    *slot.lock().await = None;
+                }
+                Ok(())
+            }
+            TokenStore::Redis { .. } => self.remove(id).await,
         }
     }
 
@@ -148,13 +240,17 @@ impl TokenStore {
         id: &ConnectionId,
         oauth: &OAuthFlow,
     ) -> Result<AccessToken, TokenError> {
-        let slot = self.slot(id).await?;
-        // Holding the lock across the refresh call is what makes refresh single-flight.
-        let mut tokens = slot.lock().await;
-        match tokens.as_ref() {
-            None => Err(TokenError::Reconnect),
-            Some(current) if current.is_fresh(Instant::now()) => Ok(current.access_token.clone()),
-            Some(_) => refresh_locked(&mut tokens, oauth).await,
+        let needs_refresh = |current: &TokenSet| !current.is_fresh(SystemTime::now());
+        match self {
+            TokenStore::Memory(slots) => refresh_in_memory(slots, id, oauth, needs_refresh).await,
+            TokenStore::Redis { redis, .. } => {
+                let current = read(redis, id).await?.ok_or(TokenError::Reconnect)?;
+                if needs_refresh(&current) {
+                    self.refresh_in_redis(id, oauth, needs_refresh).await
+                } else {
+                    Ok(current.access_token)
+                }
+            }
         }
     }
 
@@ -166,33 +262,75 @@ impl TokenStore {
         rejected: &AccessToken,
         oauth: &OAuthFlow,
     ) -> Result<AccessToken, TokenError> {
-        let slot = self.slot(id).await?;
-        let mut tokens = slot.lock().await;
-        match tokens.as_ref() {
-            None => Err(TokenError::Reconnect),
-            Some(current) if !current.access_token.same_as(rejected) => {
-                Ok(current.access_token.clone())
+        let still_rejected = |current: &TokenSet| current.access_token.same_as(rejected);
+        match self {
+            TokenStore::Memory(slots) => refresh_in_memory(slots, id, oauth, still_rejected).await,
+            TokenStore::Redis { .. } => self.refresh_in_redis(id, oauth, still_rejected).await,
+        }
+    }
+
+    /// Refreshes under the in-process lock and the Redis lock of this connection, if the tokens
+    /// read under the locks still `need_refresh`.
+    async fn refresh_in_redis(
+        &self,
+        id: &ConnectionId,
+        oauth: &OAuthFlow,
+        need_refresh: impl Fn(&TokenSet) -> bool,
+    ) -> Result<AccessToken, TokenError> {
+        let TokenStore::Redis {
+            redis,
+            idle_ttl,
+            local,
+        } = self
+        else {
+            unreachable!("only called for the Redis store");
+        };
+        let local_lock = local
+            .get_with(id.0.clone(), async { Arc::new(Mutex::new(())) })
+            .await;
+        let _local = local_lock.lock().await;
+        let lock = RedisLock::acquire(redis, id).await?;
+        let result = async {
+            let mut tokens = read(redis, id).await?;
+            let outcome = match tokens.as_ref() {
+                None => Err(TokenError::Reconnect),
+                Some(current) if !need_refresh(current) => Ok(current.access_token.clone()),
+                Some(_) => refresh_locked(&mut tokens, oauth).await,
+            };
+            match (&outcome, &tokens) {
+                (Ok(_), Some(new_tokens)) => write(redis, id, new_tokens, *idle_ttl).await?,
+                (Err(TokenError::Reconnect), _) => {
+                    redis
+                        .query::<()>(redis::cmd("DEL").arg(connection_key(id)))
+                        .await?
+                }
+                _ => {}
             }
-            Some(_) => refresh_locked(&mut tokens, oauth).await,
+            outcome
         }
-    }
-
-    /// Forgets the tokens of a connection whose grant is gone (the session keeps its id, so
-    /// the next page says "connect again" instead of "never connected").
-    pub async fn drop_tokens(&self, id: &ConnectionId) {
-        if let Some(slot) = self.connections.get(id.as_str()).await {
-            *slot.lock().await = None;
-        }
-    }
-
-    async fn slot(&self, id: &ConnectionId) -> Result<Slot, TokenError> {
-        self.connections
-            .get(id.as_str())
-            .await
-            .ok_or(TokenError::Reconnect)
+        .await;
+        lock.release(redis).await;
+        result
     }
 }
 
+async fn refresh_in_memory(
+    slots: &Cache<String, Slot>,
+    id: &ConnectionId,
+    oauth: &OAuthFlow,
+    need_refresh: impl Fn(&TokenSet) -> bool,
+) -> Result<AccessToken, TokenError> {
+    let slot = slots.get(id.as_str()).await.ok_or(TokenError::Reconnect)?;
+    // Holding the lock across the refresh call is what makes refresh single-flight.
+    let mut tokens = slot.lock().await;
+    match tokens.as_ref() {
+        None => Err(TokenError::Reconnect),
+        Some(current) if !need_refresh(current) => Ok(current.access_token.clone()),
+        Some(_) => refresh_locked(&mut tokens, oauth).await,
+    }
+}
+
+/// Refreshes the tokens in `tokens` (which the caller holds exclusively).
 async fn refresh_locked(
     tokens: &mut Option<TokenSet>,
     oauth: &OAuthFlow,
@@ -217,13 +355,95 @@ async fn refresh_locked(
     }
 }
 
+fn connection_key(id: &ConnectionId) -> String {
+    format!("{KEY_PREFIX}conn:{}", id.as_str())
+}
+
+async fn read(redis: &Redis, id: &ConnectionId) -> Result<Option<TokenSet>, TokenError> {
+    let value: Option<String> = redis
+        .query(redis::cmd("GET").arg(connection_key(id)))
+        .await?;
+    // Unreadable data is treated as no connection: the user connects again.
+    Ok(value
+        .and_then(|json| serde_json::from_str::<StoredTokens>(&json).ok())
+        .map(TokenSet::from_stored))
+}
+
+async fn write(
+    redis: &Redis,
+    id: &ConnectionId,
+    tokens: &TokenSet,
+    idle_ttl: Duration,
+) -> Result<(), TokenError> {
+    let json = serde_json::to_string(&tokens.to_stored()).map_err(RedisError::Encoding)?;
+    redis
+        .query::<()>(
+            redis::cmd("SET")
+                .arg(connection_key(id))
+                .arg(json)
+                .arg("EX")
+                .arg(idle_ttl.as_secs().max(1)),
+        )
+        .await?;
+    Ok(())
+}
+
+/// `SET key owner NX PX ttl`, released only by its owner (a Lua compare-and-delete), so a lock
+/// that expired and was taken by another instance is never released by the first.
+struct RedisLock {
+    key: String,
+    owner: String,
+}
+
+impl RedisLock {
+    async fn acquire(redis: &Redis, id: &ConnectionId) -> Result<Self, TokenError> {
+        let lock = RedisLock {
+            key: format!("{}:lock", connection_key(id)),
+            owner: Alphanumeric.sample_string(&mut rand::thread_rng(), 24),
+        };
+        let started = std::time::Instant::now();
+        loop {
+            let acquired: Option<String> = redis
+                .query(
+                    redis::cmd("SET")
+                        .arg(&lock.key)
+                        .arg(&lock.owner)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(LOCK_TTL.as_millis() as u64),
+                )
+                .await?;
+            if acquired.is_some() {
+                return Ok(lock);
+            }
+            if started.elapsed() > LOCK_WAIT {
+                return Err(TokenError::Busy);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn release(self, redis: &Redis) {
+        let script = redis::Script::new(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+        );
+        // If this fails the lock expires by itself after LOCK_TTL.
+        if let Err(error) = redis
+            .script::<i64>(&script, &[&self.key], &[&self.owner])
+            .await
+        {
+            tracing::warn!(%error, "could not release a refresh lock");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn tokens_are_fresh_until_the_margin_before_expiry() {
-        let now = Instant::now();
+        let now = SystemTime::now();
         let hour = TokenSet::new(
             SecretString::from("a"),
             None,
@@ -247,16 +467,19 @@ mod tests {
         assert_eq!(tokens.access_token.bearer_header(), "Bearer sekrit-token");
     }
 
-    #[tokio::test]
-    async fn removed_or_unknown_connections_must_reconnect() {
-        let store = TokenStore::new(10, Duration::from_secs(60));
-        let id = store
-            .insert(TokenSet::new(SecretString::from("a"), None, None))
-            .await;
-        assert!(store.contains(&id).await);
-        store.remove(&id).await;
-        assert!(!store.contains(&id).await);
-        let unknown = ConnectionId::from_session("nope".to_owned());
-        assert!(!store.contains(&unknown).await);
+    #[test]
+    fn stored_tokens_round_trip() {
+        let tokens = TokenSet::new(
+            SecretString::from("access"),
+            Some(SecretString::from("refresh")),
+            Some(Duration::from_secs(3600)),
+        );
+        let back = TokenSet::from_stored(tokens.to_stored());
+        assert!(back.access_token.same_as(&tokens.access_token));
+        assert_eq!(
+            back.refresh_token().map(|t| t.expose_secret().to_owned()),
+            Some("refresh".to_owned())
+        );
+        assert_eq!(back.refresh_at_ms, tokens.refresh_at_ms);
     }
 }

@@ -81,9 +81,9 @@ pub async fn callback(
         .exchange_code(code, pending)
         .await
         .map_err(AppError::Exchange)?;
-    let connection = state.tokens.insert(tokens).await;
+    let connection = state.tokens.insert(tokens).await?;
     if let Some(previous) = session.connection()? {
-        state.tokens.remove(&previous).await;
+        state.tokens.remove(&previous).await?;
     }
     session.start_connection(&connection)?;
     // 303 so the code and state leave the address bar (and the history entry is a clean GET).
@@ -106,7 +106,7 @@ pub async fn logout(
         return Err(AppError::Csrf);
     }
     if let Some(connection) = session.connection()? {
-        state.tokens.remove(&connection).await;
+        state.tokens.remove(&connection).await?;
     }
     session.log_out();
     Ok(see_other("/"))

@@ -14,8 +14,11 @@ pub async fn healthz() -> HttpResponse {
 /// sends traffic only while this is 200.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let provider = state.api.probe().await;
-    // The in-memory session store lives in this process: if this handler runs, it is up.
-    let session_store: Result<(), String> = Ok(());
+    // The in-memory store lives in this process: if this handler runs, it is up.
+    let session_store = match &state.redis {
+        None => Ok(()),
+        Some(redis) => redis.ping().await.map_err(|e| e.to_string()),
+    };
     let ready = provider.is_ok() && session_store.is_ok();
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },

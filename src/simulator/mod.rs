@@ -187,6 +187,11 @@ impl SimulatorHandle {
         }
     }
 
+    /// The first registered redirect URI, if any.
+    pub fn registered_redirect_uri(&self) -> Option<String> {
+        self.0.config.redirect_uris.first().cloned()
+    }
+
     pub fn set_access_token_ttl(&self, ttl: Duration) {
         self.0.lock().access_token_ttl = ttl;
     }

@@ -26,7 +26,7 @@ pub struct TestApp {
     jar: Arc<Jar>,
     pub sim: SimulatorHandle,
     pub sim_url: Url,
-    _simulator: Simulator,
+    _simulator: Arc<Simulator>,
 }
 
 static TRACING: Once = Once::new();
@@ -166,7 +166,7 @@ pub async fn spawn_app_process(env: &[(&str, &str)]) -> (TestApp, AppProcess) {
         jar,
         sim: simulator.handle(),
         sim_url: simulator.base_url().clone(),
-        _simulator: simulator,
+        _simulator: Arc::new(simulator),
     };
     (app, process)
 }
@@ -229,11 +229,235 @@ pub async fn spawn_app_with(
         jar,
         sim: simulator.handle(),
         sim_url: simulator.base_url().clone(),
-        _simulator: simulator,
+        _simulator: Arc::new(simulator),
+    }
+}
+
+/// A throwaway `redis-server` on a free port, stopped when dropped. CI installs it
+/// (`redis-server` package); without it the Redis tests fail with a message saying so.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = RedisServer { port, child: None };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}): apt-get install -y redis-server")
+            });
+        self.child = Some(child);
+        let started = std::time::Instant::now();
+        while self.ping().is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn url(&self) -> Url {
+        Url::parse(&format!("redis://127.0.0.1:{}", self.port)).expect("url")
+    }
+
+    fn connection(&self) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(self.url().as_str())?
+            .get_connection_with_timeout(Duration::from_millis(500))
+    }
+
+    pub fn ping(&self) -> redis::RedisResult<String> {
+        redis::cmd("PING").query(&mut self.connection()?)
+    }
+
+    /// Keys matching a pattern, with their TTL in seconds.
+    pub fn keys_with_ttl(&self, pattern: &str) -> Vec<(String, i64)> {
+        let mut connection = self.connection().expect("redis connection");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query(&mut connection)
+            .expect("KEYS");
+        keys.into_iter()
+            .map(|key| {
+                let ttl: i64 = redis::cmd("TTL")
+                    .arg(&key)
+                    .query(&mut connection)
+                    .expect("TTL");
+                (key, ttl)
+            })
+            .collect()
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let child = self.child.as_ref().expect("running");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        assert!(pid > 1);
+        // SAFETY: kill only sends a signal, to the redis-server this harness started.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// Redis stops answering (SIGSTOP): connections hang, data is kept.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    /// Redis goes away and comes back empty on the same port.
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            // A paused server must be continued to die promptly.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.resume()));
+        }
+        self.kill();
+    }
+}
+
+/// A fixed session key, shared by instances that serve the same users.
+pub const SHARED_SESSION_KEY: [u8; 64] = [42; 64];
+
+/// `count` instances of the app behind one public URL (the first instance's address), sharing
+/// a Redis, a session key and one simulator, and one test browser (cookies are per host, not
+/// per port, so the browser's cookie reaches every instance, as behind a load balancer).
+pub async fn spawn_instances(count: usize, redis: &RedisServer) -> Vec<TestApp> {
+    init_tracing();
+    let listeners: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind app port"))
+        .collect();
+    let public = format!(
+        "http://127.0.0.1:{}",
+        listeners[0].local_addr().expect("addr").port()
+    );
+    let simulator = Arc::new(
+        Simulator::start(
+            TcpListener::bind("127.0.0.1:0").expect("bind simulator port"),
+            SimulatorConfig {
+                client_id: CLIENT_ID.to_owned(),
+                client_secret: CLIENT_SECRET.to_owned(),
+                redirect_uris: vec![format!("{public}/auth/rememberizer/callback")],
+                ..SimulatorConfig::default()
+            },
+        )
+        .expect("simulator starts"),
+    );
+    let jar = Arc::new(Jar::default());
+    let client = browser_with_jar(jar.clone());
+    let mut instances = Vec::new();
+    for listener in listeners {
+        instances.push(start_instance(listener, &public, &simulator, redis, &client, &jar).await);
+    }
+    instances
+}
+
+/// One more instance joining `existing` (a restart, or a scale-out), same browser.
+pub async fn spawn_another_instance(existing: &TestApp, redis: &RedisServer) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind app port");
+    start_instance(
+        listener,
+        &existing.public_url(),
+        &existing._simulator,
+        redis,
+        &existing.client,
+        &existing.jar,
+    )
+    .await
+}
+
+async fn start_instance(
+    listener: TcpListener,
+    public: &str,
+    simulator: &Arc<Simulator>,
+    redis: &RedisServer,
+    client: &reqwest::Client,
+    jar: &Arc<Jar>,
+) -> TestApp {
+    let address = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    let settings = Settings {
+        client: Some(ClientCredentials {
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: SecretString::from(CLIENT_SECRET),
+        }),
+        provider_url: simulator.base_url().clone(),
+        scopes: vec!["offline_access".to_owned()],
+        app_base_url: Some(Url::parse(public).expect("url")),
+        bind_addr: listener.local_addr().expect("addr"),
+        session_key: Some(talk_to_mementos::config::SessionKeyBytes(
+            SHARED_SESSION_KEY.to_vec(),
+        )),
+        session_store: SessionStoreKind::Redis(redis.url()),
+        http: HttpSettings {
+            request_timeout: Duration::from_secs(3),
+            ..HttpSettings::default()
+        },
+    };
+    let app = Application::build_with_listener(settings, listener)
+        .await
+        .expect("app builds");
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: client.clone(),
+        jar: jar.clone(),
+        sim: simulator.handle(),
+        sim_url: simulator.base_url().clone(),
+        _simulator: simulator.clone(),
     }
 }
 
 impl TestApp {
+    /// The `APP_BASE_URL` the simulator redirects to (for single instances, `address`).
+    pub fn public_url(&self) -> String {
+        self.sim
+            .registered_redirect_uri()
+            .and_then(|uri| {
+                uri.strip_suffix("/auth/rememberizer/callback")
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| self.address.clone())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -8,6 +8,7 @@ mod helpers;
 mod hostile;
 mod observability;
 mod process;
+mod redis_store;
 mod security;
 mod tokens;
 mod upstream;

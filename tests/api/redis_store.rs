@@ -1,0 +1,194 @@
+//! Sessions across instances: a real redis-server, two or three app instances behind one URL.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+/// The callback URL, sent to `instance` instead of the one the provider redirected to.
+fn on_instance(callback: &url::Url, instance: &TestApp) -> url::Url {
+    let port = url::Url::parse(&instance.address)
+        .expect("url")
+        .port()
+        .expect("port");
+    let mut moved = callback.clone();
+    moved.set_port(Some(port)).expect("port");
+    moved
+}
+
+#[tokio::test]
+async fn a_user_connected_through_one_instance_is_served_by_another() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(2, &redis).await;
+    let (a, b) = (&instances[0], &instances[1]);
+    a.connect().await;
+    let (status, html) = b.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Ada Lovelace"));
+    // Logging out on B ends the session for A too.
+    let csrf = extract_hidden(&html, "csrf_token").expect("logout form");
+    assert_is_redirect_to(&b.logout(Some(&csrf)).await, "/");
+    assert_is_redirect_to(&a.get("/dashboard").await, "/");
+}
+
+#[tokio::test]
+async fn a_callback_landing_on_the_other_instance_completes() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(2, &redis).await;
+    let (a, b) = (&instances[0], &instances[1]);
+    let authorize = a.start_connect().await;
+    let callback = a.consent(&authorize, &[1], true).await;
+    assert_is_redirect_to(&b.follow(&on_instance(&callback, b)).await, "/dashboard");
+    assert_eq!(a.get("/dashboard").await.status(), StatusCode::OK);
+    // And it is single use across instances: replaying it on A fails.
+    assert_eq!(a.follow(&callback).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(a.token_request_count("authorization_code"), 1);
+}
+
+#[tokio::test]
+async fn two_instances_refreshing_at_once_make_one_refresh_call() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(2, &redis).await;
+    instances[0].connect().await;
+    instances[0].sim.expire_access_tokens();
+    let requests: Vec<_> = (0..12)
+        .map(|i| {
+            let instance = &instances[i % 2];
+            let (client, url) = (instance.client.clone(), instance.url("/dashboard"));
+            tokio::spawn(async move { client.get(url).send().await })
+        })
+        .collect();
+    for request in requests {
+        let response = request.await.expect("task").expect("GET");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(instances[0].token_request_count("refresh_token"), 1);
+    // The rotated refresh token was saved: the next refresh uses it and succeeds.
+    instances[0].sim.expire_access_tokens();
+    assert_eq!(
+        instances[1].get("/dashboard").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(instances[0].token_request_count("refresh_token"), 2);
+}
+
+#[tokio::test]
+async fn a_restart_keeps_users_connected() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(1, &redis).await;
+    instances[0].connect().await;
+    // A new process: nothing in memory, same Redis and session key.
+    let restarted = spawn_another_instance(&instances[0], &redis).await;
+    let (status, html) = restarted.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Ada Lovelace"));
+}
+
+#[tokio::test]
+async fn keys_are_prefixed_and_expire() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(1, &redis).await;
+    let app = &instances[0];
+    // A browser that only started a flow: its session lives minutes, not days.
+    let pending_only = browser();
+    let response = pending_only
+        .get(app.url("/auth/rememberizer"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let keys = redis.keys_with_ttl("*");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].0.starts_with("ttm:session:"));
+    assert!(
+        (1..=600).contains(&keys[0].1),
+        "pending flows expire within 10 minutes: {keys:?}"
+    );
+
+    app.connect().await;
+    let keys = redis.keys_with_ttl("*");
+    assert!(keys.iter().all(|(k, _)| k.starts_with("ttm:")), "{keys:?}");
+    assert!(
+        keys.iter().all(|(_, ttl)| *ttl > 0),
+        "every key expires: {keys:?}"
+    );
+    assert!(keys
+        .iter()
+        .any(|(k, ttl)| k.starts_with("ttm:conn:") && *ttl > 86_400));
+    assert!(keys
+        .iter()
+        .any(|(k, ttl)| k.starts_with("ttm:session:") && *ttl > 86_400));
+}
+
+#[tokio::test]
+async fn redis_down_gives_a_quick_503_and_service_resumes_when_it_returns() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(1, &redis).await;
+    let app = &instances[0];
+    app.connect().await;
+
+    redis.pause();
+    let started = Instant::now();
+    let (status, html) = app.get_html("/dashboard").await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(html.contains("Sessions are unavailable"), "{html}");
+    assert!(elapsed < Duration::from_secs(3), "answered in {elapsed:?}");
+    let error = app.get("/dashboard").await;
+    assert!(error.headers().contains_key("content-security-policy"));
+    assert!(error.headers().contains_key("x-request-id"));
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // The landing page needs no session for an anonymous visitor.
+    assert_eq!(
+        browser()
+            .get(app.url("/"))
+            .send()
+            .await
+            .expect("GET")
+            .status(),
+        StatusCode::OK
+    );
+
+    redis.resume();
+    let started = Instant::now();
+    loop {
+        let (status, _) = app.get_html("/dashboard").await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "service did not resume: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn redis_restarted_empty_means_connect_again_not_an_error() {
+    let mut redis = RedisServer::start();
+    let instances = spawn_instances(1, &redis).await;
+    let app = &instances[0];
+    app.connect().await;
+    redis.restart_empty();
+    let started = Instant::now();
+    loop {
+        let response = app.get("/dashboard").await;
+        if response.status() == StatusCode::SEE_OTHER {
+            break;
+        }
+        assert!(
+            response.status() == StatusCode::SERVICE_UNAVAILABLE
+                && started.elapsed() < Duration::from_secs(10),
+            "unexpected {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.connect().await;
+    assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
+}
