@@ -206,3 +206,27 @@ async fn a_revoked_grant_asks_the_user_to_connect_again() {
     app.connect().await;
     assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_tls_failure_is_a_clear_page() {
+    // An https URL on a server that speaks plain HTTP: the TLS handshake fails.
+    let app = spawn_app().await;
+    let mut https = app.sim_url.clone();
+    https.set_scheme("https").expect("scheme");
+    let broken = spawn_app_with(Default::default(), |settings| {
+        settings.provider_url = https.clone();
+    })
+    .await;
+    let authorize = broken.start_connect().await;
+    let mut at_simulator = authorize.clone();
+    at_simulator.set_scheme("http").expect("scheme");
+    at_simulator.set_port(broken.sim_url.port()).expect("port");
+    let callback = broken.consent(&at_simulator, &[], true).await;
+    let started = Instant::now();
+    let response = broken.follow(&callback).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let html = response.text().await.expect("body");
+    assert!(html.contains("Rememberizer is not answering"));
+    drop(app);
+}
