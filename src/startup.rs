@@ -22,7 +22,7 @@ use crate::http_client::HttpClient;
 use crate::oauth::OAuthFlow;
 use crate::redis_client::Redis;
 use crate::rememberizer::ApiClient;
-use crate::routes::{auth, dashboard, health, home};
+use crate::routes::{auth, dashboard, documents, health, home, mementos};
 use crate::session_store::{MemorySessionStore, RedisSessionStore, SessionBackend};
 use crate::simulator::{Simulator, SimulatorConfig};
 use crate::state::AppState;
@@ -224,6 +224,8 @@ fn run(
                     .route("/auth/rememberizer", web::get().to(auth::start))
                     .route("/auth/rememberizer/callback", web::get().to(auth::callback))
                     .route("/dashboard", web::get().to(dashboard::dashboard))
+                    .route("/documents/{id}", web::get().to(documents::document))
+                    .route("/mementos", web::get().to(mementos::mementos))
                     .route("/logout", web::post().to(auth::logout)),
             )
     })

@@ -16,6 +16,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         "dashboard.html",
         include_str!("../templates/dashboard.html"),
     ),
+    ("document.html", include_str!("../templates/document.html")),
+    ("mementos.html", include_str!("../templates/mementos.html")),
     ("error.html", include_str!("../templates/error.html")),
 ];
 
@@ -48,5 +50,25 @@ impl Templates {
         context.insert("error", page);
         context.insert("retry_href", retry_href);
         self.0.render("error.html", &context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_file_is_compiled_in() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("templates dir")
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".html"))
+            .collect();
+        files.sort();
+        let mut registered: Vec<String> = TEMPLATES.iter().map(|(n, _)| (*n).to_owned()).collect();
+        registered.sort();
+        assert_eq!(files, registered);
+        assert!(Templates::new().is_ok());
     }
 }

@@ -104,12 +104,71 @@ impl ApiClient {
         }
     }
 
-    /// The one place that attaches the bearer token and interprets the response.
+    /// The user's account with quota and usage (`/api/v1/me/`).
+    pub async fn me(&self, token: &AccessToken) -> Result<Me, ApiError> {
+        self.get_json(token, "me/", &[]).await
+    }
+
+    /// The mementos this app was granted. The public OpenAPI file does not describe this
+    /// endpoint, so both a plain list and a DRF page are accepted.
+    pub async fn mementos(&self, token: &AccessToken) -> Result<Vec<Memento>, ApiError> {
+        let list: ListOrPage<Memento> = self.get_json(token, "mementos/", &[]).await?;
+        Ok(list.into_items())
+    }
+
+    /// Semantic search over the granted documents.
+    pub async fn search(
+        &self,
+        token: &AccessToken,
+        query: &str,
+        results: u32,
+    ) -> Result<Vec<SearchHit>, ApiError> {
+        let params = [("q", query.to_owned()), ("n", results.to_string())];
+        let found: SearchResults = self.get_json(token, "documents/search/", &params).await?;
+        Ok(found.data)
+    }
+
+    /// Up to 20 chunks of a document's text from `start_chunk`; continue from `end_chunk`.
+    pub async fn contents(
+        &self,
+        token: &AccessToken,
+        document_id: u64,
+        start_chunk: u32,
+    ) -> Result<Contents, ApiError> {
+        let path = format!("documents/{document_id}/contents/");
+        let params = [("start_chunk", start_chunk.to_string())];
+        self.get_json(token, &path, &params).await
+    }
+
+    /// Stores a note in the user's knowledge (`201 Created`).
+    pub async fn memorize(
+        &self,
+        token: &AccessToken,
+        name: &str,
+        content: &str,
+    ) -> Result<serde_json::Value, ApiError> {
+        let body = serde_json::json!({ "name": name, "content": content });
+        self.call(token, Method::POST, "documents/memorize/", &[], Some(&body))
+            .await
+    }
+
     async fn get_json<T: DeserializeOwned>(
         &self,
         token: &AccessToken,
         path: &str,
         params: &[(&str, String)],
+    ) -> Result<T, ApiError> {
+        self.call(token, Method::GET, path, params, None).await
+    }
+
+    /// The one place that attaches the bearer token and interprets the response.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        token: &AccessToken,
+        method: Method,
+        path: &str,
+        params: &[(&str, String)],
+        body: Option<&serde_json::Value>,
     ) -> Result<T, ApiError> {
         let mut url = self
             .api_base
@@ -124,11 +183,14 @@ impl ApiClient {
             })?;
         // Marked sensitive so that no HTTP-layer debug output ever prints it.
         authorization.set_sensitive(true);
-        let request = self
+        let mut request = self
             .http
-            .request(Method::GET, url)
+            .request(method, url)
             .header(reqwest::header::AUTHORIZATION, authorization)
             .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
         let response = self.http.send(request).await.map_err(|e| match e {
             HttpError::Timeout => ApiError::Timeout,
             HttpError::TooLarge(limit) => {

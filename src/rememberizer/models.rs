@@ -96,6 +96,77 @@ pub struct Document {
     pub size: Option<u64>,
 }
 
+/// `GET /api/v1/me/`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Me {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Bytes the user may embed.
+    #[serde(default)]
+    pub embed_quota: Option<u64>,
+    /// Bytes embedded so far.
+    #[serde(default)]
+    pub current_usage: Option<u64>,
+}
+
+/// One of `GET /api/v1/mementos/`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Memento {
+    pub id: serde_json::Value,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub document_count: Option<u64>,
+}
+
+/// A plain JSON list, or a DRF page of the same items.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ListOrPage<T> {
+    List(Vec<T>),
+    Page(Page<T>),
+}
+
+impl<T> ListOrPage<T> {
+    pub fn into_items(self) -> Vec<T> {
+        match self {
+            ListOrPage::List(items) => items,
+            ListOrPage::Page(page) => page.results,
+        }
+    }
+}
+
+/// `GET /api/v1/documents/search/`
+#[derive(Debug, Clone, Deserialize)]
+pub struct SearchResults {
+    #[serde(default)]
+    pub data: Vec<SearchHit>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SearchHit {
+    #[serde(default)]
+    pub chunk_id: Option<serde_json::Value>,
+    pub document: Document,
+    #[serde(default)]
+    pub matched_content: String,
+    /// Lower is closer.
+    #[serde(default)]
+    pub distance: Option<f64>,
+}
+
+/// `GET /api/v1/documents/{id}/contents/`
+#[derive(Debug, Clone, Deserialize)]
+pub struct Contents {
+    #[serde(default)]
+    pub content: String,
+    pub end_chunk: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +180,17 @@ mod tests {
         .expect("tolerant parse");
         assert_eq!(page.results[0].id, 7);
         assert!(page.results[0].name.is_none());
+    }
+
+    #[test]
+    fn mementos_come_as_a_list_or_as_a_page() {
+        let list: ListOrPage<Memento> =
+            serde_json::from_str(r#"[{"id": 1, "name": "A"}]"#).expect("list");
+        let page: ListOrPage<Memento> = serde_json::from_str(
+            r#"{"count": 1, "next": null, "previous": null, "results": [{"id": 1, "name": "A"}]}"#,
+        )
+        .expect("page");
+        assert_eq!(list.into_items().len(), 1);
+        assert_eq!(page.into_items().len(), 1);
     }
 }

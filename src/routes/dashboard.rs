@@ -147,9 +147,9 @@ pub fn integration_label(kind: &str) -> String {
         .join(" ")
 }
 
-/// A document as the dashboard shows it.
+/// A document as the pages show it.
 #[derive(Serialize)]
-struct DocumentRow {
+pub struct DocumentRow {
     id: u64,
     name: String,
     kind: String,

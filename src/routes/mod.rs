@@ -2,8 +2,10 @@
 
 pub mod auth;
 pub mod dashboard;
+pub mod documents;
 pub mod health;
 pub mod home;
+pub mod mementos;
 
 use actix_web::http::header;
 use actix_web::HttpResponse;

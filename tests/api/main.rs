@@ -7,6 +7,7 @@ mod dashboard;
 mod helpers;
 mod hostile;
 mod observability;
+mod pages;
 mod process;
 mod redis_store;
 mod security;

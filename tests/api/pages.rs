@@ -1,0 +1,123 @@
+//! The document view and the mementos page.
+
+use reqwest::StatusCode;
+use talk_to_mementos::simulator::SimulatorConfig;
+
+use crate::helpers::*;
+
+fn document_id(app: &TestApp, name: &str) -> u64 {
+    app.sim
+        .documents()
+        .into_iter()
+        .find(|d| d.name == name)
+        .map(|d| d.id)
+        .expect("document in the dataset")
+}
+
+#[tokio::test]
+async fn a_long_document_is_read_part_by_part_with_plain_links() {
+    let app = spawn_app().await;
+    app.connect().await;
+    let id = document_id(&app, "Architecture handbook");
+    let (status, html) = app.get_html(&format!("/documents/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<h1>Architecture handbook</h1>"));
+    assert!(html.contains("Google Drive"), "metadata is shown");
+    assert!(html.contains("Architecture handbook. "), "the text starts");
+    // One view pulls at most three calls of 20 chunks.
+    assert_eq!(
+        app.sim
+            .request_count(&format!("/api/v1/documents/{id}/contents/")),
+        3
+    );
+
+    let mut parts = 1;
+    let mut html = html;
+    while let Some(next) = rel_link(&html, "next") {
+        assert!(
+            next.starts_with(&format!("/documents/{id}?start_chunk=")),
+            "{next}"
+        );
+        let (status, body) = app.get_html(&next).await;
+        assert_eq!(status, StatusCode::OK, "{next}");
+        html = body;
+        parts += 1;
+        assert!(parts < 10, "reading terminates");
+    }
+    assert!(parts >= 2, "a 60+ chunk document needs more than one view");
+    assert!(html.contains("End of document.") || html.contains("There is no more text."));
+}
+
+#[tokio::test]
+async fn the_dashboard_links_each_document_to_its_page() {
+    let app = spawn_app().await;
+    app.connect().await;
+    let (_, html) = app.get_html("/dashboard").await;
+    let id = document_id(&app, "Deploy checklist thread");
+    assert!(hrefs(&html).contains(&format!("/documents/{id}")));
+}
+
+#[tokio::test]
+async fn documents_outside_the_grant_or_unknown_are_not_found() {
+    let app = spawn_app().await;
+    let response = app.connect_with(&[1]).await;
+    assert_is_redirect_to(&response, "/dashboard");
+    let outside = document_id(&app, "Salary bands 2026");
+    let other_memento = document_id(&app, "Reading list");
+    for path in [
+        format!("/documents/{outside}"),
+        format!("/documents/{other_memento}"),
+        "/documents/999999".to_owned(),
+    ] {
+        let (status, html) = app.get_html(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(html.contains("not given access"), "{path}");
+        assert!(!html.contains("salary"), "nothing of the document leaks");
+    }
+    for path in [
+        "/documents/abc",
+        "/documents/1?start_chunk=-1",
+        "/documents/1?start_chunk=x",
+    ] {
+        let (status, _) = app.get_html(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_mementos_page_shows_the_grant_integrations_chart_and_usage() {
+    for as_page in [false, true] {
+        let app = spawn_app_with(
+            SimulatorConfig {
+                mementos_as_page: as_page,
+                ..SimulatorConfig::default()
+            },
+            |_| {},
+        )
+        .await;
+        let response = app.connect_with(&[1, 3]).await;
+        assert_is_redirect_to(&response, "/dashboard");
+        let (status, html) = app.get_html("/mementos").await;
+        assert_eq!(status, StatusCode::OK);
+        for memento in app.sim.mementos() {
+            let shown = html.contains(&format!("<strong>{}</strong>", memento.name));
+            assert_eq!(shown, [1, 3].contains(&memento.id), "{}", memento.name);
+        }
+        assert!(html.contains("<svg"), "a server-rendered chart");
+        assert_eq!(
+            html.matches("class=\"chart-bar\"").count(),
+            4,
+            "one bar per integration"
+        );
+        assert!(html.contains("<meter"), "a usage meter");
+        assert!(html.contains("embedded ("));
+    }
+}
+
+#[tokio::test]
+async fn every_page_needs_a_connection() {
+    let app = spawn_app().await;
+    for path in ["/documents/101", "/mementos"] {
+        assert_is_redirect_to(&app.get(path).await, "/");
+    }
+}
