@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         session_key: None,
         session_store: SessionStoreKind::Memory,
         http: HttpSettings::default(),
+        llm: None,
     };
     let app = Application::build_with_listener(settings, listener).await?;
     tokio::spawn(app.run_until_stopped());

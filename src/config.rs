@@ -29,6 +29,17 @@ pub struct Settings {
     pub session_key: Option<SessionKeyBytes>,
     pub session_store: SessionStoreKind,
     pub http: HttpSettings,
+    /// An OpenAI-compatible chat endpoint for written answers on `/ask`; `None` shows passages
+    /// only (in demo mode the simulator's endpoint is used).
+    pub llm: Option<LlmSettings>,
+}
+
+/// `LLM_BASE_URL` (e.g. `https://api.openai.com/v1`), `LLM_API_KEY`, `LLM_MODEL`.
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    pub base_url: Url,
+    pub api_key: SecretString,
+    pub model: String,
 }
 
 /// The app's registration at Rememberizer's Developer Hub.
@@ -76,6 +87,11 @@ impl Default for HttpSettings {
 pub enum ConfigError {
     #[error("{var} is required when REMEMBERIZER_CLIENT_ID is set")]
     Missing { var: &'static str },
+    #[error("{var} is required when {because} is set")]
+    MissingFor {
+        var: &'static str,
+        because: &'static str,
+    },
     #[error("{var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
 }
@@ -170,6 +186,21 @@ impl Settings {
             http.request_timeout = Duration::from_secs(seconds);
         }
 
+        let llm = match get("LLM_BASE_URL") {
+            None => None,
+            Some(raw) => Some(LlmSettings {
+                base_url: parse_http_url("LLM_BASE_URL", &raw)?,
+                api_key: SecretString::from(get("LLM_API_KEY").ok_or(ConfigError::MissingFor {
+                    var: "LLM_API_KEY",
+                    because: "LLM_BASE_URL",
+                })?),
+                model: get("LLM_MODEL").ok_or(ConfigError::MissingFor {
+                    var: "LLM_MODEL",
+                    because: "LLM_BASE_URL",
+                })?,
+            }),
+        };
+
         Ok(Self {
             client,
             provider_url,
@@ -179,6 +210,7 @@ impl Settings {
             session_key,
             session_store,
             http,
+            llm,
         })
     }
 
@@ -302,6 +334,7 @@ mod tests {
             ("SESSION_STORE", "postgres://x"),
             ("REMEMBERIZER_TIMEOUT_SECS", "0"),
             ("REMEMBERIZER_TIMEOUT_SECS", "soon"),
+            ("LLM_BASE_URL", "nope"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err().to_string();
             assert!(err.starts_with(var), "{var}={value} gave: {err}");
@@ -316,6 +349,22 @@ mod tests {
             let s = settings(&[("SESSION_KEY", &key)]).expect("valid key");
             assert_eq!(s.session_key.map(|k| k.0.len()), Some(64));
         }
+    }
+
+    #[test]
+    fn an_llm_endpoint_needs_a_key_and_a_model() {
+        let err = settings(&[("LLM_BASE_URL", "https://llm.example/v1")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "LLM_API_KEY is required when LLM_BASE_URL is set"
+        );
+        let s = settings(&[
+            ("LLM_BASE_URL", "https://llm.example/v1"),
+            ("LLM_API_KEY", "k"),
+            ("LLM_MODEL", "m"),
+        ])
+        .expect("valid");
+        assert_eq!(s.llm.map(|l| l.model), Some("m".to_owned()));
     }
 
     #[test]

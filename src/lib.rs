@@ -6,6 +6,7 @@
 pub mod config;
 pub mod errors;
 pub mod http_client;
+pub mod llm;
 pub mod oauth;
 pub mod redis_client;
 pub mod rememberizer;

@@ -23,6 +23,7 @@ pub const MAX_PENDING_FLOWS: usize = 5;
 const PENDING_FLOWS: &str = "oauth.pending_flows";
 const CONNECTION_ID: &str = "connection_id";
 const CSRF_TOKEN: &str = "csrf_token";
+const FLASH: &str = "flash";
 
 pub struct TypedSession(Session);
 
@@ -112,6 +113,20 @@ impl TypedSession {
             Some(expected) => expected.as_bytes().ct_eq(submitted.as_bytes()).into(),
             None => false,
         })
+    }
+
+    /// A one-time message for the next page (POST → redirect → GET).
+    pub fn set_flash(&self, message: &str) -> Result<(), SessionError> {
+        self.0.insert(FLASH, message)?;
+        Ok(())
+    }
+
+    pub fn take_flash(&self) -> Result<Option<String>, SessionError> {
+        let message = self.0.get::<String>(FLASH)?;
+        if message.is_some() {
+            self.0.remove(FLASH);
+        }
+        Ok(message)
     }
 
     /// Destroys the session server-side (not only the cookie).

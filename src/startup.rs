@@ -16,15 +16,16 @@ use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::config::SessionStoreKind;
-use crate::config::Settings;
+use crate::config::{LlmSettings, Settings};
 use crate::errors::{render_error_page, session_store_unavailable, AppError, SECURITY_HEADERS};
 use crate::http_client::HttpClient;
+use crate::llm::LlmClient;
 use crate::oauth::OAuthFlow;
 use crate::redis_client::Redis;
 use crate::rememberizer::ApiClient;
-use crate::routes::{auth, dashboard, documents, health, home, mementos};
+use crate::routes::{ask, auth, dashboard, documents, health, home, mementos, memorize};
 use crate::session_store::{MemorySessionStore, RedisSessionStore, SessionBackend};
-use crate::simulator::{Simulator, SimulatorConfig};
+use crate::simulator::{Simulator, SimulatorConfig, DEMO_LLM_KEY};
 use crate::state::AppState;
 use crate::telemetry::{self, RequestSpan};
 use crate::templates::Templates;
@@ -69,6 +70,7 @@ impl Application {
             None => Url::parse(&format!("http://localhost:{port}"))?,
         };
 
+        let mut llm_settings = settings.llm.clone();
         let (client_id, client_secret, provider_url, simulator) = match &settings.client {
             Some(client) => (
                 client.client_id.clone(),
@@ -93,6 +95,14 @@ impl Application {
                     "demo mode: REMEMBERIZER_CLIENT_ID is not set, using the built-in Rememberizer simulator"
                 );
                 let provider_url = simulator.base_url().clone();
+                // Answers come from the simulator's small chat endpoint unless LLM_* is set.
+                if llm_settings.is_none() {
+                    llm_settings = Some(LlmSettings {
+                        base_url: provider_url.join("v1/")?,
+                        api_key: SecretString::from(DEMO_LLM_KEY),
+                        model: "simulated-extractive".to_owned(),
+                    });
+                }
                 (client_id, client_secret, provider_url, Some(simulator))
             }
         };
@@ -118,6 +128,11 @@ impl Application {
                 )
             }
         };
+        let llm = llm_settings
+            .as_ref()
+            .map(|llm| LlmClient::new(llm, http.clone()))
+            .transpose()
+            .context("LLM_BASE_URL")?;
         let state = AppState {
             oauth: OAuthFlow::new(
                 &provider_url,
@@ -130,6 +145,7 @@ impl Application {
             api: ApiClient::new(http, &provider_url)?,
             tokens,
             redis,
+            llm,
         };
         let session_key = match &settings.session_key {
             Some(key) => Key::from(&key.0),
@@ -226,6 +242,9 @@ fn run(
                     .route("/dashboard", web::get().to(dashboard::dashboard))
                     .route("/documents/{id}", web::get().to(documents::document))
                     .route("/mementos", web::get().to(mementos::mementos))
+                    .route("/ask", web::get().to(ask::ask))
+                    .route("/memorize", web::get().to(memorize::form))
+                    .route("/memorize", web::post().to(memorize::memorize))
                     .route("/logout", web::post().to(auth::logout)),
             )
     })

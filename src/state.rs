@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use crate::errors::AppError;
+use crate::llm::LlmClient;
 use crate::oauth::OAuthFlow;
 use crate::redis_client::Redis;
 use crate::rememberizer::{ApiClient, ApiError};
@@ -14,6 +15,8 @@ pub struct AppState {
     pub tokens: TokenStore,
     /// Set when sessions and tokens live in Redis (for readiness checks).
     pub redis: Option<Redis>,
+    /// Set when an answer service is configured (`LLM_*`, or the simulator's in demo mode).
+    pub llm: Option<LlmClient>,
 }
 
 impl AppState {

@@ -18,6 +18,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("document.html", include_str!("../templates/document.html")),
     ("mementos.html", include_str!("../templates/mementos.html")),
+    ("ask.html", include_str!("../templates/ask.html")),
+    ("memorize.html", include_str!("../templates/memorize.html")),
     ("error.html", include_str!("../templates/error.html")),
 ];
 

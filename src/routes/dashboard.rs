@@ -150,8 +150,8 @@ pub fn integration_label(kind: &str) -> String {
 /// A document as the pages show it.
 #[derive(Serialize)]
 pub struct DocumentRow {
-    id: u64,
-    name: String,
+    pub id: u64,
+    pub name: String,
     kind: String,
     source: String,
     integration: String,

@@ -1,11 +1,13 @@
 //! One module per page or resource; handlers extract, call the domain, and render.
 
+pub mod ask;
 pub mod auth;
 pub mod dashboard;
 pub mod documents;
 pub mod health;
 pub mod home;
 pub mod mementos;
+pub mod memorize;
 
 use actix_web::http::header;
 use actix_web::HttpResponse;

@@ -10,6 +10,7 @@
 mod api;
 mod data;
 mod faults;
+mod llm;
 mod oauth;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use actix_web::{middleware, web, App, HttpServer};
 use url::Url;
 
 pub use faults::{Fault, FaultBody};
+pub use llm::{CHAT_PATH, DEMO_LLM_KEY};
 
 /// How the simulated provider behaves.
 #[derive(Debug, Clone)]
@@ -108,6 +110,7 @@ impl Simulator {
                 .wrap(middleware::from_fn(faults::apply))
                 .configure(oauth::routes)
                 .configure(api::routes)
+                .configure(llm::routes)
                 .default_service(web::to(api::not_found))
         })
         .workers(workers)
@@ -170,6 +173,11 @@ impl SimulatorHandle {
     /// Every access token issued so far (for tests that look for leaks).
     pub fn issued_access_tokens(&self) -> Vec<String> {
         self.0.lock().access_tokens.keys().cloned().collect()
+    }
+
+    /// Every request to the chat endpoint: its messages as (role, content).
+    pub fn llm_requests(&self) -> Vec<Vec<(String, String)>> {
+        self.0.lock().llm_requests.clone()
     }
 
     /// Every access token issued so far is expired from now on.
@@ -249,6 +257,7 @@ struct State {
     unauthorized: usize,
     faults: Vec<(String, Fault)>,
     memorized: Vec<data::Doc>,
+    llm_requests: Vec<Vec<(String, String)>>,
 }
 
 impl Shared {

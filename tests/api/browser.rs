@@ -612,3 +612,103 @@ async fn assert_no_horizontal_scroll(browser: &Browser, page: &str, width: u32) 
         .await;
     assert_eq!(fits, json!(true), "{page} scrolls sideways at {width}px");
 }
+
+#[tokio::test]
+async fn ask_a_question_open_the_cited_document_and_remember_a_note() {
+    let app = spawn_app_with(Default::default(), |settings| {
+        settings.llm = Some(talk_to_mementos::config::LlmSettings {
+            base_url: settings.provider_url.join("v1/").expect("url"),
+            api_key: secrecy::SecretString::from(talk_to_mementos::simulator::DEMO_LLM_KEY),
+            model: "simulated".to_owned(),
+        });
+    })
+    .await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/auth/rememberizer")).await;
+    tick(&browser, &big_mementos(&app)).await;
+    browser
+        .wait_for("button[value=allow]")
+        .await
+        .click()
+        .await
+        .expect("allow");
+    browser.wait_for_path(&app.address, "/dashboard").await;
+
+    // Ask.
+    browser.click_link("Ask").await;
+    let input = browser.wait_for("#q").await;
+    input
+        .send_keys("How does the deploy rollback work?")
+        .await
+        .expect("type");
+    browser
+        .wait_for("form.ask-form button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("ask");
+    let citation = browser.wait_for("a.cite").await;
+    browser.screenshot("07-ask").await;
+    let target = citation
+        .attr("href")
+        .await
+        .expect("href")
+        .expect("a target");
+    citation.click().await.expect("follow citation");
+    let focused = browser
+        .eval(&format!(
+            "return document.querySelector('{target}') !== null && location.hash === '{target}'"
+        ))
+        .await;
+    assert_eq!(focused, json!(true), "the citation leads to its passage");
+
+    // Open the cited document.
+    let passage_document = browser
+        .wait_for(&format!("article.result:has({target}) h3 a"))
+        .await;
+    passage_document.click().await.expect("open document");
+    browser.wait_for("div.document-text").await;
+    assert!(browser.url().await.path().starts_with("/documents/"));
+    browser.screenshot("08-document").await;
+
+    // Remember a note, then find it.
+    browser.click_link("Remember").await;
+    browser
+        .wait_for("#name")
+        .await
+        .send_keys("Wifi password for the Lisbon office")
+        .await
+        .expect("name");
+    browser
+        .wait_for("#content")
+        .await
+        .send_keys("The guest wifi password is marmalade-42.")
+        .await
+        .expect("content");
+    browser
+        .wait_for("form.stacked button[type=submit]")
+        .await
+        .click()
+        .await
+        .expect("remember");
+    browser.wait_for(".success").await;
+    browser.screenshot("09-remembered").await;
+    // Reloading does not store it twice.
+    browser.client.refresh().await.expect("reload");
+    browser.wait_for("form.stacked").await;
+    let notes = app
+        .sim
+        .documents()
+        .into_iter()
+        .filter(|d| d.integration_type == "memory")
+        .count();
+    assert_eq!(notes, 1);
+    browser.goto(&app.url("/ask?q=marmalade")).await;
+    browser.wait_for("article.result").await;
+    assert!(browser
+        .body_text()
+        .await
+        .contains("Wifi password for the Lisbon office"));
+    browser.assert_no_csp_violations().await;
+    browser.close().await;
+}

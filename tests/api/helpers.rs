@@ -215,6 +215,7 @@ pub async fn spawn_app_with(
             request_timeout: Duration::from_secs(3),
             ..HttpSettings::default()
         },
+        llm: None,
     };
     adjust(&mut settings);
     let app = Application::build_with_listener(settings, listener)
@@ -431,6 +432,7 @@ async fn start_instance(
             request_timeout: Duration::from_secs(3),
             ..HttpSettings::default()
         },
+        llm: None,
     };
     let app = Application::build_with_listener(settings, listener)
         .await

@@ -11,5 +11,6 @@ mod pages;
 mod process;
 mod redis_store;
 mod security;
+mod talk;
 mod tokens;
 mod upstream;

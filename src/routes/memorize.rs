@@ -1,0 +1,94 @@
+//! `GET /memorize` and `POST /memorize`: store a note in the user's Rememberizer knowledge.
+//! CSRF-protected, size-limited, and POST → redirect → GET so a reload never stores it twice.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use tera::Context;
+
+use crate::errors::AppError;
+use crate::routes::see_other;
+use crate::session::TypedSession;
+use crate::state::AppState;
+use crate::templates::Templates;
+
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_CONTENT_CHARS: usize = 20_000;
+
+#[derive(Debug, Deserialize)]
+pub struct MemorizeForm {
+    csrf_token: Option<String>,
+    name: Option<String>,
+    content: Option<String>,
+}
+
+pub async fn form(
+    templates: web::Data<Templates>,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    if session.connection()?.is_none() {
+        return Ok(see_other("/"));
+    }
+    let mut context = page_context(&session)?;
+    if let Some(saved) = session.take_flash()? {
+        context.insert("saved", &saved);
+    }
+    Ok(templates.page("memorize.html", &context)?)
+}
+
+pub async fn memorize(
+    form: web::Form<MemorizeForm>,
+    state: web::Data<AppState>,
+    templates: web::Data<Templates>,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    if !session.csrf_token_matches(form.csrf_token.as_deref().unwrap_or_default())? {
+        return Err(AppError::Csrf);
+    }
+    let Some(connection) = session.connection()? else {
+        return Ok(see_other("/"));
+    };
+    let name = form.name.unwrap_or_default().trim().to_owned();
+    let content = form.content.unwrap_or_default().trim().to_owned();
+    let problem = if name.is_empty() || content.is_empty() {
+        Some("Give the note a name and some content.".to_owned())
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        Some(format!(
+            "The name can be up to {MAX_NAME_CHARS} characters long."
+        ))
+    } else if content.chars().count() > MAX_CONTENT_CHARS {
+        Some(format!(
+            "The note can be up to {MAX_CONTENT_CHARS} characters long."
+        ))
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        // Shown with what was typed, so nothing is lost.
+        let mut context = page_context(&session)?;
+        context.insert("error", &problem);
+        context.insert("name", &name);
+        context.insert("content", &content);
+        let mut response = templates.page("memorize.html", &context)?;
+        *response.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+        return Ok(response);
+    }
+
+    let api = &state.api;
+    let (name_ref, content_ref) = (name.as_str(), content.as_str());
+    state
+        .call_api(&connection, |token| async move {
+            api.memorize(&token, name_ref, content_ref).await
+        })
+        .await?;
+    session.set_flash(&name)?;
+    Ok(see_other("/memorize"))
+}
+
+fn page_context(session: &TypedSession) -> Result<Context, AppError> {
+    let mut context = Context::new();
+    context.insert("csrf_token", &session.csrf_token()?);
+    context.insert("max_name", &MAX_NAME_CHARS);
+    context.insert("max_content", &MAX_CONTENT_CHARS);
+    Ok(context)
+}
