@@ -123,7 +123,12 @@ impl Application {
                 })?;
                 (
                     SessionBackend::Redis(RedisSessionStore::new(redis.clone())),
-                    TokenStore::redis(redis.clone(), SESSION_TTL, MAX_SESSIONS),
+                    TokenStore::redis(
+                        redis.clone(),
+                        SESSION_TTL,
+                        settings.http.request_timeout,
+                        MAX_SESSIONS,
+                    ),
                     Some(redis),
                 )
             }

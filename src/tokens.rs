@@ -26,11 +26,13 @@ use crate::redis_client::{Redis, RedisError, KEY_PREFIX};
 /// Refresh this long before the provider's stated expiry, so a token does not expire in flight
 /// (at most half the token's lifetime, so that short-lived tokens are still used).
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
-/// A Redis refresh lock outlives the longest refresh call (10 s upstream timeout by default), so
-/// it cannot expire while its holder is still refreshing; a crashed holder frees it after this.
-const LOCK_TTL: Duration = Duration::from_secs(15);
-/// How long a request waits for another instance's refresh before giving up with a retry page.
-const LOCK_WAIT: Duration = Duration::from_secs(12);
+/// A Redis refresh lock outlives the longest refresh (the upstream timeout, `REMEMBERIZER_TIMEOUT_SECS`,
+/// plus this for the Redis reads and writes around it, each bounded to 1 s), so it cannot expire
+/// while its holder is still refreshing; a crashed holder frees it after that long.
+const LOCK_SLACK: Duration = Duration::from_secs(5);
+/// A request waits for another instance's refresh up to the upstream timeout plus this, then
+/// gives up with a retry page.
+const LOCK_WAIT_SLACK: Duration = Duration::from_secs(2);
 
 /// The tokens of one connection to Rememberizer.
 #[derive(Clone)]
@@ -164,6 +166,8 @@ pub enum TokenStore {
     Redis {
         redis: Redis,
         idle_ttl: Duration,
+        /// The longest a refresh can take: how long the refresh lock lives.
+        refresh_timeout: Duration,
         /// One refresh per connection per instance goes to Redis; the rest wait here.
         local: Cache<String, Arc<Mutex<()>>>,
     },
@@ -180,14 +184,21 @@ impl TokenStore {
         )
     }
 
-    /// In Redis, under `ttm:conn:ID`, expiring `idle_ttl` after the last write.
-    pub fn redis(redis: Redis, idle_ttl: Duration, max_connections: u64) -> Self {
+    /// In Redis, under `ttm:conn:ID`, expiring `idle_ttl` after the last write. `refresh_timeout`
+    /// is the upstream timeout: the longest a refresh call can take.
+    pub fn redis(
+        redis: Redis,
+        idle_ttl: Duration,
+        refresh_timeout: Duration,
+        max_connections: u64,
+    ) -> Self {
         TokenStore::Redis {
             redis,
             idle_ttl,
+            refresh_timeout,
             local: Cache::builder()
                 .max_capacity(max_connections)
-                .time_to_idle(LOCK_TTL * 4)
+                .time_to_idle((refresh_timeout + LOCK_SLACK) * 4)
                 .build(),
         }
     }
@@ -280,6 +291,7 @@ impl TokenStore {
         let TokenStore::Redis {
             redis,
             idle_ttl,
+            refresh_timeout,
             local,
         } = self
         else {
@@ -289,7 +301,7 @@ impl TokenStore {
             .get_with(id.0.clone(), async { Arc::new(Mutex::new(())) })
             .await;
         let _local = local_lock.lock().await;
-        let lock = RedisLock::acquire(redis, id).await?;
+        let lock = RedisLock::acquire(redis, id, *refresh_timeout).await?;
         let result = async {
             let mut tokens = read(redis, id).await?;
             let outcome = match tokens.as_ref() {
@@ -396,7 +408,13 @@ struct RedisLock {
 }
 
 impl RedisLock {
-    async fn acquire(redis: &Redis, id: &ConnectionId) -> Result<Self, TokenError> {
+    async fn acquire(
+        redis: &Redis,
+        id: &ConnectionId,
+        refresh_timeout: Duration,
+    ) -> Result<Self, TokenError> {
+        let ttl = refresh_timeout + LOCK_SLACK;
+        let wait = refresh_timeout + LOCK_WAIT_SLACK;
         let lock = RedisLock {
             key: format!("{}:lock", connection_key(id)),
             owner: Alphanumeric.sample_string(&mut rand::thread_rng(), 24),
@@ -410,13 +428,13 @@ impl RedisLock {
                         .arg(&lock.owner)
                         .arg("NX")
                         .arg("PX")
-                        .arg(LOCK_TTL.as_millis() as u64),
+                        .arg(ttl.as_millis() as u64),
                 )
                 .await?;
             if acquired.is_some() {
                 return Ok(lock);
             }
-            if started.elapsed() > LOCK_WAIT {
+            if started.elapsed() > wait {
                 return Err(TokenError::Busy);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -427,7 +445,7 @@ impl RedisLock {
         let script = redis::Script::new(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
         );
-        // If this fails the lock expires by itself after LOCK_TTL.
+        // If this fails the lock expires by itself (its TTL).
         if let Err(error) = redis
             .script::<i64>(&script, &[&self.key], &[&self.owner])
             .await

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use talk_to_mementos::simulator::Fault;
 
 use crate::helpers::*;
 
@@ -191,4 +192,44 @@ async fn redis_restarted_empty_means_connect_again_not_an_error() {
     }
     app.connect().await;
     assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_refresh_lock_lives_as_long_as_the_configured_timeout() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(1, &redis).await;
+    let app = &instances[0];
+    app.connect().await;
+    app.sim.expire_access_tokens();
+    // A slow token endpoint: the refresh holds the lock long enough to look at it.
+    app.sim.set_fault(
+        "/api/v1/auth/oauth2/token/",
+        Fault {
+            delay: Some(Duration::from_millis(1500)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let (client, url) = (app.client.clone(), app.url("/dashboard"));
+    let request = tokio::spawn(async move { client.get(url).send().await });
+    let started = Instant::now();
+    let lock = loop {
+        if let Some(lock) = redis.keys_with_ttl("ttm:conn:*:lock").into_iter().next() {
+            break lock;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "no refresh lock while refreshing"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // These instances wait 3 s for Rememberizer: the lock lives 3 s + 5 s, so it cannot expire
+    // while its holder is still refreshing, and a crashed holder frees it soon after.
+    assert!((4..=8).contains(&lock.1), "{lock:?}");
+    let response = request.await.expect("task").expect("GET");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        redis.keys_with_ttl("ttm:conn:*:lock").is_empty(),
+        "the lock is released after the refresh"
+    );
 }
