@@ -253,6 +253,15 @@ fn run(
                     .route("/logout", web::post().to(auth::logout)),
             )
     })
+    // Responses streamed in pieces (static files) would otherwise wait for the client's
+    // delayed ACK (Nagle's algorithm): 40 ms per keep-alive request.
+    .on_connect(|connection, _| {
+        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        }
+    })
     // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to this long), exit.
     .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
     .listen(listener)?
