@@ -1,0 +1,10 @@
+-- /dashboard through the app, spreading requests over the connected users' sessions.
+local cookies = {}
+for line in io.lines(os.getenv("BENCH_COOKIES")) do
+  if #line > 0 then cookies[#cookies + 1] = line end
+end
+local i = math.random(#cookies)
+request = function()
+  i = i % #cookies + 1
+  return wrk.format("GET", "/dashboard", { ["Cookie"] = cookies[i] })
+end

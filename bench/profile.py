@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Where the app's CPU time goes, from `perf script -F ip,sym` on standard input.
+
+`BENCH_PROFILE=1 bash bench/run.sh` records the app under the `/dashboard` load and pipes the
+samples here.
+"""
+import collections
+import re
+import sys
+
+# First match wins, over the whole stack: a bucket claims every sample with one of its frames
+# anywhere in the stack, so an allocation or a syscall is charged to the work that asked for it.
+# The order matters: Tera and serde frames run inside the handler, the handler inside actix-http,
+# everything inside the tokio event loop.
+BUCKETS = [
+    ("HTML: Tera renders the page", r"tera::tera::Tera::render|Templates::page"),
+    ("JSON: template context built (serialize to serde_json::Value)",
+     r"tera::context::Context::insert|Context::from_serialize|serde_json::value::ser|to_value"),
+    ("JSON: API responses parsed (serde_json)", r"serde_json::de|Deserialize|from_slice"),
+    ("HTTP client: the upstream calls (reqwest, hyper)", r"reqwest::|hyper::|hyper_util::|http_client::|ApiClient::"),
+    ("session: cookie and store",
+     r"actix_session::storage|actix_session::session::|session_store::|moka::|cookie::"),
+    ("tokens: store lookup", r"talk_to_mementos::tokens::"),
+    ("handler: the rest of the dashboard's own code (view, joins)", r"routes::dashboard"),
+    ("logs and request id", r"tracing_subscriber|tracing_core::dispatch|uuid::"),
+    ("HTTP server: actix-http parses and writes", r"actix_http::|actix_server::|actix_web::"),
+    ("event loop (tokio, mio, kernel)", r"tokio::|mio::"),
+]
+COMPILED = [(name, re.compile(pattern)) for name, pattern in BUCKETS]
+
+
+def without_generics(frame):
+    """`poll<talk_to_mementos::session_store::…>` is a frame of `poll`, not of the session store."""
+    out, depth = [], 0
+    for char in frame:
+        if char == "<":
+            depth += 1
+        elif char == ">" and depth:
+            depth -= 1
+        elif depth == 0:
+            out.append(char)
+    return "".join(out)
+
+
+def bucket(stack):
+    stack = [without_generics(frame) for frame in stack]
+    for name, pattern in COMPILED:
+        if any(pattern.search(frame) for frame in stack):
+            return name
+    return "other (allocator, kernel, threads without a caller above)"
+
+
+def samples(lines):
+    stack = []
+    for line in lines:
+        if line.startswith((" ", "\t")) and line.strip():
+            stack.append(line.strip())
+        elif stack:
+            yield stack
+            stack = []
+    if stack:
+        yield stack
+
+
+def main():
+    counts = collections.Counter(bucket(s) for s in samples(sys.stdin))
+    total = sum(counts.values())
+    if total == 0:
+        sys.exit("profile: no samples (is perf allowed? see /proc/sys/kernel/perf_event_paranoid)")
+    print(f"| where the app's CPU time goes under /dashboard load ({total} samples) | share |")
+    print("|---|---|")
+    for name, count in counts.most_common():
+        print(f"| {name} | {100 * count / total:.1f}% |")
+
+
+if __name__ == "__main__":
+    main()

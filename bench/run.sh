@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The benchmark: the app's cost next to the provider's own, in one run.
+#
+#   bash bench/run.sh                   (after the release build, about a minute)
+#   BENCH_PROFILE=1 bash bench/run.sh   (also: where the app's time goes, with perf)
+#
+# Starts the simulator alone and the app in real mode against it, connects users through the
+# real OAuth flow (bench/connect.rs, a cookie-jar HTTP client), and measures with wrk. Every
+# request goes to 127.0.0.1; every run is bounded in time. Prints a table and writes
+# bench/results.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+USERS=${BENCH_USERS:-200}
+LIVE_SESSIONS=${BENCH_LIVE_SESSIONS:-10000}
+DURATION=${BENCH_DURATION:-5s}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+install() { echo "bench: installing $1" >&2; $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$1"; }
+command -v wrk >/dev/null || install wrk
+PROFILE=${BENCH_PROFILE:-0}
+target=target
+if [ "$PROFILE" = 1 ]; then
+  command -v perf >/dev/null || install linux-perf
+  # Line tables for perf's symbols, in a separate target directory so the plain build stays as is.
+  export CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
+  target=target/bench-profile
+fi
+cargo build --release --quiet --bins --example bench-connect --target-dir "$target"
+bin=$target/release
+client="$bin/examples/bench-connect"
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now_ms() { date +%s%3N; }
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+# wrk → "requests/s p50_ms p99_ms"
+measure() {
+  local out=$work/wrk.txt
+  wrk --latency "$@" >"$out" 2>&1 || { cat "$out" >&2; exit 1; }
+  awk '
+    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+    /Requests\/sec/ {rps=$2}
+    $1=="50%" {p50=ms($2)}
+    $1=="99%" {p99=ms($2)}
+    /Non-2xx/ {bad=$NF}
+    END {printf "%.0f %.3f %.3f %s\n", rps, p50, p99, (bad==""?0:bad)}' "$out"
+}
+
+sim_port=$(free_port); app_port=$(free_port)
+sim=http://127.0.0.1:$sim_port; app=http://127.0.0.1:$app_port
+redirect=$app/auth/rememberizer/callback
+
+SIMULATOR_BIND=127.0.0.1:$sim_port SIMULATOR_CLIENT_ID=bench-client SIMULATOR_CLIENT_SECRET=bench-secret \
+SIMULATOR_REDIRECT_URIS=$redirect SIMULATOR_WORKERS=1 "$bin/rememberizer-simulator" >/dev/null &
+pids+=($!)
+until curl -s -o /dev/null "$sim/api/v1/account/"; do sleep 0.02; done
+
+start=$(now_ms)
+REMEMBERIZER_CLIENT_ID=bench-client REMEMBERIZER_CLIENT_SECRET=bench-secret REMEMBERIZER_BASE_URL=$sim \
+APP_BASE_URL=$app BIND_ADDR=127.0.0.1:$app_port SESSION_KEY=$(head -c 64 /dev/urandom | base64 -w0) \
+RUST_LOG=warn "$bin/talk-to-mementos" >"$work/app.log" 2>&1 &
+app_pid=$!; pids+=($app_pid)
+until curl -sf -o /dev/null "$app/healthz"; do :; done
+startup_ms=$(( $(now_ms) - start ))
+sleep 1
+rss_idle=$(rss_mb "$app_pid")
+
+read -r _ cookie_bytes < <("$client" connect "$app" "$USERS" 16 "$work/cookies.txt")
+token=$("$client" token "$sim" bench-client bench-secret "$redirect")
+
+echo "bench: measuring (${DURATION} per run, ${CONNECTIONS} connections)…" >&2
+read -r up_rps up_p50 up_p99 up_bad < <(BENCH_TOKEN=$token measure -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/lua/upstream.lua "$sim")
+read -r dash_rps dash_p50 dash_p99 dash_bad < <(BENCH_COOKIES=$work/cookies.txt measure -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/lua/dashboard.lua "$app")
+if [ "$PROFILE" = 1 ]; then
+  # A separate dashboard run under perf, so that perf's own cost stays out of the figures above.
+  perf record --quiet -F 999 --call-graph dwarf -p "$app_pid" -o "$work/perf.data" -- sleep 3 2>/dev/null &
+  perf_pid=$!
+  BENCH_COOKIES=$work/cookies.txt measure -t2 -c"$CONNECTIONS" -d4s -s bench/lua/dashboard.lua "$app" >/dev/null
+  wait "$perf_pid"
+fi
+rss_load=$(hwm_mb "$app_pid")
+# Latency one request at a time: what the app adds on top of the calls it makes.
+read -r _ up1_p50 up1_p99 _ < <(BENCH_TOKEN=$token measure -t1 -c1 -d"$DURATION" -s bench/lua/upstream.lua "$sim")
+read -r _ dash1_p50 dash1_p99 _ < <(BENCH_COOKIES=$work/cookies.txt measure -t1 -c1 -d"$DURATION" -s bench/lua/dashboard.lua "$app")
+read -r home_rps home_p50 home_p99 _ < <(measure -t2 -c"$CONNECTIONS" -d"$DURATION" "$app/")
+read -r css_rps css_p50 css_p99 _ < <(measure -t2 -c"$CONNECTIONS" -d"$DURATION" "$app/static/style.css")
+
+# 10 000 live sessions, each connected through the real flow (tokens stored server-side).
+# The full flow per second is measured on these connections: start → consent → callback → exchange.
+more=$(( LIVE_SESSIONS > USERS ? LIVE_SESSIONS - USERS : 1 ))
+read -r flows_per_s _ < <("$client" connect "$app" "$more" 32 "$work/more.txt")
+sleep 1
+rss_sessions=$(rss_mb "$app_pid")
+read -r start_rps start_p50 start_p99 _ < <(measure -t2 -c"$CONNECTIONS" -d"$DURATION" "$app/auth/rememberizer")
+
+bound=$(awk -v r="$up_rps" 'BEGIN {printf "%.0f", r/3}')
+ratio=$(awk -v d="$dash_rps" -v b="$bound" 'BEGIN {printf "%.0f", 100*d/b}')
+add_p50=$(awk -v d="$dash1_p50" -v u="$up1_p50" 'BEGIN {printf "%.3f", d-u}')
+add_p99=$(awk -v d="$dash1_p99" -v u="$up1_p99" 'BEGIN {printf "%.3f", d-u}')
+cores=$(nproc)
+
+table=$(cat <<TABLE
+| measurement | requests/s | p50 (ms) | p99 (ms) |
+|---|---|---|---|
+| 1. upstream alone: the dashboard's 3 API calls, round robin (${CONNECTIONS} conn.) | $up_rps | $up_p50 | $up_p99 |
+| 2. \`/dashboard\` through the app, ${USERS} users (${CONNECTIONS} conn.) | $dash_rps | $dash_p50 | $dash_p99 |
+| 3a. landing page \`/\` | $home_rps | $home_p50 | $home_p99 |
+| 3b. static file \`/static/style.css\` | $css_rps | $css_p50 | $css_p99 |
+| 4a. connect redirect \`/auth/rememberizer\` | $start_rps | $start_p50 | $start_p99 |
+| 4b. full flow (start → consent → callback → token exchange), $more users, 32 at a time | $flows_per_s flows/s | | |
+
+| figure | value | target |
+|---|---|---|
+| upstream bound for dashboards (upstream rate ÷ 3 calls) | $bound /s | |
+| dashboard rate ÷ upstream bound | ${ratio}% | ≥ 50% |
+| latency the app adds, one request at a time (dashboard − one API call) | p50 ${add_p50} ms, p99 ${add_p99} ms | p50 < 1 ms |
+| RSS idle | ${rss_idle} MB | < 30 MB |
+| RSS peak under the dashboard load | ${rss_load} MB | |
+| RSS with ${LIVE_SESSIONS} live connected sessions (tokens of 1 600 bytes each) | ${rss_sessions} MB | < 80 MB |
+| startup to first 200 on \`/healthz\` | ${startup_ms} ms | < 100 ms |
+| session cookie (\`ttm_session=…\`) | ${cookie_bytes} bytes | |
+| non-2xx answers during the load runs | upstream ${up_bad}, dashboard ${dash_bad} | 0 |
+TABLE
+)
+if [ "$PROFILE" = 1 ]; then
+  table+=$'\n\n'$(perf script -i "$work/perf.data" -F ip,sym 2>/dev/null | python3 bench/profile.py)
+fi
+echo "$table"
+{
+  echo "# Benchmark results"
+  echo
+  echo "$(date -u +%Y-%m-%d), ${cores} cores ($(uname -m)); wrk, the simulator (1 worker) and the app (${cores} workers) on the same cores; ${DURATION} per run. Produced by \`$( [ "$PROFILE" = 1 ] && printf 'BENCH_PROFILE=1 ')bash bench/run.sh\`."
+  echo
+  echo "$table"
+} > bench/results.md
+echo "bench: written to bench/results.md" >&2
