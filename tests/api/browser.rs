@@ -273,6 +273,24 @@ fn big_mementos(app: &TestApp) -> Vec<u64> {
     mementos.iter().take(2).map(|m| m.id).collect()
 }
 
+/// Clicks "Allow" on the simulator's consent page.
+async fn allow(browser: &Browser) {
+    browser
+        .wait_for("button[value=allow]")
+        .await
+        .click()
+        .await
+        .expect("allow");
+}
+
+/// The whole connect flow, as a person does it: start, tick these mementos, allow, dashboard.
+async fn connect_in_browser(browser: &Browser, app: &TestApp, mementos: &[u64]) {
+    browser.goto(&app.url("/auth/rememberizer")).await;
+    tick(browser, mementos).await;
+    allow(browser).await;
+    browser.wait_for_path(&app.address, "/dashboard").await;
+}
+
 async fn tick(browser: &Browser, mementos: &[u64]) {
     for id in mementos {
         browser
@@ -300,12 +318,7 @@ async fn the_happy_path_in_a_real_browser() {
     let granted = big_mementos(&app);
     tick(&browser, &granted).await;
     browser.screenshot("02-consent").await;
-    browser
-        .wait_for("button[value=allow]")
-        .await
-        .click()
-        .await
-        .expect("allow");
+    allow(&browser).await;
 
     // Back on the app: the address bar carries no code or state.
     browser.wait_for_path(&app.address, "/dashboard").await;
@@ -413,12 +426,7 @@ async fn refusing_consent_shows_a_friendly_page_and_trying_again_works() {
     assert_eq!(app.sim.token_requests().len(), 0);
 
     browser.click_link("Connect Rememberizer").await;
-    browser
-        .wait_for("button[value=allow]")
-        .await
-        .click()
-        .await
-        .expect("allow");
+    allow(&browser).await;
     browser.wait_for_path(&app.address, "/dashboard").await;
     assert!(browser
         .body_text()
@@ -432,15 +440,7 @@ async fn refusing_consent_shows_a_friendly_page_and_trying_again_works() {
 async fn two_tabs_after_token_expiry_both_render() {
     let app = spawn_app().await;
     let browser = Browser::start().await;
-    browser.goto(&app.url("/auth/rememberizer")).await;
-    tick(&browser, &big_mementos(&app)).await;
-    browser
-        .wait_for("button[value=allow]")
-        .await
-        .click()
-        .await
-        .expect("allow");
-    browser.wait_for_path(&app.address, "/dashboard").await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
     let first: WindowHandle = browser.client.window().await.expect("window");
 
     app.sim.expire_access_tokens();
@@ -472,16 +472,8 @@ async fn two_tabs_after_token_expiry_both_render() {
 async fn html_in_document_names_renders_as_text_and_runs_nothing() {
     let app = spawn_app().await;
     let browser = Browser::start().await;
-    browser.goto(&app.url("/auth/rememberizer")).await;
     let all: Vec<u64> = app.sim.mementos().iter().map(|m| m.id).collect();
-    tick(&browser, &all).await;
-    browser
-        .wait_for("button[value=allow]")
-        .await
-        .click()
-        .await
-        .expect("allow");
-    browser.wait_for_path(&app.address, "/dashboard").await;
+    connect_in_browser(&browser, &app, &all).await;
     let hostile: Vec<String> = app
         .sim
         .documents()
@@ -553,12 +545,7 @@ async fn the_connect_and_logout_buttons_are_reachable_by_keyboard() {
         .send_keys(&Key::Enter.to_string())
         .await
         .expect("enter");
-    browser
-        .wait_for("button[value=allow]")
-        .await
-        .click()
-        .await
-        .expect("allow");
+    allow(&browser).await;
     browser.wait_for_path(&app.address, "/dashboard").await;
     tab_to(&browser, "form[action='/logout'] button").await;
     browser
@@ -582,15 +569,7 @@ async fn pages_fit_phone_and_desktop_widths() {
         browser.wait_for("main").await;
         assert_no_horizontal_scroll(&browser, "landing", width).await;
         browser.screenshot(&format!("landing-{width}")).await;
-        browser.goto(&app.url("/auth/rememberizer")).await;
-        tick(&browser, &big_mementos(&app)).await;
-        browser
-            .wait_for("button[value=allow]")
-            .await
-            .click()
-            .await
-            .expect("allow");
-        browser.wait_for_path(&app.address, "/dashboard").await;
+        connect_in_browser(&browser, &app, &big_mementos(&app)).await;
         browser.wait_for("table.documents").await;
         assert_no_horizontal_scroll(&browser, "dashboard", width).await;
         browser.screenshot(&format!("dashboard-{width}")).await;
@@ -624,15 +603,7 @@ async fn ask_a_question_open_the_cited_document_and_remember_a_note() {
     })
     .await;
     let browser = Browser::start().await;
-    browser.goto(&app.url("/auth/rememberizer")).await;
-    tick(&browser, &big_mementos(&app)).await;
-    browser
-        .wait_for("button[value=allow]")
-        .await
-        .click()
-        .await
-        .expect("allow");
-    browser.wait_for_path(&app.address, "/dashboard").await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
 
     // Ask.
     browser.click_link("Ask").await;
