@@ -39,6 +39,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 now_ms() { date +%s%3N; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# Polls URL until it answers (any HTTP status); gives up after 10 s or when process PID exits.
+wait_up() {
+  local url=$1 pid=$2 deadline=$(( $(date +%s) + 10 ))
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' "$url")" != 000 ]; do
+    if ! kill -0 "$pid" 2>/dev/null || [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "bench: $url did not come up" >&2; cat "$work"/*.log >&2 2>/dev/null || true; exit 1
+    fi
+  done
+}
 
 # wrk → "requests/s p50_ms p99_ms"
 measure() {
@@ -58,16 +67,17 @@ sim=http://127.0.0.1:$sim_port; app=http://127.0.0.1:$app_port
 redirect=$app/auth/rememberizer/callback
 
 SIMULATOR_BIND=127.0.0.1:$sim_port SIMULATOR_CLIENT_ID=bench-client SIMULATOR_CLIENT_SECRET=bench-secret \
-SIMULATOR_REDIRECT_URIS=$redirect SIMULATOR_WORKERS=1 "$bin/rememberizer-simulator" >/dev/null &
+SIMULATOR_REDIRECT_URIS=$redirect SIMULATOR_WORKERS=1 "$bin/rememberizer-simulator" >"$work/simulator.log" 2>&1 &
 pids+=($!)
-until curl -s -o /dev/null "$sim/api/v1/account/"; do sleep 0.02; done
+wait_up "$sim/api/v1/account/" "$!"
 
 start=$(now_ms)
 REMEMBERIZER_CLIENT_ID=bench-client REMEMBERIZER_CLIENT_SECRET=bench-secret REMEMBERIZER_BASE_URL=$sim \
 APP_BASE_URL=$app BIND_ADDR=127.0.0.1:$app_port SESSION_KEY=$(head -c 64 /dev/urandom | base64 -w0) \
 RUST_LOG=warn "$bin/talk-to-mementos" >"$work/app.log" 2>&1 &
 app_pid=$!; pids+=($app_pid)
-until curl -sf -o /dev/null "$app/healthz"; do :; done
+wait_up "$app/healthz" "$app_pid"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$app/healthz")" = 200 ] || { echo "bench: /healthz is not 200" >&2; exit 1; }
 startup_ms=$(( $(now_ms) - start ))
 sleep 1
 rss_idle=$(rss_mb "$app_pid")

@@ -26,9 +26,10 @@ use crate::redis_client::{Redis, RedisError, KEY_PREFIX};
 /// Refresh this long before the provider's stated expiry, so a token does not expire in flight
 /// (at most half the token's lifetime, so that short-lived tokens are still used).
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
-/// A Redis refresh lock outlives the longest refresh (the upstream timeout, `REMEMBERIZER_TIMEOUT_SECS`,
-/// plus this for the Redis reads and writes around it, each bounded to 1 s), so it cannot expire
-/// while its holder is still refreshing; a crashed holder frees it after that long.
+/// A Redis refresh lock outlives the longest refresh: the upstream timeout
+/// (`REMEMBERIZER_TIMEOUT_SECS`) plus this, for the Redis reads and writes around it (each bounded
+/// to 1 s). So it cannot expire while its holder is still refreshing, and a crashed holder frees
+/// it after that long.
 const LOCK_SLACK: Duration = Duration::from_secs(5);
 /// A request waits for another instance's refresh up to the upstream timeout plus this, then
 /// gives up with a retry page.
