@@ -140,16 +140,18 @@ impl ApiClient {
         self.get_json(token, &path, &params).await
     }
 
-    /// Stores a note in the user's knowledge (`201 Created`).
+    /// Stores a note in the user's knowledge (`201 Created`). The contract says nothing of the
+    /// answer's body, so any 2xx is success, whatever (if anything) it carries.
     pub async fn memorize(
         &self,
         token: &AccessToken,
         name: &str,
         content: &str,
-    ) -> Result<serde_json::Value, ApiError> {
+    ) -> Result<(), ApiError> {
         let body = serde_json::json!({ "name": name, "content": content });
-        self.call(token, Method::POST, "documents/memorize/", &[], Some(&body))
+        self.send(token, Method::POST, "documents/memorize/", &[], Some(&body))
             .await
+            .map(drop)
     }
 
     async fn get_json<T: DeserializeOwned>(
@@ -161,7 +163,7 @@ impl ApiClient {
         self.call(token, Method::GET, path, params, None).await
     }
 
-    /// The one place that attaches the bearer token and interprets the response.
+    /// A call whose successful answer is JSON of type `T`.
     async fn call<T: DeserializeOwned>(
         &self,
         token: &AccessToken,
@@ -170,6 +172,21 @@ impl ApiClient {
         params: &[(&str, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<T, ApiError> {
+        let body = self.send(token, method, path, params, body).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadResponse(format!("unexpected JSON: {e}")))
+    }
+
+    /// The one place that attaches the bearer token and interprets the status: the body of a
+    /// 2xx answer, or the error the status means.
+    async fn send(
+        &self,
+        token: &AccessToken,
+        method: Method,
+        path: &str,
+        params: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Vec<u8>, ApiError> {
         let mut url = self
             .api_base
             .join(path)
@@ -199,8 +216,7 @@ impl ApiClient {
             other => ApiError::Unavailable(Some(other)),
         })?;
         match response.status {
-            status if status.is_success() => serde_json::from_slice(&response.body)
-                .map_err(|e| ApiError::BadResponse(format!("unexpected JSON: {e}"))),
+            status if status.is_success() => Ok(response.body),
             StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized),
             StatusCode::NOT_FOUND => Err(ApiError::NotFound),
             StatusCode::TOO_MANY_REQUESTS => Err(ApiError::RateLimited {

@@ -4,7 +4,32 @@
 //! optional, so a provider that adds or omits a field does not break the app. Every string here
 //! is untrusted: templates render it escaped.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A count or size the contract gives no type for: a JSON number, a numeric string (the public
+/// OpenAPI file types a search hit's `size` as a string) or `null`. Anything else reads as absent
+/// rather than failing the whole response.
+fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.is_finite())
+                .map(|f| f as u64)
+        }),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// Like [`lenient_u64`], for counts where absent means zero.
+fn lenient_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    lenient_u64(deserializer).map(Option::unwrap_or_default)
+}
+
+/// A text field that may come as `null`: read as empty.
+fn text_or_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
+}
 
 /// `GET /api/v1/account/`
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -28,11 +53,7 @@ pub struct Integration {
     pub id: serde_json::Value,
     pub integration_type: String,
     #[serde(default)]
-    pub integration_step: Option<String>,
-    #[serde(default)]
     pub source: Option<String>,
-    #[serde(default)]
-    pub document_type: Option<String>,
     #[serde(default)]
     pub document_stats: Option<DocumentStats>,
 }
@@ -41,26 +62,26 @@ pub struct Integration {
 pub struct DocumentStats {
     #[serde(default)]
     pub status: Option<IndexingStatus>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub total_size: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub document_count: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct IndexingStatus {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_count")]
     pub indexed: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_count")]
     pub indexing: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_count")]
     pub error: u64,
 }
 
 /// A Django-REST-framework style page: `next`/`previous` are absolute URLs or `null`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Page<T> {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_count")]
     pub count: u64,
     #[serde(default)]
     pub next: Option<String>,
@@ -92,7 +113,7 @@ pub struct Document {
     pub status: Option<String>,
     #[serde(default)]
     pub indexed_on: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub size: Option<u64>,
 }
 
@@ -104,10 +125,10 @@ pub struct Me {
     #[serde(default)]
     pub email: Option<String>,
     /// Bytes the user may embed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub embed_quota: Option<u64>,
     /// Bytes embedded so far.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub current_usage: Option<u64>,
 }
 
@@ -119,7 +140,7 @@ pub struct Memento {
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub document_count: Option<u64>,
 }
 
@@ -152,7 +173,7 @@ pub struct SearchHit {
     #[serde(default)]
     pub chunk_id: Option<serde_json::Value>,
     pub document: Document,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text_or_empty")]
     pub matched_content: String,
     /// Lower is closer.
     #[serde(default)]
@@ -162,7 +183,7 @@ pub struct SearchHit {
 /// `GET /api/v1/documents/{id}/contents/`
 #[derive(Debug, Clone, Deserialize)]
 pub struct Contents {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text_or_empty")]
     pub content: String,
     pub end_chunk: u32,
 }
@@ -180,6 +201,39 @@ mod tests {
         .expect("tolerant parse");
         assert_eq!(page.results[0].id, 7);
         assert!(page.results[0].name.is_none());
+    }
+
+    #[test]
+    fn numbers_without_a_stated_type_are_read_leniently() {
+        let page: Page<Document> = serde_json::from_str(
+            r#"{"count": null, "next": null, "previous": null, "results": [
+                {"id": 1, "size": "1536"}, {"id": 2, "size": 2048.0}, {"id": 3, "size": null},
+                {"id": 4, "size": "large"}, {"id": 5, "size": -1}]}"#,
+        )
+        .expect("tolerant parse");
+        let sizes: Vec<_> = page.results.iter().map(|d| d.size).collect();
+        assert_eq!(sizes, [Some(1536), Some(2048), None, None, None]);
+        assert_eq!(page.count, 0);
+
+        let stats: DocumentStats = serde_json::from_str(
+            r#"{"status": {"indexed": "3", "indexing": null}, "total_size": "10", "document_count": 2}"#,
+        )
+        .expect("tolerant parse");
+        let status = stats.status.expect("status");
+        assert_eq!((status.indexed, status.indexing, status.error), (3, 0, 0));
+        assert_eq!(
+            (stats.total_size, stats.document_count),
+            (Some(10), Some(2))
+        );
+
+        let hit: SearchHit = serde_json::from_str(
+            r#"{"document": {"id": 9, "size": "77"}, "matched_content": null}"#,
+        )
+        .expect("tolerant parse");
+        assert_eq!(
+            (hit.document.size, hit.matched_content.as_str()),
+            (Some(77), "")
+        );
     }
 
     #[test]

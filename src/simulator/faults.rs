@@ -36,6 +36,8 @@ pub enum FaultBody {
     Oversized(usize),
     /// Headers and the start of a body, then the connection breaks.
     Truncated,
+    /// The status (default 204) with an empty body, as some servers answer a POST.
+    Empty,
 }
 
 /// Counts the request, then applies a matching fault, if any.
@@ -101,6 +103,7 @@ fn response_for(fault: &Fault) -> Option<HttpResponse> {
                 .content_type("application/json")
                 .streaming(body)
         }
+        FaultBody::Empty => HttpResponse::build(status(204)).finish(),
         FaultBody::Truncated => {
             let start = web::Bytes::from_static(br#"{"count": 40, "next": null, "results": [{"id": 1, "na"#);
             let body = stream::iter(vec![

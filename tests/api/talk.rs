@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use reqwest::StatusCode;
 use talk_to_mementos::config::LlmSettings;
-use talk_to_mementos::simulator::{Fault, DEMO_LLM_KEY};
+use talk_to_mementos::simulator::{Fault, FaultBody, DEMO_LLM_KEY};
 
 use crate::helpers::*;
 
@@ -216,6 +216,35 @@ async fn a_memorized_note_is_stored_once_and_found_by_search() {
     let (status, html) = app.get_html("/ask?q=quokka").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Parking at the Lisbon office"));
+}
+
+#[tokio::test]
+async fn a_201_without_a_body_is_a_stored_note() {
+    // The contract promises a 201 and nothing about its body.
+    let app = spawn_app().await;
+    app.connect().await;
+    let csrf = app.csrf_token().await;
+    app.sim.set_fault(
+        "/api/v1/documents/memorize/",
+        Fault {
+            status: Some(201),
+            body: FaultBody::Empty,
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let response = post_memorize(
+        &app,
+        &[
+            ("csrf_token", &csrf),
+            ("name", "Bare 201"),
+            ("content", "ok"),
+        ],
+    )
+    .await;
+    assert_is_redirect_to(&response, "/memorize");
+    let (_, html) = app.get_html("/memorize").await;
+    assert!(html.contains("Stored “Bare 201”"), "{html}");
 }
 
 #[tokio::test]
