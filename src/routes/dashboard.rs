@@ -39,7 +39,7 @@ pub async fn dashboard(
     let api = &state.api;
     let query_ref = &query;
     // Three independent calls, made concurrently.
-    let (account, documents, integrations) = tokio::try_join!(
+    let (account, documents, integrations) = tokio::join!(
         state.call_api(
             &connection,
             |token| async move { api.account(&token).await }
@@ -50,7 +50,18 @@ pub async fn dashboard(
         state.call_api(&connection, |token| async move {
             api.integrations(&token).await
         }),
-    )?;
+    );
+    let (account, documents) = (account?, documents?);
+    // The integrations only feed the filter: if Rememberizer fails to list them, the documents
+    // are still shown, with a note instead of the filter. A lost grant still ends the page.
+    let integrations = match integrations {
+        Ok(integrations) => Some(integrations),
+        Err(AppError::Api(error)) => {
+            tracing::warn!(%error, "listing the integrations failed; the filter is hidden");
+            None
+        }
+        Err(other) => return Err(other),
+    };
 
     let pages = Pagination::new(
         &query,
@@ -71,7 +82,11 @@ pub async fn dashboard(
     context.insert("count", &documents.count);
     context.insert("pages", &pages);
     context.insert("filter", &query.integration_type);
-    context.insert("integrations", &integration_types(&integrations));
+    context.insert(
+        "integrations",
+        &integration_types(integrations.as_deref().unwrap_or_default()),
+    );
+    context.insert("integrations_unavailable", &integrations.is_none());
     context.insert("csrf_token", &session.csrf_token()?);
     Ok(templates.page("dashboard.html", &context)?)
 }

@@ -39,6 +39,32 @@ async fn a_5xx_from_the_api_shows_a_retry_page_and_keeps_the_session() {
 }
 
 #[tokio::test]
+async fn failing_integrations_hide_the_filter_not_the_documents() {
+    let app = spawn_app().await;
+    app.connect().await;
+    app.sim.set_fault(
+        "/api/v1/integrations/",
+        Fault {
+            status: Some(503),
+            ..Fault::default()
+        },
+    );
+    let (status, html) = app.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("The integration filter is unavailable"));
+    assert!(!html.contains("id=\"integration_type\""));
+    let listed = hrefs(&html)
+        .iter()
+        .filter(|href| href.starts_with("/documents/"))
+        .count();
+    assert!(listed > 0, "the documents are still listed");
+    app.sim.clear_faults();
+    let (_, html) = app.get_html("/dashboard").await;
+    assert!(html.contains("id=\"integration_type\""));
+    assert!(!html.contains("The integration filter is unavailable"));
+}
+
+#[tokio::test]
 async fn a_429_says_when_to_retry() {
     let app = spawn_app().await;
     app.connect().await;
@@ -100,7 +126,7 @@ async fn html_instead_of_json_is_a_clear_502() {
     let app = spawn_app().await;
     app.connect().await;
     app.sim.set_fault(
-        "/api/v1/integrations/",
+        "/api/v1/account/",
         Fault {
             status: Some(200),
             body: FaultBody::Html,
