@@ -82,6 +82,21 @@ impl Drop for AppProcess {
     }
 }
 
+/// A simulator on a free port that knows this test's client and the app at `app_url` as its
+/// registered redirect URI; the rest of `config` as given.
+fn start_simulator(app_url: &str, config: SimulatorConfig) -> Simulator {
+    Simulator::start(
+        TcpListener::bind("127.0.0.1:0").expect("bind simulator port"),
+        SimulatorConfig {
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: CLIENT_SECRET.to_owned(),
+            redirect_uris: vec![format!("{app_url}/auth/rememberizer/callback")],
+            ..config
+        },
+    )
+    .expect("simulator starts")
+}
+
 pub async fn spawn_app_process(env: &[(&str, &str)]) -> (TestApp, AppProcess) {
     use std::io::BufRead;
     let port = TcpListener::bind("127.0.0.1:0")
@@ -89,16 +104,7 @@ pub async fn spawn_app_process(env: &[(&str, &str)]) -> (TestApp, AppProcess) {
         .expect("a free port")
         .port();
     let address = format!("http://127.0.0.1:{port}");
-    let simulator = Simulator::start(
-        TcpListener::bind("127.0.0.1:0").expect("bind simulator port"),
-        SimulatorConfig {
-            client_id: CLIENT_ID.to_owned(),
-            client_secret: CLIENT_SECRET.to_owned(),
-            redirect_uris: vec![format!("{address}/auth/rememberizer/callback")],
-            ..SimulatorConfig::default()
-        },
-    )
-    .expect("simulator starts");
+    let simulator = start_simulator(&address, SimulatorConfig::default());
     let dir = std::env::temp_dir().join(format!("ttm-process-{port}"));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_talk-to-mementos"));
@@ -188,17 +194,7 @@ pub async fn spawn_app_with(
         listener.local_addr().expect("addr").port()
     );
 
-    let sim_config = SimulatorConfig {
-        client_id: CLIENT_ID.to_owned(),
-        client_secret: CLIENT_SECRET.to_owned(),
-        redirect_uris: vec![format!("{address}/auth/rememberizer/callback")],
-        ..sim_config
-    };
-    let simulator = Simulator::start(
-        TcpListener::bind("127.0.0.1:0").expect("bind simulator port"),
-        sim_config,
-    )
-    .expect("simulator starts");
+    let simulator = start_simulator(&address, sim_config);
 
     let mut settings = Settings {
         client: Some(ClientCredentials {
@@ -368,18 +364,7 @@ pub async fn spawn_instances(count: usize, redis: &RedisServer) -> Vec<TestApp> 
         "http://127.0.0.1:{}",
         listeners[0].local_addr().expect("addr").port()
     );
-    let simulator = Arc::new(
-        Simulator::start(
-            TcpListener::bind("127.0.0.1:0").expect("bind simulator port"),
-            SimulatorConfig {
-                client_id: CLIENT_ID.to_owned(),
-                client_secret: CLIENT_SECRET.to_owned(),
-                redirect_uris: vec![format!("{public}/auth/rememberizer/callback")],
-                ..SimulatorConfig::default()
-            },
-        )
-        .expect("simulator starts"),
-    );
+    let simulator = Arc::new(start_simulator(&public, SimulatorConfig::default()));
     let jar = Arc::new(Jar::default());
     let client = browser_with_jar(jar.clone());
     let mut instances = Vec::new();
