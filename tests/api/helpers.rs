@@ -230,6 +230,17 @@ pub async fn spawn_app_with(
     }
 }
 
+/// The app in real mode with a provider URL where nothing listens (connection refused).
+pub async fn spawn_app_with_unreachable_provider() -> TestApp {
+    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    spawn_app_with(SimulatorConfig::default(), |settings| {
+        settings.provider_url = Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
+    })
+    .await
+}
+
 /// A throwaway `redis-server` on a free port, stopped when dropped. CI installs it
 /// (`redis-server` package); without it the Redis tests fail with a message saying so.
 pub struct RedisServer {

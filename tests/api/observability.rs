@@ -52,13 +52,7 @@ async fn readiness_follows_the_provider() {
 
 #[tokio::test]
 async fn an_unreachable_provider_is_not_ready() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = closed.local_addr().expect("addr").port();
-    drop(closed);
-    let app = spawn_app_with(Default::default(), |settings| {
-        settings.provider_url = url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
-    })
-    .await;
+    let app = spawn_app_with_unreachable_provider().await;
     assert_eq!(
         app.get("/readyz").await.status(),
         StatusCode::SERVICE_UNAVAILABLE

@@ -196,14 +196,7 @@ async fn a_provider_that_is_down_during_connect_gives_a_retry_page() {
 
 #[tokio::test]
 async fn an_unreachable_provider_is_a_clear_page() {
-    // Nothing listens on the provider's port.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = closed.local_addr().expect("addr").port();
-    drop(closed);
-    let app = spawn_app_with(Default::default(), |settings| {
-        settings.provider_url = url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
-    })
-    .await;
+    let app = spawn_app_with_unreachable_provider().await;
     let authorize = app.start_connect().await;
     // Complete consent at the real simulator, then call back into the app, whose token
     // endpoint now points at the closed port.
