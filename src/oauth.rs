@@ -14,14 +14,18 @@
 
 use std::time::{Duration, SystemTime};
 
-use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenType};
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse, BasicTokenType,
+};
 use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
-    Scope, StandardErrorResponse, TokenResponse, TokenUrl,
+    AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardErrorResponse, StandardRevocableToken, TokenResponse,
+    TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 use crate::http_client::{HttpClient, HttpError};
@@ -38,7 +42,103 @@ pub const PENDING_FLOW_TTL: Duration = Duration::from_secs(10 * 60);
 /// Bytes of CSPRNG output in each `state` (256 bits; the checklist asks for at least 128).
 const STATE_BYTES: u32 = 32;
 
-type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+/// The longest access-token lifetime believed: a larger `expires_in` (even `u64::MAX`) is read as
+/// this, so that no date arithmetic can overflow and a token is still checked now and then.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// oauth2-rs's `BasicClient` with one change: the token response is [`RememberizerTokenResponse`].
+type Client = oauth2::Client<
+    BasicErrorResponse,
+    RememberizerTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// The token endpoint's answer (Step 4 and refresh), read as leniently as the sources require.
+///
+/// oauth2-rs's `StandardTokenResponse` requires `token_type` and an integer `expires_in`. No public
+/// source shows a real Rememberizer token response, and Rememberizer's own samples read only
+/// `access_token` and `refresh_token`; so an absent `token_type` reads as Bearer (the only type the
+/// API takes), and an absent or unreadable `expires_in` as "unknown" (the token is then used until
+/// the API answers 401, and refreshed once). The crate stays in charge of the exchange itself:
+/// its `Client` is generic over this type.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct RememberizerTokenResponse {
+    access_token: AccessToken,
+    #[serde(default = "bearer", deserialize_with = "token_type_any_case")]
+    token_type: BasicTokenType,
+    #[serde(default, deserialize_with = "lifetime_seconds")]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    refresh_token: Option<RefreshToken>,
+    #[serde(default, rename = "scope", deserialize_with = "space_delimited")]
+    scopes: Option<Vec<Scope>>,
+}
+
+impl TokenResponse for RememberizerTokenResponse {
+    type TokenType = BasicTokenType;
+
+    fn access_token(&self) -> &AccessToken {
+        &self.access_token
+    }
+    fn token_type(&self) -> &BasicTokenType {
+        &self.token_type
+    }
+    fn expires_in(&self) -> Option<Duration> {
+        self.expires_in
+            .map(|seconds| Duration::from_secs(seconds).min(MAX_TOKEN_LIFETIME))
+    }
+    fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+    fn scopes(&self) -> Option<&Vec<Scope>> {
+        self.scopes.as_ref()
+    }
+}
+
+fn bearer() -> BasicTokenType {
+    BasicTokenType::Bearer
+}
+
+/// RFC 6749 §5.1: the token type is case-insensitive ("Bearer", "bearer", "BEARER").
+fn token_type_any_case<'de, D: Deserializer<'de>>(d: D) -> Result<BasicTokenType, D::Error> {
+    Ok(match Option::<String>::deserialize(d)? {
+        None => BasicTokenType::Bearer,
+        Some(kind) if kind.eq_ignore_ascii_case("bearer") => BasicTokenType::Bearer,
+        Some(kind) if kind.eq_ignore_ascii_case("mac") => BasicTokenType::Mac,
+        Some(kind) => BasicTokenType::Extension(kind),
+    })
+}
+
+/// `expires_in` as a whole number of seconds: an integer (saturated), a float such as `1e17`
+/// (saturated), or a numeric string. Anything else, or a negative value, reads as unknown.
+fn lifetime_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                // `as` saturates: 1e30 becomes u64::MAX, clamped later to MAX_TOKEN_LIFETIME.
+                .map(|f| f as u64)
+        }),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+fn space_delimited<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Scope>>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(|scopes| {
+        scopes
+            .split_whitespace()
+            .map(|scope| Scope::new(scope.to_owned()))
+            .collect()
+    }))
+}
 
 /// Everything needed to run the flow against one provider.
 #[derive(Clone, Debug)]
@@ -98,7 +198,7 @@ impl OAuthFlow {
         scopes: &[String],
         http: HttpClient,
     ) -> Result<Self, url::ParseError> {
-        let client = BasicClient::new(ClientId::new(client_id.to_owned()))
+        let client: Client = oauth2::Client::new(ClientId::new(client_id.to_owned()))
             .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
             .set_auth_uri(AuthUrl::from_url(join(provider_url, AUTHORIZE_PATH)?))
             .set_token_uri(TokenUrl::from_url(join(provider_url, TOKEN_PATH)?))
@@ -188,17 +288,10 @@ fn classify(error: TokenResponseError) -> OAuthError {
 
 /// Validates a token response (Step 4 and refresh) and turns it into what the app stores.
 fn token_set(
-    response: oauth2::basic::BasicTokenResponse,
+    response: RememberizerTokenResponse,
     previous_refresh_token: Option<RefreshToken>,
 ) -> Result<TokenSet, OAuthError> {
-    // Rememberizer answers `"token_type": "Bearer"`; oauth2-rs only maps lower-case "bearer" to
-    // `BasicTokenType::Bearer`, and RFC 6749 §5.1 says the value is case-insensitive.
-    let is_bearer = match response.token_type() {
-        BasicTokenType::Bearer => true,
-        BasicTokenType::Extension(name) => name.eq_ignore_ascii_case("bearer"),
-        BasicTokenType::Mac => false,
-    };
-    if !is_bearer {
+    if response.token_type() != &BasicTokenType::Bearer {
         return Err(OAuthError::BadResponse("token_type is not bearer"));
     }
     let access_token = response.access_token().secret();
@@ -300,7 +393,7 @@ mod tests {
         assert!(!debug.contains(&pending.pkce_verifier));
     }
 
-    fn response(json: &str) -> oauth2::basic::BasicTokenResponse {
+    fn response(json: &str) -> RememberizerTokenResponse {
         serde_json::from_str(json).expect("token response json")
     }
 
@@ -317,6 +410,33 @@ mod tests {
         ));
         let empty = response(r#"{"access_token":"","token_type":"Bearer"}"#);
         assert!(token_set(empty, None).is_err());
+    }
+
+    #[test]
+    fn a_minimal_token_response_reads_as_a_bearer_token_of_unknown_lifetime() {
+        // All that Rememberizer's own samples ever read.
+        let minimal = response(r#"{"access_token":"a","refresh_token":"r"}"#);
+        assert_eq!(minimal.token_type(), &BasicTokenType::Bearer);
+        assert_eq!(minimal.expires_in(), None);
+        let tokens = token_set(minimal, None).expect("a minimal response is accepted");
+        assert!(tokens.refresh_token().is_some());
+    }
+
+    #[test]
+    fn expires_in_is_read_leniently_and_clamped() {
+        let lifetime = |value: &str| {
+            response(&format!(r#"{{"access_token":"a","expires_in":{value}}}"#)).expires_in()
+        };
+        assert_eq!(lifetime("3600"), Some(Duration::from_secs(3600)));
+        assert_eq!(lifetime(r#""3600""#), Some(Duration::from_secs(3600)));
+        assert_eq!(lifetime("18446744073709551615"), Some(MAX_TOKEN_LIFETIME));
+        assert_eq!(lifetime("1e17"), Some(MAX_TOKEN_LIFETIME));
+        assert_eq!(lifetime("-5"), None);
+        assert_eq!(lifetime("null"), None);
+        assert_eq!(lifetime(r#""soon""#), None);
+        // And the clamped lifetime turns into a token set without overflowing.
+        let huge = response(r#"{"access_token":"a","expires_in":18446744073709551615}"#);
+        assert!(token_set(huge, None).is_ok());
     }
 
     #[test]

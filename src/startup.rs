@@ -23,7 +23,9 @@ use crate::llm::LlmClient;
 use crate::oauth::OAuthFlow;
 use crate::redis_client::Redis;
 use crate::rememberizer::ApiClient;
-use crate::routes::{ask, auth, dashboard, documents, health, home, mementos, memorize};
+use crate::routes::{
+    ask, auth, dashboard, discussions, documents, health, home, mementos, memorize,
+};
 use crate::session_store::{MemorySessionStore, RedisSessionStore, SessionBackend};
 use crate::simulator::{Simulator, SimulatorConfig, DEMO_LLM_KEY};
 use crate::state::AppState;
@@ -246,6 +248,7 @@ fn run(
                     .route("/auth/rememberizer/callback", web::get().to(auth::callback))
                     .route("/dashboard", web::get().to(dashboard::dashboard))
                     .route("/documents/{id}", web::get().to(documents::document))
+                    .route("/discussions/{id}", web::get().to(discussions::discussion))
                     .route("/mementos", web::get().to(mementos::mementos))
                     .route("/ask", web::get().to(ask::ask))
                     .route("/memorize", web::get().to(memorize::form))

@@ -17,6 +17,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/dashboard.html"),
     ),
     ("document.html", include_str!("../templates/document.html")),
+    (
+        "discussion.html",
+        include_str!("../templates/discussion.html"),
+    ),
     ("mementos.html", include_str!("../templates/mementos.html")),
     ("ask.html", include_str!("../templates/ask.html")),
     ("memorize.html", include_str!("../templates/memorize.html")),

@@ -38,6 +38,25 @@ pub enum ApiError {
     Refused(StatusCode),
 }
 
+/// Query of `GET /api/v1/documents/search/`.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub q: String,
+    /// Number of hits (`n`).
+    pub n: u32,
+    /// Only documents from this instant on (`from`, ISO 8601).
+    pub from: Option<String>,
+    /// Only documents up to this instant (`to`, ISO 8601).
+    pub to: Option<String>,
+}
+
+/// A time window of `GET /api/v1/discussions/{pk}/contents/`, as ISO 8601 instants in UTC.
+#[derive(Debug, Clone)]
+pub struct DiscussionWindow {
+    pub earliest: String,
+    pub latest: String,
+}
+
 /// Query of `GET /api/v1/documents/`.
 #[derive(Debug, Clone, Default)]
 pub struct DocumentsQuery {
@@ -116,27 +135,55 @@ impl ApiClient {
         Ok(list.into_items())
     }
 
-    /// Semantic search over the granted documents.
+    /// Semantic search over the granted documents: hits best first, and per-source counts.
     pub async fn search(
         &self,
         token: &AccessToken,
-        query: &str,
-        results: u32,
-    ) -> Result<Vec<SearchHit>, ApiError> {
-        let params = [("q", query.to_owned()), ("n", results.to_string())];
+        query: &SearchQuery,
+    ) -> Result<Found, ApiError> {
+        let mut params = vec![("q", query.q.clone()), ("n", query.n.to_string())];
+        if let Some(from) = &query.from {
+            params.push(("from", from.clone()));
+        }
+        if let Some(to) = &query.to {
+            params.push(("to", to.clone()));
+        }
         let found: SearchResults = self.get_json(token, "documents/search/", &params).await?;
-        Ok(found.data)
+        found.into_found().ok_or_else(|| {
+            ApiError::BadResponse("a search answer with neither matched_chunks nor data".to_owned())
+        })
     }
 
-    /// Up to 20 chunks of a document's text from `start_chunk`; continue from `end_chunk`.
+    /// Up to 20 chunks of a file document's text from `start_chunk`; continue from `end_chunk`.
     pub async fn contents(
         &self,
         token: &AccessToken,
-        document_id: u64,
+        pk: u64,
         start_chunk: u32,
     ) -> Result<Contents, ApiError> {
-        let path = format!("documents/{document_id}/contents/");
+        let path = format!("documents/{pk}/contents/");
         let params = [("start_chunk", start_chunk.to_string())];
+        self.get_json(token, &path, &params).await
+    }
+
+    /// A Slack or Discord channel's main messages and threads over a time window.
+    ///
+    /// The docs' parameter table says `from` is where the window starts, defaulting to now, and
+    /// `to` "7 days before from"; their code samples send the earlier instant as `from` and the
+    /// later as `to`. The samples are what clients run, so this sends `from` ≤ `to`.
+    pub async fn discussion(
+        &self,
+        token: &AccessToken,
+        pk: u64,
+        integration_type: &str,
+        window: &DiscussionWindow,
+    ) -> Result<DiscussionContents, ApiError> {
+        let path = format!("discussions/{pk}/contents/");
+        let params = [
+            ("integration_type", integration_type.to_owned()),
+            ("from", window.earliest.clone()),
+            ("to", window.latest.clone()),
+        ];
         self.get_json(token, &path, &params).await
     }
 

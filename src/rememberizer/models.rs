@@ -26,14 +26,79 @@ fn lenient_count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::E
     lenient_u64(deserializer).map(Option::unwrap_or_default)
 }
 
+/// A float that may come as a number, a numeric string or `null`.
+fn lenient_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse().ok().filter(|f: &f64| f.is_finite()),
+        _ => None,
+    })
+}
+
+/// A chunk position: must be present and readable as a count, else the answer is unusable.
+fn required_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    lenient_u64(deserializer)?
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        .ok_or_else(|| serde::de::Error::custom("expected a chunk number"))
+}
+
+/// `thread_contents`: an object of thread key → thread text (the shape the docs describe), read
+/// leniently: a thread given as a list of messages is joined line by line, and a list of threads
+/// is numbered. Anything else reads as no threads rather than failing the channel.
+fn threads<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Thread>, D::Error> {
+    use serde_json::Value;
+    fn text(value: Value) -> String {
+        match value {
+            Value::String(s) => s,
+            Value::Array(items) => items
+                .into_iter()
+                .map(text)
+                .filter(|line| !line.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Value::Object(mut fields) => ["text", "content", "message"]
+                .iter()
+                .find_map(|name| fields.remove(*name))
+                .map(text)
+                .unwrap_or_default(),
+            Value::Number(n) => n.to_string(),
+            Value::Null | Value::Bool(_) => String::new(),
+        }
+    }
+    let threads = match Value::deserialize(deserializer)? {
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(key, value)| Thread {
+                key,
+                content: text(value),
+            })
+            .collect(),
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(index, value)| Thread {
+                key: (index + 1).to_string(),
+                content: text(value),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(threads
+        .into_iter()
+        .filter(|thread: &Thread| !thread.content.trim().is_empty())
+        .collect())
+}
+
 /// A text field that may come as `null`: read as empty.
 fn text_or_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// `GET /api/v1/account/`
+/// `GET /api/v1/account/`. The `id` is an integer in the 2024 file and a string in today's docs;
+/// the app never needs it, so any type (or none) is accepted.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Account {
+    #[serde(default)]
     pub id: serde_json::Value,
     #[serde(default)]
     pub email: Option<String>,
@@ -90,11 +155,47 @@ pub struct Page<T> {
     pub results: Vec<T>,
 }
 
-/// One entry of `GET /api/v1/documents/`.
+/// A document's `id`. The published documents schema types it as a string while its example,
+/// the 2024 OpenAPI file and every search hit show an integer: both are accepted and kept as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DocumentId {
+    Number(u64),
+    Text(String),
+}
+
+impl DocumentId {
+    /// The id as an integer key, when it is one (a number, or a string of digits).
+    pub fn as_key(&self) -> Option<u64> {
+        match self {
+            DocumentId::Number(n) => Some(*n),
+            DocumentId::Text(s) => s.trim().parse().ok(),
+        }
+    }
+}
+
+/// An `id` of any JSON type: numbers and strings as [`DocumentId`], anything else as absent.
+fn document_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DocumentId>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => Some(match n.as_u64() {
+            Some(n) => DocumentId::Number(n),
+            None => DocumentId::Text(n.to_string()),
+        }),
+        serde_json::Value::String(s) => Some(DocumentId::Text(s)),
+        _ => None,
+    })
+}
+
+/// One entry of `GET /api/v1/documents/`, and the `document` of a search hit.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Document {
-    /// The integer id used by `/documents/{id}/contents/`.
-    pub id: u64,
+    /// The integer primary key that `/documents/{pk}/contents/` and `/discussions/{pk}/contents/`
+    /// take (Rememberizer's own MCP server builds its document URIs from it). Search hits have
+    /// none: there `id` is the integer key.
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub pk: Option<u64>,
+    #[serde(default, deserialize_with = "document_id")]
+    pub id: Option<DocumentId>,
     #[serde(default)]
     pub document_id: Option<String>,
     #[serde(default)]
@@ -105,16 +206,61 @@ pub struct Document {
     pub path: Option<String>,
     #[serde(default)]
     pub url: Option<String>,
+    /// On entries of `/documents/`.
     #[serde(default)]
     pub integration_type: Option<String>,
+    /// On search hits: `{"id", "integration_type"}`.
+    #[serde(default)]
+    pub integration: Option<DocumentIntegration>,
     #[serde(default)]
     pub source: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
     #[serde(default)]
     pub indexed_on: Option<String>,
+    #[serde(default)]
+    pub created_time: Option<String>,
+    #[serde(default)]
+    pub modified_time: Option<String>,
     #[serde(default, deserialize_with = "lenient_u64")]
     pub size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct DocumentIntegration {
+    #[serde(default)]
+    pub integration_type: Option<String>,
+}
+
+/// The integrations whose documents are discussions (channels), read through
+/// `/discussions/{pk}/contents/` rather than `/documents/{pk}/contents/`.
+pub const DISCUSSION_INTEGRATIONS: [&str; 2] = ["slack", "discord"];
+
+impl Document {
+    /// The integer key for `/contents/` and for this app's own links: `pk` when present, else the
+    /// `id` when it is an integer (search hits, older answers).
+    pub fn key(&self) -> Option<u64> {
+        self.pk
+            .or_else(|| self.id.as_ref().and_then(DocumentId::as_key))
+    }
+
+    /// `integration_type` on a document entry, `integration.integration_type` on a search hit.
+    pub fn integration_type(&self) -> Option<&str> {
+        self.integration_type
+            .as_deref()
+            .or_else(|| {
+                self.integration
+                    .as_ref()
+                    .and_then(|i| i.integration_type.as_deref())
+            })
+            .filter(|kind| !kind.is_empty())
+    }
+
+    /// A Slack or Discord channel: its text is a discussion, not chunks of a file.
+    pub fn is_discussion(&self) -> bool {
+        self.integration_type()
+            .is_some_and(|kind| DISCUSSION_INTEGRATIONS.contains(&kind))
+    }
 }
 
 /// `GET /api/v1/me/`
@@ -144,12 +290,14 @@ pub struct Memento {
     pub document_count: Option<u64>,
 }
 
-/// A plain JSON list, or a DRF page of the same items.
+/// A plain JSON list, a DRF page of the same items, or a `{"data": [...]}` envelope (the shape
+/// of Rememberizer's other list endpoints): the mementos endpoint publishes no response schema.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum ListOrPage<T> {
     List(Vec<T>),
     Page(Page<T>),
+    Envelope { data: Vec<T> },
 }
 
 impl<T> ListOrPage<T> {
@@ -157,35 +305,162 @@ impl<T> ListOrPage<T> {
         match self {
             ListOrPage::List(items) => items,
             ListOrPage::Page(page) => page.results,
+            ListOrPage::Envelope { data } => data,
+        }
+    }
+
+    /// Which of the three shapes was read (for the live check).
+    pub fn shape(&self) -> &'static str {
+        match self {
+            ListOrPage::List(_) => "plain list",
+            ListOrPage::Page(_) => "DRF page",
+            ListOrPage::Envelope { .. } => "{\"data\": [...]}",
         }
     }
 }
 
-/// `GET /api/v1/documents/search/`
+/// `GET /api/v1/documents/search/`.
+///
+/// Today's docs and Rememberizer's current clients (MCP server, LangChain) read
+/// `{"data_sources": [...], "matched_chunks": [...]}`; the 2024 OpenAPI file said
+/// `{"data": [...], "message", "code"}`. Both are read; an answer with neither list is an error,
+/// not "no results", so that a change of shape shows instead of hiding.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SearchResults {
     #[serde(default)]
-    pub data: Vec<SearchHit>,
+    pub data_sources: Option<Vec<DataSource>>,
+    #[serde(default)]
+    pub matched_chunks: Option<Vec<SearchHit>>,
+    /// The 2024 shape.
+    #[serde(default)]
+    pub data: Option<Vec<SearchHit>>,
+}
+
+/// Which shape a search answer came in (for the live check and the logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchShape {
+    MatchedChunks,
+    Data2024,
+}
+
+/// Search hits, best first, with the per-source document counts when the API gives them.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub hits: Vec<SearchHit>,
+    pub data_sources: Vec<DataSource>,
+    pub shape: SearchShape,
+}
+
+impl SearchResults {
+    pub fn into_found(self) -> Option<Found> {
+        let (hits, shape) = match (self.matched_chunks, self.data) {
+            (Some(hits), _) => (hits, SearchShape::MatchedChunks),
+            (None, Some(hits)) => (hits, SearchShape::Data2024),
+            (None, None) => return None,
+        };
+        Some(Found {
+            hits,
+            data_sources: self.data_sources.unwrap_or_default(),
+            shape,
+        })
+    }
+}
+
+/// `{"name", "documents"}`: how many of the matching documents came from one source.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct DataSource {
+    #[serde(default, deserialize_with = "text_or_empty")]
+    pub name: String,
+    #[serde(default, deserialize_with = "lenient_count")]
+    pub documents: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SearchHit {
-    #[serde(default)]
-    pub chunk_id: Option<serde_json::Value>,
     pub document: Document,
     #[serde(default, deserialize_with = "text_or_empty")]
     pub matched_content: String,
-    /// Lower is closer.
-    #[serde(default)]
+    /// Kept as sent, never turned into a percentage: its scale is not defined (the 2024 file calls
+    /// it cosine similarity, where higher is closer). Hits come best first; the rank is the order.
+    #[serde(default, deserialize_with = "lenient_f64")]
     pub distance: Option<f64>,
 }
 
-/// `GET /api/v1/documents/{id}/contents/`
+/// `GET /api/v1/documents/{pk}/contents/`
 #[derive(Debug, Clone, Deserialize)]
 pub struct Contents {
     #[serde(default, deserialize_with = "text_or_empty")]
     pub content: String,
+    #[serde(deserialize_with = "required_u32")]
     pub end_chunk: u32,
+}
+
+/// `GET /api/v1/discussions/{pk}/contents/`: a Slack or Discord channel over a time window.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DiscussionContents {
+    /// The channel's main messages.
+    #[serde(default, deserialize_with = "text_or_empty")]
+    pub discussion_content: String,
+    /// The channel's threads.
+    #[serde(default, deserialize_with = "threads")]
+    pub thread_contents: Vec<Thread>,
+}
+
+/// One thread of a discussion: the key it came under (the parent message's time, ISO 8601 UTC,
+/// in the docs' example) and its replies, in the same line format as the main messages.
+#[derive(Debug, Clone, Serialize)]
+pub struct Thread {
+    pub key: String,
+    pub content: String,
+}
+
+/// One line of a discussion as the docs show it: `User A [2023-06-01 10:30:00]: Good morning!`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub author: String,
+    /// `YYYY-MM-DD HH:MM:SS` (UTC) as sent; empty when the line has no such prefix.
+    pub posted_at: String,
+    pub text: String,
+}
+
+/// Splits a discussion text into messages. A line without the `author [time]: ` prefix continues
+/// the previous message (a message with line breaks), or stands alone if it comes first.
+pub fn parse_messages(text: &str) -> Vec<Message> {
+    let mut messages: Vec<Message> = Vec::new();
+    for line in text.lines() {
+        match split_message_line(line) {
+            Some(message) => messages.push(message),
+            None => match messages.last_mut() {
+                Some(previous) => {
+                    previous.text.push('\n');
+                    previous.text.push_str(line);
+                }
+                None if line.trim().is_empty() => {}
+                None => messages.push(Message {
+                    author: String::new(),
+                    posted_at: String::new(),
+                    text: line.to_owned(),
+                }),
+            },
+        }
+    }
+    messages
+}
+
+fn split_message_line(line: &str) -> Option<Message> {
+    let open = line.find(" [")?;
+    let rest = &line[open + 2..];
+    let close = rest.find("]: ")?;
+    let posted_at = &rest[..close];
+    let looks_like_time = posted_at.len() == 19
+        && posted_at
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b':' | b' '));
+    looks_like_time.then(|| Message {
+        author: line[..open].trim().to_owned(),
+        posted_at: posted_at.to_owned(),
+        text: rest[close + 3..].to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -199,7 +474,7 @@ mod tests {
                 "results": [{"id": 7, "something_new": [1, 2]}]}"#,
         )
         .expect("tolerant parse");
-        assert_eq!(page.results[0].id, 7);
+        assert_eq!(page.results[0].key(), Some(7));
         assert!(page.results[0].name.is_none());
     }
 
@@ -234,6 +509,44 @@ mod tests {
             (hit.document.size, hit.matched_content.as_str()),
             (Some(77), "")
         );
+    }
+
+    #[test]
+    fn discussion_lines_split_into_messages() {
+        let messages = parse_messages(
+            "User A [2023-06-01 10:30:00]: Good morning [all]: hi\nsecond line\nUser B [2023-06-01 10:32:15]: Morning!",
+        );
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].author, "User A");
+        assert_eq!(messages[0].posted_at, "2023-06-01 10:30:00");
+        assert_eq!(messages[0].text, "Good morning [all]: hi\nsecond line");
+        assert_eq!(messages[1].text, "Morning!");
+        let free = parse_messages("no prefix here\nUser [soon]: x");
+        assert_eq!(
+            free.len(),
+            1,
+            "a line without a time prefix continues the message"
+        );
+        assert_eq!(free[0].author, "");
+    }
+
+    #[test]
+    fn document_keys_prefer_pk_then_an_integer_id() {
+        let doc =
+            |json: serde_json::Value| -> Document { serde_json::from_value(json).expect("doc") };
+        assert_eq!(
+            doc(serde_json::json!({"pk": 5, "id": "abc"})).key(),
+            Some(5)
+        );
+        assert_eq!(doc(serde_json::json!({"id": 6})).key(), Some(6));
+        assert_eq!(doc(serde_json::json!({"id": "7"})).key(), Some(7));
+        assert_eq!(doc(serde_json::json!({"id": "doc-x"})).key(), None);
+        assert_eq!(doc(serde_json::json!({"id": [1]})).key(), None);
+        let hit = doc(
+            serde_json::json!({"id": 8, "integration": {"id": 1, "integration_type": "slack"}}),
+        );
+        assert_eq!(hit.integration_type(), Some("slack"));
+        assert!(hit.is_discussion());
     }
 
     #[test]

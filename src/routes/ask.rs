@@ -7,8 +7,8 @@ use tera::Context;
 
 use crate::errors::AppError;
 use crate::llm::Passage;
-use crate::rememberizer::SearchHit;
-use crate::routes::dashboard::DocumentRow;
+use crate::rememberizer::{DataSource, SearchHit, SearchQuery};
+use crate::routes::dashboard::{integration_label, DocumentRow};
 use crate::routes::see_other;
 use crate::session::TypedSession;
 use crate::state::AppState;
@@ -22,11 +22,18 @@ const MAX_QUESTION_CHARS: usize = 500;
 pub struct AskQuery {
     q: Option<String>,
     n: Option<String>,
+    /// Only documents from this day on (`YYYY-MM-DD`, UTC).
+    from: Option<String>,
+    /// Only documents up to the end of this day.
+    to: Option<String>,
 }
 
-/// Passages of one document, in relevance order.
+/// Passages of one document, best first.
 #[derive(Serialize)]
 struct DocumentGroup {
+    /// What identifies the document among the hits: its key, else its provider id or name.
+    #[serde(skip)]
+    identity: String,
     document: DocumentRow,
     passages: Vec<PassageView>,
 }
@@ -35,9 +42,10 @@ struct DocumentGroup {
 struct PassageView {
     /// The citation number: `[number]` in the answer links to `#passage-{number}`.
     number: usize,
+    /// The hit's place in the API's answer, best first (1 = best). The API's `distance` is not
+    /// shown as a percentage: the docs do not define its scale.
+    rank: usize,
     text: String,
-    /// 0–100, from the API's distance (lower distance, higher relevance).
-    relevance: u32,
 }
 
 pub async fn ask(
@@ -65,11 +73,22 @@ pub async fn ask(
                 AppError::BadRequest("The number of results must be 5, 10 or 20.".to_owned())
             })?,
     };
+    let from = parse_day(query.from.as_deref(), "from")?;
+    let to = parse_day(query.to.as_deref(), "to")?;
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            return Err(AppError::BadRequest(
+                "The “from” date must not be after the “to” date.".to_owned(),
+            ));
+        }
+    }
 
     let mut context = Context::new();
     context.insert("question", &question);
     context.insert("results", &results);
     context.insert("result_counts", &RESULT_COUNTS);
+    context.insert("from", &from.map(|d| d.to_string()));
+    context.insert("to", &to.map(|d| d.to_string()));
     context.insert("answers_enabled", &state.llm.is_some());
     context.insert("csrf_token", &session.csrf_token()?);
     if question.is_empty() {
@@ -77,13 +96,23 @@ pub async fn ask(
     }
 
     let api = &state.api;
-    let question_ref = question.as_str();
-    let hits = state
+    let search = SearchQuery {
+        q: question.clone(),
+        n: results,
+        from: from.map(|day| format!("{day}T00:00:00Z")),
+        to: to.map(|day| format!("{day}T23:59:59Z")),
+    };
+    let search = &search;
+    let found = state
         .call_api(&connection, |token| async move {
-            api.search(&token, question_ref, results).await
+            api.search(&token, search).await
         })
         .await?;
-    let groups = group_by_document(&hits);
+    // The API returns up to `n`; a longer answer is trimmed, best first.
+    let hits = &found.hits[..found.hits.len().min(results as usize)];
+    let groups = group_by_document(hits);
+    context.insert("sources_summary", &sources_summary(&found.data_sources));
+    context.insert("hit_count", &hits.len());
 
     if let (Some(llm), false) = (&state.llm, hits.is_empty()) {
         let passages: Vec<Passage<'_>> = groups
@@ -110,28 +139,64 @@ pub async fn ask(
     Ok(templates.page("ask.html", &context)?)
 }
 
+/// A day from a date field (`YYYY-MM-DD`); empty means no limit.
+fn parse_day(raw: Option<&str>, name: &str) -> Result<Option<time::Date>, AppError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => time::Date::parse(
+            raw,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(Some)
+        .map_err(|_| {
+            AppError::BadRequest(format!("The “{name}” date must be a day like 2025-03-31."))
+        }),
+    }
+}
+
+/// "12 documents from Google Drive, 2 from Slack", from the answer's `data_sources`.
+fn sources_summary(sources: &[DataSource]) -> Option<String> {
+    let parts: Vec<String> = sources
+        .iter()
+        .filter(|source| source.documents > 0 && !source.name.trim().is_empty())
+        .enumerate()
+        .map(|(index, source)| {
+            let name = integration_label(source.name.trim());
+            match (index, source.documents) {
+                (0, 1) => format!("1 document from {name}"),
+                (0, count) => format!("{count} documents from {name}"),
+                (_, count) => format!("{count} from {name}"),
+            }
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 /// Groups hits by document (first appearance decides the order) and numbers the passages.
 fn group_by_document(hits: &[SearchHit]) -> Vec<DocumentGroup> {
     let mut groups: Vec<DocumentGroup> = Vec::new();
-    for hit in hits {
-        let position = groups.iter().position(|g| g.document.id == hit.document.id);
-        let index = match position {
-            Some(index) => index,
+    for (index, hit) in hits.iter().enumerate() {
+        let identity = match (hit.document.key(), &hit.document.document_id) {
+            (Some(key), _) => format!("key:{key}"),
+            (None, Some(id)) => format!("document_id:{id}"),
+            (None, None) => format!("hit:{index}"),
+        };
+        let position = groups.iter().position(|g| g.identity == identity);
+        let group = match position {
+            Some(position) => position,
             None => {
                 groups.push(DocumentGroup {
+                    identity,
                     document: DocumentRow::from(&hit.document),
                     passages: Vec::new(),
                 });
                 groups.len() - 1
             }
         };
-        groups[index].passages.push(PassageView {
+        groups[group].passages.push(PassageView {
             number: 0,
+            rank: index + 1,
             text: hit.matched_content.trim().to_owned(),
-            relevance: hit
-                .distance
-                .map(|d| ((1.0 - d.clamp(0.0, 1.0)) * 100.0).round() as u32)
-                .unwrap_or(0),
         });
     }
     let mut number = 0;
@@ -150,8 +215,8 @@ mod tests {
 
     fn hit(id: u64, text: &str, distance: f64) -> SearchHit {
         serde_json::from_value(serde_json::json!({
-            "chunk_id": format!("{id}-0"),
-            "document": {"id": id, "name": format!("doc {id}")},
+            "document": {"id": id, "name": format!("doc {id}"),
+                         "integration": {"id": 3, "integration_type": "slack"}},
             "matched_content": text,
             "distance": distance,
         }))
@@ -169,6 +234,39 @@ mod tests {
             .collect();
         assert_eq!(numbers, vec![1, 2, 3]);
         assert_eq!(groups[0].passages[1].text, "c");
-        assert_eq!(groups[0].passages[0].relevance, 90);
+        let ranks: Vec<usize> = groups
+            .iter()
+            .flat_map(|g| g.passages.iter().map(|p| p.rank))
+            .collect();
+        assert_eq!(ranks, vec![1, 3, 2], "the rank is the API's order");
+        assert_eq!(
+            groups[0].document.href.as_deref(),
+            Some("/discussions/1?integration_type=slack"),
+            "a Slack hit opens the channel reader"
+        );
+    }
+
+    #[test]
+    fn data_sources_read_as_a_sentence() {
+        let sources: Vec<DataSource> = serde_json::from_value(serde_json::json!([
+            {"name": "Google Drive", "documents": 12},
+            {"name": "slack", "documents": 2},
+            {"name": "Gmail", "documents": 0},
+        ]))
+        .expect("sources");
+        assert_eq!(
+            sources_summary(&sources).as_deref(),
+            Some("12 documents from Google Drive, 2 from Slack")
+        );
+        assert_eq!(sources_summary(&[]), None);
+    }
+
+    #[test]
+    fn dates_are_days() {
+        assert!(parse_day(Some("2025-03-31"), "from").is_ok_and(|d| d.is_some()));
+        assert!(parse_day(Some(""), "from").is_ok_and(|d| d.is_none()));
+        for bad in ["2025-13-01", "31/03/2025", "2025-03-31T00:00:00Z", "<x>"] {
+            assert!(parse_day(Some(bad), "from").is_err(), "{bad}");
+        }
     }
 }

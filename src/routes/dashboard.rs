@@ -165,7 +165,12 @@ pub fn integration_label(kind: &str) -> String {
 /// A document as the pages show it.
 #[derive(Serialize)]
 pub struct DocumentRow {
-    pub id: u64,
+    /// The integer key (`pk`, or an integer `id`): what the app's readers take.
+    pub key: Option<u64>,
+    /// This app's reader for it: the channel reader for Slack and Discord, the chunked text
+    /// reader for files. `None` when the API gave no usable key.
+    pub href: Option<String>,
+    pub is_discussion: bool,
     pub name: String,
     kind: String,
     source: String,
@@ -179,8 +184,11 @@ pub struct DocumentRow {
 
 impl From<&Document> for DocumentRow {
     fn from(doc: &Document) -> Self {
+        let key = doc.key();
         Self {
-            id: doc.id,
+            key,
+            href: key.map(|key| reader_href(doc, key)),
+            is_discussion: doc.is_discussion(),
             name: doc
                 .name
                 .clone()
@@ -189,8 +197,7 @@ impl From<&Document> for DocumentRow {
             kind: doc.kind.clone().unwrap_or_default(),
             source: doc.source.clone().unwrap_or_default(),
             integration: doc
-                .integration_type
-                .as_deref()
+                .integration_type()
                 .map(integration_label)
                 .unwrap_or_default(),
             status: doc.status.clone().unwrap_or_default(),
@@ -202,6 +209,15 @@ impl From<&Document> for DocumentRow {
                 .unwrap_or_default(),
             link: doc.url.as_deref().and_then(safe_link),
         }
+    }
+}
+
+/// The app's page for a document: `/discussions/{key}?integration_type=…` for a channel,
+/// `/documents/{key}` for a file.
+pub fn reader_href(doc: &Document, key: u64) -> String {
+    match doc.integration_type().filter(|_| doc.is_discussion()) {
+        Some(kind) => format!("/discussions/{key}?integration_type={kind}"),
+        None => format!("/documents/{key}"),
     }
 }
 

@@ -1,12 +1,17 @@
-//! `GET /documents/{id}`: a document's details and its text, read chunk by chunk.
+//! `GET /documents/{key}`: a file document's details and its text, read chunk by chunk.
+//!
+//! `key` is the document's integer `pk` (or, where the API gives no `pk`, its integer `id`). Slack
+//! and Discord channels have no chunked text: they are read by `routes::discussions`, and a link
+//! here to one of them is sent on there.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tera::Context;
 
 use crate::errors::AppError;
+use crate::rememberizer::ApiError;
 use crate::rememberizer::{Document, DocumentsQuery};
-use crate::routes::dashboard::DocumentRow;
+use crate::routes::dashboard::{reader_href, DocumentRow};
 use crate::routes::see_other;
 use crate::session::TypedSession;
 use crate::state::AppState;
@@ -53,11 +58,18 @@ pub async fn document(
         })?,
     };
 
-    let (text, metadata) = tokio::try_join!(
+    let (text, metadata) = tokio::join!(
         read_text(&state, &connection, id, start),
         find_metadata(&state, &connection, id),
-    )?;
-    let (content, end, finished) = text;
+    );
+    let metadata = metadata?;
+    let (content, end, finished) = match (text, &metadata) {
+        // A channel has no `/documents/{pk}/contents/` (404): its reader is the channel reader.
+        (Err(AppError::Api(ApiError::NotFound)), Some(doc)) if doc.is_discussion() => {
+            return Ok(see_other(&reader_href(doc, id)));
+        }
+        (text, _) => text?,
+    };
 
     let mut context = Context::new();
     context.insert("id", &id);
@@ -102,8 +114,8 @@ async fn read_text(
     Ok((text, position, false))
 }
 
-/// The document's details, from the first pages of the document list.
-async fn find_metadata(
+/// The document's details, from the first pages of the document list (matched on its key).
+pub async fn find_metadata(
     state: &AppState,
     connection: &crate::tokens::ConnectionId,
     id: u64,
@@ -121,7 +133,7 @@ async fn find_metadata(
                 api.documents(&token, query).await
             })
             .await?;
-        if let Some(found) = documents.results.into_iter().find(|d| d.id == id) {
+        if let Some(found) = documents.results.into_iter().find(|d| d.key() == Some(id)) {
             return Ok(Some(found));
         }
         if documents.next.is_none() {

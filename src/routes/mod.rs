@@ -3,6 +3,7 @@
 pub mod ask;
 pub mod auth;
 pub mod dashboard;
+pub mod discussions;
 pub mod documents;
 pub mod health;
 pub mod home;

@@ -6,6 +6,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use super::data::{self, Doc};
 use super::{oauth, Shared};
@@ -24,6 +26,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/documents/search/", web::get().to(search))
         .route("/api/v1/documents/memorize/", web::post().to(memorize))
         .route("/api/v1/documents/{id}/contents/", web::get().to(contents))
+        .route(
+            "/api/v1/discussions/{id}/contents/",
+            web::get().to(discussion_contents),
+        )
         .route(
             "/api/v1/common-knowledge/subscribed-list/",
             web::get().to(common_knowledge),
@@ -111,8 +117,9 @@ fn visible(shared: &Shared, grant: u64) -> Vec<Doc> {
         .collect()
 }
 
+/// The current docs show the account's `id` as a string (the 2024 file as an integer).
 fn account_json(shared: &Shared) -> Value {
-    json!({"id": 1, "email": shared.config.account_email, "name": shared.config.account_name})
+    json!({"id": "ada", "email": shared.config.account_email, "name": shared.config.account_name})
 }
 
 async fn account(req: HttpRequest, shared: web::Data<Shared>) -> Answer {
@@ -124,11 +131,17 @@ async fn me(req: HttpRequest, shared: web::Data<Shared>) -> Answer {
     authorize(&req, &shared)?;
     let usage: u64 = shared.documents.iter().map(|d| d.size).sum::<u64>()
         + shared.lock().memorized.iter().map(|d| d.size).sum::<u64>();
+    // The docs' "Extended Response" of `/me/`, key for key.
     let mut body = account_json(&shared);
+    body["user_onboarding_status"] = json!(7);
+    body["dev_onboarding_status"] = json!(3);
+    body["company_name"] = json!("Analytical Engines Ltd");
+    body["website"] = json!("https://example.com");
+    body["bio"] = json!("Writes the first programs.");
+    body["team"] = json!([{"id": "team-1", "name": "Engines", "image_url": "https://example.com/team.png", "role": "admin"}]);
     body["embed_quota"] = json!(104_857_600u64);
     body["current_usage"] = json!(usage);
-    body["date_joined"] = json!("2024-01-15T09:00:00Z");
-    body["is_active"] = json!(true);
+    body["email_verified"] = json!(true);
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -140,13 +153,12 @@ async fn integrations(req: HttpRequest, shared: web::Data<Shared>) -> Answer {
     }
     let data: Vec<Value> = by_type
         .iter()
-        .enumerate()
-        .map(|(i, (kind, docs))| {
+        .map(|(kind, docs)| {
             let count = |status: &str| docs.iter().filter(|d| d.status == status).count();
             json!({
-                "id": i + 1,
+                "id": data::integration_id(kind),
                 "integration_type": kind,
-                "integration_step": "done",
+                "integration_step": "authorized",
                 "source": docs.first().map(|d| d.source).unwrap_or(""),
                 "document_type": docs.first().map(|d| d.kind).unwrap_or(""),
                 "document_stats": {
@@ -154,6 +166,9 @@ async fn integrations(req: HttpRequest, shared: web::Data<Shared>) -> Answer {
                     "total_size": docs.iter().map(|d| d.size).sum::<u64>(),
                     "document_count": docs.len(),
                 },
+                "consent_time": "2024-01-15T09:30:00Z",
+                "memory_config": null,
+                "token_validity": true,
             })
         })
         .collect();
@@ -261,6 +276,8 @@ async fn documents(
 struct SearchQuery {
     q: Option<String>,
     n: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -268,6 +285,21 @@ fn words(text: &str) -> Vec<String> {
         .filter(|w| w.len() > 1)
         .map(str::to_lowercase)
         .collect()
+}
+
+fn parse_instant(raw: Option<&str>, name: &str) -> Result<Option<OffsetDateTime>, Refusal> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => OffsetDateTime::parse(raw, &Rfc3339)
+            .map(Some)
+            .map_err(|_| bad_request(&format!("{name} must be an ISO 8601 date-time."))),
+    }
+}
+
+/// A `from`/`to` pair as a closed interval, whichever order the client sent them in: the docs'
+/// parameter table and their code samples disagree on which bound is the earlier.
+fn interval(a: OffsetDateTime, b: OffsetDateTime) -> (OffsetDateTime, OffsetDateTime) {
+    (a.min(b), a.max(b))
 }
 
 async fn search(
@@ -283,33 +315,141 @@ async fn search(
     if q.is_empty() {
         return Err(bad_request("q is required."));
     }
-    let n = parse_number(query.n.as_deref(), 5, "n")?.clamp(1, 50);
+    let n = parse_number(query.n.as_deref(), 3, "n")?.clamp(1, 50);
+    let from = parse_instant(query.from.as_deref(), "from")?;
+    let to = parse_instant(query.to.as_deref(), "to")?;
+    let (earliest, latest) = interval(
+        from.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        to.unwrap_or(OffsetDateTime::now_utc() + time::Duration::days(1)),
+    );
     let terms = words(q);
-    let mut hits: Vec<(f64, u64, usize, String, Value)> = Vec::new();
+    let mut hits: Vec<(f64, usize, Doc, String)> = Vec::new();
     for doc in visible(&shared, grant) {
+        if doc.last_activity < earliest || doc.last_activity > latest {
+            continue;
+        }
         for (index, chunk) in doc.chunks().into_iter().enumerate() {
             let chunk_words = words(&chunk);
             let matched = terms.iter().filter(|t| chunk_words.contains(t)).count();
             if matched > 0 && !terms.is_empty() {
                 let score = matched as f64 / terms.len() as f64;
-                hits.push((score, doc.id, index, chunk, doc.to_json()));
+                hits.push((score, index, doc.clone(), chunk));
             }
         }
     }
-    hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let data: Vec<Value> = hits
-        .into_iter()
-        .take(n)
-        .map(|(score, id, index, chunk, document)| {
+    hits.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(a.2.id.cmp(&b.2.id))
+            .then(a.1.cmp(&b.1))
+    });
+    hits.truncate(n);
+    let distance = |score: f64| ((1.0 - score * 0.9) * 1000.0).round() / 1000.0;
+    if shared.config.search_shape_2024 {
+        let data: Vec<Value> = hits
+            .iter()
+            .map(|(score, index, doc, chunk)| {
+                let mut document = doc.to_hit_json();
+                // The 2024 file typed a hit's size as a string.
+                document["size"] = json!(doc.size.to_string());
+                json!({
+                    "chunk_id": format!("{}-{index}", doc.id),
+                    "document": document,
+                    "matched_content": chunk,
+                    "distance": distance(*score),
+                })
+            })
+            .collect();
+        return Ok(HttpResponse::Ok().json(json!({"data": data, "message": "OK", "code": null})));
+    }
+    // Distinct documents per source, in order of first appearance.
+    let mut sources: Vec<(&'static str, Vec<u64>)> = Vec::new();
+    for (_, _, doc, _) in &hits {
+        let name = data::source_name(doc.integration_type);
+        match sources.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, ids)) if !ids.contains(&doc.id) => ids.push(doc.id),
+            Some(_) => {}
+            None => sources.push((name, vec![doc.id])),
+        }
+    }
+    let data_sources: Vec<Value> = sources
+        .iter()
+        .map(|(name, ids)| json!({"name": name, "documents": ids.len()}))
+        .collect();
+    let matched_chunks: Vec<Value> = hits
+        .iter()
+        .map(|(score, _, doc, chunk)| {
             json!({
-                "chunk_id": format!("{id}-{index}"),
-                "document": document,
+                "document": doc.to_hit_json(),
                 "matched_content": chunk,
-                "distance": ((1.0 - score * 0.9) * 1000.0).round() / 1000.0,
+                "distance": distance(*score),
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({"data": data, "message": "OK", "code": "success"})))
+    Ok(HttpResponse::Ok().json(json!({
+        "data_sources": data_sources,
+        "matched_chunks": matched_chunks,
+    })))
+}
+
+#[derive(Deserialize)]
+struct DiscussionQuery {
+    integration_type: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /api/v1/discussions/{pk}/contents/`: a channel's main messages and threads in a window
+/// (by default the 7 days before now), in the docs' line format.
+async fn discussion_contents(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: Option<web::Query<DiscussionQuery>>,
+    shared: web::Data<Shared>,
+) -> Answer {
+    let grant = authorize(&req, &shared)?;
+    let Some(query) = query else {
+        return Err(bad_request("Malformed query string."));
+    };
+    let kind = query.integration_type.as_deref().unwrap_or("");
+    if !matches!(kind, "slack" | "discord") {
+        return Err(bad_request("integration_type must be slack or discord."));
+    }
+    let id = path.parse::<u64>().map_err(|_| Refusal::NotFound)?;
+    let doc = visible(&shared, grant)
+        .into_iter()
+        .find(|d| d.id == id && d.integration_type == kind)
+        .ok_or(Refusal::NotFound)?;
+    let from =
+        parse_instant(query.from.as_deref(), "from")?.unwrap_or_else(OffsetDateTime::now_utc);
+    let to = parse_instant(query.to.as_deref(), "to")?.unwrap_or(from - time::Duration::days(7));
+    let (earliest, latest) = interval(from, to);
+    let line = |m: &data::ChannelMessage| {
+        format!(
+            "{} [{}]: {}",
+            m.author,
+            data::line_time(m.posted_at),
+            m.text
+        )
+    };
+    let mut messages: Vec<data::ChannelMessage> = doc
+        .channel_messages()
+        .into_iter()
+        .filter(|m| m.posted_at >= earliest && m.posted_at <= latest)
+        .collect();
+    messages.reverse(); // chronological
+    let discussion_content = messages.iter().map(line).collect::<Vec<_>>().join("\n");
+    let thread_contents: serde_json::Map<String, Value> = messages
+        .iter()
+        .filter(|m| !m.replies.is_empty())
+        .map(|m| {
+            let replies = m.replies.iter().map(line).collect::<Vec<_>>().join("\n");
+            (data::iso(m.posted_at), Value::String(replies))
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "discussion_content": discussion_content,
+        "thread_contents": thread_contents,
+    })))
 }
 
 #[derive(Deserialize)]
@@ -326,9 +466,10 @@ async fn contents(
 ) -> Answer {
     let grant = authorize(&req, &shared)?;
     let id = path.parse::<u64>().map_err(|_| Refusal::NotFound)?;
+    // Channels are discussions: they have no chunked contents (the real API answers 404 too).
     let doc = visible(&shared, grant)
         .into_iter()
-        .find(|d| d.id == id)
+        .find(|d| d.id == id && !d.is_discussion())
         .ok_or(Refusal::NotFound)?;
     let Some(query) = query else {
         return Err(bad_request("Malformed query string."));
@@ -379,7 +520,7 @@ async fn memorize(
     if content.chars().count() > MAX_MEMORIZE_CHARS || name.chars().count() > 500 {
         return Err(bad_request("The note is too long."));
     }
-    let doc = {
+    {
         let mut st = shared.lock();
         let id = 10_000 + st.memorized.len() as u64 + 1;
         let doc = Doc {
@@ -396,9 +537,12 @@ async fn memorize(
             size: content.len() as u64,
             memento_ids: vec![],
             content,
+            created_time: data::iso(OffsetDateTime::now_utc()),
+            last_activity: OffsetDateTime::now_utc(),
         };
-        st.memorized.push(doc.clone());
-        doc
+        st.memorized.push(doc);
     };
-    Ok(HttpResponse::Created().json(doc.to_json()))
+    // The docs' prose: "201 Created with no response body" (their schema shows a 200 with JSON;
+    // the app accepts both).
+    Ok(HttpResponse::Created().finish())
 }

@@ -42,6 +42,12 @@ pub struct SimulatorConfig {
     pub account_email: String,
     /// `GET /api/v1/mementos/` as a DRF page instead of a plain list.
     pub mementos_as_page: bool,
+    /// Token responses carry only `access_token` and `refresh_token` (no `token_type`, no
+    /// `expires_in`): all that Rememberizer's own samples read.
+    pub minimal_token_response: bool,
+    /// Search answers in the 2024 OpenAPI shape (`{"data": [...], "message", "code"}`) instead of
+    /// today's `{"data_sources", "matched_chunks"}`.
+    pub search_shape_2024: bool,
     pub workers: usize,
 }
 
@@ -58,6 +64,8 @@ impl Default for SimulatorConfig {
             account_name: "Ada Lovelace".to_owned(),
             account_email: "ada@example.com".to_owned(),
             mementos_as_page: false,
+            minimal_token_response: false,
+            search_shape_2024: false,
             workers: 1,
         }
     }
@@ -270,7 +278,7 @@ impl Shared {
         Self {
             config,
             base_url,
-            documents: data::documents(),
+            documents: data::documents(time::OffsetDateTime::now_utc()),
             state: Mutex::new(state),
         }
     }

@@ -383,16 +383,19 @@ fn issue_tokens(shared: &Shared, st: &mut State, grant_id: u64) -> (u16, serde_j
             rotated: false,
         },
     );
-    (
-        200,
+    let body = if shared.config.minimal_token_response {
+        // All that Rememberizer's own samples read: no token_type, no expires_in.
+        json!({"access_token": access, "refresh_token": refresh})
+    } else {
         json!({
             "access_token": access,
             "token_type": shared.config.token_type,
             "expires_in": ttl.as_secs(),
             "refresh_token": refresh,
             "scope": "offline_access",
-        }),
-    )
+        })
+    };
+    (200, body)
 }
 
 /// The grant behind a bearer token, if the token is valid now.

@@ -49,12 +49,44 @@ async fn a_long_document_is_read_part_by_part_with_plain_links() {
 }
 
 #[tokio::test]
-async fn the_dashboard_links_each_document_to_its_page() {
+async fn the_dashboard_links_each_document_to_its_reader_and_every_link_opens() {
     let app = spawn_app().await;
     app.connect().await;
     let (_, html) = app.get_html("/dashboard").await;
-    let id = document_id(&app, "Deploy checklist thread");
-    assert!(hrefs(&html).contains(&format!("/documents/{id}")));
+    let links = hrefs(&html);
+    // Files open in the chunked reader, Slack channels in the channel reader; both by `pk`.
+    let file = document_id(&app, "Architecture handbook");
+    let channel = document_id(&app, "Deploy checklist thread");
+    assert!(links.contains(&format!("/documents/{file}")), "{links:?}");
+    assert!(
+        links.contains(&format!("/discussions/{channel}?integration_type=slack")),
+        "{links:?}"
+    );
+    let readers: Vec<&String> = links
+        .iter()
+        .filter(|l| l.starts_with("/documents/") || l.starts_with("/discussions/"))
+        .collect();
+    assert!(readers.len() >= 10, "{readers:?}");
+    for link in readers {
+        let (status, page) = app.get_html(link).await;
+        assert_eq!(status, StatusCode::OK, "{link}");
+        assert!(
+            page.contains("class=\"document-text\"") || page.contains("id=\"messages\""),
+            "{link} shows text or messages"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_channel_opened_as_a_document_is_sent_to_the_channel_reader() {
+    let app = spawn_app().await;
+    app.connect().await;
+    let channel = document_id(&app, "Deploy checklist thread");
+    let response = app.get(&format!("/documents/{channel}")).await;
+    assert_is_redirect_to(
+        &response,
+        &format!("/discussions/{channel}?integration_type=slack"),
+    );
 }
 
 #[tokio::test]
