@@ -1,6 +1,6 @@
 //! The API endpoints: account, integrations, mementos, documents, search, contents, memorize.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -145,31 +145,49 @@ async fn me(req: HttpRequest, shared: web::Data<Shared>) -> Answer {
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// One integration as `/integrations/` lists it (the 2024 search shape nests it in hits too).
+fn integration_json(shared: &Shared, kind: &str) -> Value {
+    let docs: Vec<&Doc> = shared
+        .documents
+        .iter()
+        .filter(|d| d.integration_type == kind)
+        .collect();
+    let count = |status: &str| docs.iter().filter(|d| d.status == status).count();
+    json!({
+        "id": data::integration_id(kind),
+        "integration_type": kind,
+        "integration_step": "authorized",
+        "source": docs.first().map(|d| d.source).unwrap_or(""),
+        "document_stats": {
+            "status": {"indexed": count("indexed"), "indexing": count("indexing"), "error": count("error")},
+            "total_size": docs.iter().map(|d| d.size).sum::<u64>(),
+            "document_count": docs.len(),
+        },
+    })
+}
+
 async fn integrations(req: HttpRequest, shared: web::Data<Shared>) -> Answer {
     authorize(&req, &shared)?;
-    let mut by_type: BTreeMap<&str, Vec<&Doc>> = BTreeMap::new();
-    for doc in &shared.documents {
-        by_type.entry(doc.integration_type).or_default().push(doc);
-    }
-    let data: Vec<Value> = by_type
+    let kinds: BTreeSet<&str> = shared
+        .documents
         .iter()
-        .map(|(kind, docs)| {
-            let count = |status: &str| docs.iter().filter(|d| d.status == status).count();
-            json!({
-                "id": data::integration_id(kind),
-                "integration_type": kind,
-                "integration_step": "authorized",
-                "source": docs.first().map(|d| d.source).unwrap_or(""),
-                "document_type": docs.first().map(|d| d.kind).unwrap_or(""),
-                "document_stats": {
-                    "status": {"indexed": count("indexed"), "indexing": count("indexing"), "error": count("error")},
-                    "total_size": docs.iter().map(|d| d.size).sum::<u64>(),
-                    "document_count": docs.len(),
-                },
-                "consent_time": "2024-01-15T09:30:00Z",
-                "memory_config": null,
-                "token_validity": true,
-            })
+        .map(|d| d.integration_type)
+        .collect();
+    let data: Vec<Value> = kinds
+        .into_iter()
+        .map(|kind| {
+            let mut integration = integration_json(&shared, kind);
+            let document_type = shared
+                .documents
+                .iter()
+                .find(|d| d.integration_type == kind)
+                .map(|d| d.kind)
+                .unwrap_or("");
+            integration["document_type"] = json!(document_type);
+            integration["consent_time"] = json!("2024-01-15T09:30:00Z");
+            integration["memory_config"] = Value::Null;
+            integration["token_validity"] = json!(true);
+            integration
         })
         .collect();
     Ok(HttpResponse::Ok().json(json!({"data": data, "message": "OK", "code": "success"})))
@@ -183,17 +201,12 @@ async fn mementos(req: HttpRequest, shared: web::Data<Shared>) -> Answer {
         .get(&grant)
         .map(|g| g.mementos.clone())
         .unwrap_or_default();
+    // The docs publish no response schema for this endpoint; `{id, name}` is all they show of a
+    // memento, so that is all the simulator sends.
     let list: Vec<Value> = data::MEMENTOS
         .iter()
         .filter(|m| granted.contains(&m.id))
-        .map(|m| {
-            let count = shared
-                .documents
-                .iter()
-                .filter(|d| d.memento_ids.contains(&m.id))
-                .count();
-            json!({"id": m.id, "name": m.name, "description": m.description, "document_count": count})
-        })
+        .map(|m| json!({"id": m.id, "name": m.name}))
         .collect();
     Ok(if shared.config.mementos_as_page {
         HttpResponse::Ok()
@@ -349,8 +362,12 @@ async fn search(
             .iter()
             .map(|(score, index, doc, chunk)| {
                 let mut document = doc.to_hit_json();
-                // The 2024 file typed a hit's size as a string.
+                // The 2024 file: size typed as a string, no indexed_on, the whole integration.
                 document["size"] = json!(doc.size.to_string());
+                if let Some(fields) = document.as_object_mut() {
+                    fields.remove("indexed_on");
+                }
+                document["integration"] = integration_json(&shared, doc.integration_type);
                 json!({
                     "chunk_id": format!("{}-{index}", doc.id),
                     "document": document,

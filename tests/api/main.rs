@@ -4,6 +4,7 @@ mod auth_flow;
 mod browser;
 mod config;
 mod dashboard;
+mod fidelity;
 mod helpers;
 mod hostile;
 mod observability;
