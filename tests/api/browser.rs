@@ -688,3 +688,76 @@ async fn ask_a_question_open_the_cited_document_and_remember_a_note() {
     browser.assert_no_csp_violations().await;
     browser.close().await;
 }
+
+/// Against the simulator's current published shapes (`matched_chunks`, `pk` + string `id`,
+/// discussions): ask finds passages, a Slack hit opens its channel with the threads under their
+/// messages, the window moves, and the dashboard's links open a file and a channel.
+#[tokio::test]
+async fn ask_finds_passages_and_a_slack_channel_opens_with_its_threads() {
+    let app = spawn_app().await;
+    let browser = Browser::start_sized(375, 800).await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+
+    browser
+        .goto(&app.url("/ask?q=deploy+rollback+checklist"))
+        .await;
+    browser.wait_for("figure.passage").await;
+    let summary = browser.wait_for("#sources-summary").await;
+    let summary = summary.text().await.expect("text");
+    assert!(summary.contains("from Slack"), "{summary}");
+    let passage_text = browser.body_text().await;
+    assert!(passage_text.contains("match 1 of"), "ranked passages");
+
+    // The first Slack hit opens the channel reader.
+    browser
+        .wait_for("article.result h3 a[href^='/discussions/']")
+        .await
+        .click()
+        .await
+        .expect("open the channel");
+    browser.wait_for("ol#messages").await;
+    assert!(browser.url().await.path().starts_with("/discussions/"));
+    let thread = browser.wait_for("details.thread ol.replies li").await;
+    assert!(thread.text().await.expect("text").contains("Reply 1"));
+    assert_no_horizontal_scroll(&browser, "channel", 375).await;
+    browser.screenshot("09-channel").await;
+    browser.assert_no_csp_violations().await;
+
+    // A week earlier, then back.
+    let window = browser
+        .wait_for("#window")
+        .await
+        .text()
+        .await
+        .expect("text");
+    browser.click_link("← Earlier").await;
+    browser.wait_for("#no-messages, ol#messages").await;
+    let earlier = browser
+        .wait_for("#window")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert_ne!(window, earlier, "the window moved");
+    browser.click_link("Later →").await;
+    let back = browser
+        .wait_for("#window")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(window, back, "and came back to this week");
+
+    // The dashboard's links open a file and a channel.
+    for (name, reader) in [
+        ("Architecture handbook", "div.document-text"),
+        ("Deploy checklist thread", "ol#messages"),
+    ] {
+        browser.goto(&app.url("/dashboard")).await;
+        browser.click_link(name).await;
+        browser.wait_for(reader).await;
+        let heading = browser.wait_for("h1").await.text().await.expect("h1");
+        assert_eq!(heading, name);
+    }
+    browser.close().await;
+}
