@@ -64,6 +64,10 @@ impl TokenSet {
         self.refresh_token.as_ref()
     }
 
+    pub fn access_token(&self) -> &AccessToken {
+        &self.access_token
+    }
+
     fn is_fresh(&self, now: SystemTime) -> bool {
         self.refresh_at_ms
             .is_none_or(|refresh_at| unix_ms(now) < refresh_at)
@@ -108,6 +112,11 @@ fn unix_ms(time: SystemTime) -> u64 {
 pub struct AccessToken(Arc<SecretString>);
 
 impl AccessToken {
+    /// A token obtained elsewhere (the live check takes one from the environment).
+    pub fn new(token: SecretString) -> Self {
+        Self(Arc::new(token))
+    }
+
     /// The header value for Step 5. The only place a token string leaves this type.
     pub fn bearer_header(&self) -> String {
         format!("Bearer {}", self.0.expose_secret())

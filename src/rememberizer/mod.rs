@@ -3,6 +3,7 @@
 //! One method per endpoint, serde types per response (`models`), and one place (`get_json`) that
 //! attaches the bearer token and turns HTTP outcomes into [`ApiError`]s the pages can explain.
 
+pub mod live_check;
 pub mod models;
 
 use std::time::Duration;
@@ -199,6 +200,17 @@ impl ApiClient {
         self.send(token, Method::POST, "documents/memorize/", &[], Some(&body))
             .await
             .map(drop)
+    }
+
+    /// A `GET` whose 2xx body is returned as sent (for `live_check`, which reports the shape it
+    /// saw before decoding it with the same models as the methods above).
+    pub async fn get_body(
+        &self,
+        token: &AccessToken,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<Vec<u8>, ApiError> {
+        self.send(token, Method::GET, path, params, None).await
     }
 
     async fn get_json<T: DeserializeOwned>(

@@ -238,6 +238,10 @@ impl FixtureProvider {
         } else {
             fixture(fixture_name)
         };
+        self.answer_body(path, status, body);
+    }
+
+    fn answer_body(&self, path: &str, status: u16, body: String) {
         self.answers
             .lock()
             .expect("answers")
@@ -780,4 +784,72 @@ async fn the_simulators_switches_answer_in_the_other_published_shapes() {
     assert_same_shape("search_2024.json", status, &body, &[]);
     let (status, body) = sim.get(access, "/api/v1/mementos/").await;
     assert_same_shape("mementos_page.json", status, &body, &[]);
+}
+
+// ---- The live check (`cargo run --example live_check`) ----
+
+fn api_client(provider_url: &Url) -> talk_to_mementos::rememberizer::ApiClient {
+    let http = talk_to_mementos::http_client::HttpClient::new(
+        &talk_to_mementos::config::HttpSettings::default(),
+    )
+    .expect("http client");
+    talk_to_mementos::rememberizer::ApiClient::new(http, provider_url).expect("api client")
+}
+
+fn live_options(memorize: bool) -> talk_to_mementos::rememberizer::live_check::Options {
+    talk_to_mementos::rememberizer::live_check::Options {
+        query: "deploy".to_owned(),
+        memorize,
+    }
+}
+
+#[tokio::test]
+async fn the_live_check_reads_every_answer_of_the_simulator() {
+    use talk_to_mementos::rememberizer::live_check;
+    let sim = SimulatorClient::start(SimulatorConfig::default()).await;
+    let tokens = sim.token_response().await;
+    let token = talk_to_mementos::tokens::AccessToken::new(secrecy::SecretString::from(
+        tokens["access_token"].as_str().expect("token").to_owned(),
+    ));
+    let checks = live_check::run(&api_client(&sim.app.sim_url), &token, &live_options(true)).await;
+    let report = live_check::render(&checks);
+    assert_eq!(checks.len(), 9, "{report}");
+    assert!(checks.iter().all(|c| c.is_ok()), "{report}");
+    assert!(report.contains("pk: integer, id: string"), "{report}");
+    assert!(report.contains("read from matched_chunks"), "{report}");
+    assert!(report.contains("thread_contents: object"), "{report}");
+    assert!(report.contains("POST documents/memorize/") && report.contains("stored"));
+    assert!(
+        !report.contains(tokens["access_token"].as_str().expect("token")),
+        "the token is never printed"
+    );
+}
+
+#[tokio::test]
+async fn the_live_check_reports_an_answer_the_client_cannot_read() {
+    use talk_to_mementos::rememberizer::live_check;
+    let provider = FixtureProvider::start();
+    // A search answer in neither published shape, and a documents page without usable keys.
+    provider.answer("/api/v1/documents/search/", 200, "memorize_200.json");
+    provider.answer_body(
+        "/api/v1/documents/",
+        200,
+        r#"{"count": 1, "next": null, "previous": null, "results": [{"id": "doc-a", "name": "A"}]}"#
+            .to_owned(),
+    );
+    let token =
+        talk_to_mementos::tokens::AccessToken::new(secrecy::SecretString::from("any".to_owned()));
+    let checks = live_check::run(&api_client(&provider.url), &token, &live_options(false)).await;
+    let report = live_check::render(&checks);
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.is_ok())
+        .map(|c| c.endpoint.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["GET documents/", "GET documents/search/"],
+        "{report}"
+    );
+    assert!(report.contains("2 not read by the client"), "{report}");
 }
