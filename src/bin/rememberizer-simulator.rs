@@ -2,7 +2,9 @@
 //!
 //! `SIMULATOR_BIND` (default 127.0.0.1:9090), `SIMULATOR_CLIENT_ID`, `SIMULATOR_CLIENT_SECRET`,
 //! `SIMULATOR_REDIRECT_URIS` (comma-separated; empty accepts any localhost redirect URI),
-//! `SIMULATOR_ACCESS_TOKEN_TTL_SECS`, `SIMULATOR_WORKERS`.
+//! `SIMULATOR_ACCESS_TOKEN_TTL_SECS`, `SIMULATOR_WORKERS`; `SIMULATOR_MINIMAL_TOKENS=1` answers
+//! token requests with only `access_token` + `refresh_token`, `SIMULATOR_SEARCH_2024=1` answers
+//! search in the 2024 OpenAPI shape.
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -22,6 +24,15 @@ fn number(name: &'static str) -> Result<Option<u64>, String> {
                 .map_err(|e| format!("{name} is invalid: {e}"))
         })
         .transpose()
+}
+
+/// `1`/`true` or `0`/`false` (unset: false).
+fn flag(name: &str) -> Result<bool, String> {
+    match var(name).as_deref().map(str::trim) {
+        None | Some("" | "0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(other) => Err(format!("{name}: expected 1 or 0, got {other:?}")),
+    }
 }
 
 fn config() -> Result<(String, SimulatorConfig), String> {
@@ -44,6 +55,8 @@ fn config() -> Result<(String, SimulatorConfig), String> {
         workers: number("SIMULATOR_WORKERS")?
             .map(|n| n as usize)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        minimal_token_response: flag("SIMULATOR_MINIMAL_TOKENS")?,
+        search_shape_2024: flag("SIMULATOR_SEARCH_2024")?,
         ..defaults
     };
     Ok((bind, config))
