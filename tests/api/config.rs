@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use talk_to_mementos::config::Settings;
 use talk_to_mementos::startup::Application;
 
-use crate::helpers::{assert_is_redirect_to, browser, location};
+use crate::helpers::{assert_is_redirect_to, browser, hrefs, location};
 
 fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
     // An empty working directory, so that no developer's .env is picked up.
@@ -116,4 +116,33 @@ async fn demo_mode_runs_the_whole_flow_against_the_built_in_simulator() {
         .await
         .expect("dashboard");
     assert_eq!(dashboard.status(), StatusCode::OK);
+
+    // In the simulator's current shapes: every link on the dashboard opens its reader (files in
+    // the text reader, Slack channels in the channel reader), and /ask finds passages.
+    let html = dashboard.text().await.expect("html");
+    let readers: Vec<String> = hrefs(&html)
+        .into_iter()
+        .filter(|l| l.starts_with("/documents/") || l.starts_with("/discussions/"))
+        .collect();
+    assert!(
+        readers.iter().any(|l| l.starts_with("/discussions/")),
+        "{readers:?}"
+    );
+    for link in &readers {
+        let page = client
+            .get(format!("{address}{link}"))
+            .send()
+            .await
+            .expect("reader");
+        assert_eq!(page.status(), StatusCode::OK, "{link}");
+    }
+    let ask = client
+        .get(format!("{address}/ask?q=deploy+checklist"))
+        .send()
+        .await
+        .expect("ask");
+    assert_eq!(ask.status(), StatusCode::OK);
+    let ask = ask.text().await.expect("html");
+    assert!(ask.contains("match 1 of"), "passages are found");
+    assert!(ask.contains("from Slack"), "with their sources");
 }
