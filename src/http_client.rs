@@ -36,6 +36,9 @@ pub enum HttpError {
 
 impl From<reqwest::Error> for HttpError {
     fn from(e: reqwest::Error) -> Self {
+        // reqwest's errors print their URL, whose query can hold a user's search question (or
+        // anything else a page sent upstream): errors are logged, so the URL is dropped here.
+        let e = e.without_url();
         if e.is_timeout() {
             HttpError::Timeout
         } else if e.is_connect() {
@@ -81,7 +84,7 @@ impl HttpClient {
         request: reqwest::RequestBuilder,
     ) -> Result<FetchedResponse, HttpError> {
         let (client, request) = request.build_split();
-        let request = request.map_err(HttpError::Other)?;
+        let request = request.map_err(HttpError::from)?;
         let span = tracing::info_span!(
             "upstream",
             http.method = %request.method(),
@@ -131,7 +134,7 @@ impl HttpClient {
         &self,
         request: oauth2::HttpRequest,
     ) -> Result<oauth2::HttpResponse, HttpError> {
-        let request = reqwest::Request::try_from(request).map_err(HttpError::Other)?;
+        let request = reqwest::Request::try_from(request).map_err(HttpError::from)?;
         let builder = reqwest::RequestBuilder::from_parts(self.inner.clone(), request);
         let fetched = self.send(builder).await?;
         // 5xx and 429 mean "provider unavailable", not an OAuth error: stop before oauth2-rs

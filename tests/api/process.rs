@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use talk_to_mementos::simulator::Fault;
+use talk_to_mementos::simulator::{Fault, FaultBody};
 
 use crate::helpers::*;
 
@@ -63,6 +63,22 @@ async fn secrets_never_reach_the_logs_at_any_level() {
         app.get("/dashboard").await.status(),
         StatusCode::BAD_GATEWAY
     );
+    // A question whose search breaks mid-answer: reqwest's error names the URL, whose query
+    // holds the question; it must not reach the logs.
+    let question = "marmalade7f3a9cquestion";
+    app.sim.set_fault(
+        "/api/v1/documents/search/",
+        Fault {
+            body: FaultBody::Truncated,
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    assert_eq!(
+        app.get(&format!("/ask?q={question}")).await.status(),
+        StatusCode::BAD_GATEWAY
+    );
+    secrets.push(question.to_owned());
     // A revoked grant.
     app.sim.revoke_all_grants();
     assert_eq!(
