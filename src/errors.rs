@@ -338,11 +338,7 @@ pub async fn session_store_unavailable(
         .get::<RequestId>()
         .map(ToString::to_string)
         .unwrap_or_default();
-    let retry_href = request
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| "/".to_owned());
+    let retry_href = retry_href(request.uri());
     next.call(request).await.map_err(|error| {
         tracing::error!(%error, "the session store failed");
         let (page, _) = AppError::SessionStore.page();
@@ -364,7 +360,27 @@ pub async fn session_store_unavailable(
     })
 }
 
-/// "outer: inner: innermost" — the whole cause chain on one line.
+/// Where an error page's "Try again" leads: the same address, with two exceptions.
+/// - A failed OAuth callback cannot be retried: its `state` is spent, and repeating it would put
+///   the authorization code in a link. Trying again means starting a new flow.
+/// - Only a path of this app: a request for `//evil.example/x` must not render a link that the
+///   browser reads as another origin (protocol-relative), so anything not starting with a single
+///   `/` leads home.
+pub fn retry_href(uri: &actix_web::http::Uri) -> String {
+    let path = uri.path();
+    if path == crate::routes::auth::CALLBACK_ROUTE {
+        return crate::routes::auth::START_ROUTE.to_owned();
+    }
+    let same_origin = path.starts_with('/') && !path.starts_with("//") && !path.contains('\\');
+    match uri.path_and_query() {
+        Some(pq) if same_origin => pq.as_str().to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+/// "outer: inner: innermost" — the whole cause chain on one line. Control characters (which an
+/// upstream answer could carry into an error message) are written out, so a log line stays one
+/// line.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -373,7 +389,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    text
+    crate::telemetry::escape_control(&text).into_owned()
 }
 
 /// `ErrorHandlers` default handler: renders `error.html` for any error response that does not
@@ -395,11 +411,7 @@ pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
         .cloned()
         .unwrap_or_else(|| ErrorPage::for_status(status));
     let (req, res) = res.into_parts();
-    let retry_href = req
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| "/".to_owned());
+    let retry_href = retry_href(req.uri());
     let request_id = req
         .extensions()
         .get::<RequestId>()
@@ -424,4 +436,22 @@ pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, new).map_into_right_body(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_links_stay_on_this_origin_and_never_repeat_a_callback() {
+        let href = |raw: &str| retry_href(&raw.parse().expect("uri"));
+        assert_eq!(href("/dashboard?page=2"), "/dashboard?page=2");
+        assert_eq!(
+            href("/auth/rememberizer/callback?code=abc&state=xyz"),
+            "/auth/rememberizer"
+        );
+        assert_eq!(href("//evil.example/x"), "/");
+        assert_eq!(href("/\\evil.example/x"), "/");
+        assert_eq!(href("http://evil.example/x"), "/x");
+    }
 }

@@ -34,7 +34,8 @@ use crate::tokens::TokenSet;
 /// Rememberizer's endpoints, relative to `REMEMBERIZER_BASE_URL`.
 const AUTHORIZE_PATH: &str = "api/v1/auth/oauth2/authorize/";
 const TOKEN_PATH: &str = "api/v1/auth/oauth2/token/";
-/// Where Rememberizer sends the browser back (Step 3), relative to `APP_BASE_URL`.
+/// Where Rememberizer sends the browser back (Step 3), relative to `APP_BASE_URL`
+/// (`routes::auth::CALLBACK_ROUTE` without its leading slash).
 pub const CALLBACK_PATH: &str = "auth/rememberizer/callback";
 
 /// How long a started flow may take before its state is no longer accepted.

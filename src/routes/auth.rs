@@ -10,6 +10,11 @@ use crate::routes::see_other;
 use crate::session::TypedSession;
 use crate::state::AppState;
 
+/// Step 1's route: starts a flow.
+pub const START_ROUTE: &str = "/auth/rememberizer";
+/// Step 3's route: `APP_BASE_URL` + this is the `redirect_uri` registered at Rememberizer.
+pub const CALLBACK_ROUTE: &str = "/auth/rememberizer/callback";
+
 /// Longest `error`/`error_description` shown back to the user.
 const MAX_PROVIDER_TEXT: usize = 500;
 
@@ -48,11 +53,18 @@ pub async fn callback(
         _ => None,
     };
 
-    // The user refused, or Rememberizer could not authorize: no code, no token request.
+    // The user refused, or Rememberizer could not authorize: no code, no token request. Only
+    // for a flow this browser started: anyone can craft `?error=…&error_description=Call …` with
+    // a made-up state, and the app's origin must not display their words.
     if let Some(error) = params.error {
+        if pending.is_none() {
+            return Err(AppError::InvalidState(
+                "This answer does not belong to a sign-in started in this browser.",
+            ));
+        }
         return Err(AppError::AuthorizationFailed {
-            error: truncate(error),
-            description: params.error_description.map(truncate),
+            error: provider_text(error),
+            description: params.error_description.map(provider_text),
         });
     }
 
@@ -112,7 +124,11 @@ pub async fn logout(
     Ok(see_other("/"))
 }
 
-fn truncate(mut text: String) -> String {
+/// Provider text as the app shows and logs it: at most `MAX_PROVIDER_TEXT` bytes, control
+/// characters written out (`\n` as the two characters `\` `n`) so that no line of the log can be
+/// forged.
+fn provider_text(text: String) -> String {
+    let mut text = crate::telemetry::escape_control(&text).into_owned();
     if text.len() > MAX_PROVIDER_TEXT {
         let mut end = MAX_PROVIDER_TEXT;
         while !text.is_char_boundary(end) {
@@ -122,4 +138,20 @@ fn truncate(mut text: String) -> String {
         text.push('…');
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_text_is_bounded_and_on_one_line() {
+        assert_eq!(
+            provider_text("a\nfake log line\r\u{1b}[31m".to_owned()),
+            "a\\nfake log line\\r\\u{1b}[31m"
+        );
+        let long = provider_text("é".repeat(400));
+        assert!(long.len() <= MAX_PROVIDER_TEXT + '…'.len_utf8());
+        assert!(long.ends_with('…'));
+    }
 }

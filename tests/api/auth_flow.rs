@@ -2,6 +2,7 @@ use std::collections::HashMap;
 
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
+use talk_to_mementos::simulator::Fault;
 
 use crate::helpers::*;
 
@@ -378,4 +379,58 @@ async fn logout_destroys_the_session_on_the_server() {
         .await
         .expect("GET");
     assert_is_redirect_to(&replay, "/");
+}
+
+#[tokio::test]
+async fn a_failed_code_exchange_offers_a_new_flow_and_never_links_the_code() {
+    let app = spawn_app().await;
+    let authorize = app.start_connect().await;
+    let callback = app.consent(&authorize, &[1], true).await;
+    let code = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
+    app.sim.set_fault(
+        "/api/v1/auth/oauth2/token/",
+        Fault {
+            status: Some(503),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let response = app.follow(&callback).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let html = response.text().await.expect("html");
+    // Tera escapes `/` in attributes.
+    assert!(
+        html.contains(r#"href="&#x2F;auth&#x2F;rememberizer">Try again</a>"#),
+        "Try again starts a new flow: {html}"
+    );
+    assert!(!html.contains(&code), "the code is nowhere on the page");
+    assert!(!hrefs(&html).iter().any(|h| h.contains("callback")));
+}
+
+#[tokio::test]
+async fn an_error_callback_with_a_forged_state_shows_none_of_its_text() {
+    let app = spawn_app().await;
+    app.start_connect().await;
+    let mut callback = url::Url::parse(&app.url("/auth/rememberizer/callback")).expect("url");
+    callback
+        .query_pairs_mut()
+        .append_pair("error", "server_error")
+        .append_pair(
+            "error_description",
+            "Call support at +1 555 0100 now\nlevel=ERROR forged",
+        )
+        .append_pair("state", "made-up-state-0123456789abcdefghij");
+    let response = app.follow(&callback).await;
+    assert!(response.status().is_client_error(), "{}", response.status());
+    let html = response.text().await.expect("body");
+    assert!(
+        !html.contains("Call support"),
+        "no attacker text on our origin"
+    );
+    assert!(!html.contains("server_error"));
+    assert_eq!(app.sim.token_requests().len(), 0);
 }
