@@ -299,8 +299,10 @@ fn token_set(
     if access_token.is_empty() {
         return Err(OAuthError::BadResponse("empty access_token"));
     }
+    // An absent or empty refresh token in a refresh response means "keep using the one you have".
     let refresh_token = response
         .refresh_token()
+        .filter(|token| !token.secret().is_empty())
         .cloned()
         .or(previous_refresh_token)
         .filter(|token| !token.secret().is_empty())
@@ -448,6 +450,14 @@ mod tests {
         assert_eq!(
             tokens.refresh_token().map(|t| t.expose_secret().to_owned()),
             Some("old".to_owned())
+        );
+        let empty = r#"{"access_token":"new","token_type":"Bearer","refresh_token":""}"#;
+        let tokens =
+            token_set(response(empty), Some(RefreshToken::new("old".to_owned()))).expect("ok");
+        assert_eq!(
+            tokens.refresh_token().map(|t| t.expose_secret().to_owned()),
+            Some("old".to_owned()),
+            "an empty refresh token does not replace the old one"
         );
         let rotated = r#"{"access_token":"new","token_type":"Bearer","refresh_token":"r2"}"#;
         let tokens =

@@ -43,6 +43,8 @@ pub struct TokenSet {
     /// When to refresh, in milliseconds since the Unix epoch: `expires_in` minus the margin.
     /// `None` when the provider did not say: use the token until the API answers 401.
     refresh_at_ms: Option<u64>,
+    /// When the provider said the access token expires (`expires_in`), if it did.
+    expires_at_ms: Option<u64>,
 }
 
 impl TokenSet {
@@ -51,12 +53,13 @@ impl TokenSet {
         refresh_token: Option<SecretString>,
         expires_in: Option<Duration>,
     ) -> Self {
+        let now = SystemTime::now();
         Self {
             access_token: AccessToken(Arc::new(access_token)),
             refresh_token,
-            refresh_at_ms: expires_in.map(|lifetime| {
-                unix_ms(SystemTime::now() + lifetime - EXPIRY_MARGIN.min(lifetime / 2))
-            }),
+            refresh_at_ms: expires_in
+                .map(|lifetime| unix_ms(now + lifetime - EXPIRY_MARGIN.min(lifetime / 2))),
+            expires_at_ms: expires_in.map(|lifetime| unix_ms(now + lifetime)),
         }
     }
 
@@ -73,6 +76,21 @@ impl TokenSet {
             .is_none_or(|refresh_at| unix_ms(now) < refresh_at)
     }
 
+    fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires_at_ms
+            .is_some_and(|expires_at| unix_ms(now) >= expires_at)
+    }
+
+    /// Time to refresh: inside the margin before expiry — unless there is no refresh token, in
+    /// which case the access token is used to its actual expiry (then the user connects again).
+    fn needs_refresh(&self, now: SystemTime) -> bool {
+        if self.refresh_token.is_some() {
+            !self.is_fresh(now)
+        } else {
+            self.is_expired(now)
+        }
+    }
+
     fn to_stored(&self) -> StoredTokens {
         StoredTokens {
             access_token: self.access_token.0.expose_secret().to_owned(),
@@ -81,6 +99,7 @@ impl TokenSet {
                 .as_ref()
                 .map(|t| t.expose_secret().to_owned()),
             refresh_at_ms: self.refresh_at_ms,
+            expires_at_ms: self.expires_at_ms,
         }
     }
 
@@ -89,6 +108,7 @@ impl TokenSet {
             access_token: AccessToken(Arc::new(SecretString::from(stored.access_token))),
             refresh_token: stored.refresh_token.map(SecretString::from),
             refresh_at_ms: stored.refresh_at_ms,
+            expires_at_ms: stored.expires_at_ms,
         }
     }
 }
@@ -99,6 +119,9 @@ struct StoredTokens {
     access_token: String,
     refresh_token: Option<String>,
     refresh_at_ms: Option<u64>,
+    /// Absent in entries written before it existed.
+    #[serde(default)]
+    expires_at_ms: Option<u64>,
 }
 
 fn unix_ms(time: SystemTime) -> u64 {
@@ -261,7 +284,7 @@ impl TokenStore {
         id: &ConnectionId,
         oauth: &OAuthFlow,
     ) -> Result<AccessToken, TokenError> {
-        let needs_refresh = |current: &TokenSet| !current.is_fresh(SystemTime::now());
+        let needs_refresh = |current: &TokenSet| current.needs_refresh(SystemTime::now());
         match self {
             TokenStore::Memory(slots) => refresh_in_memory(slots, id, oauth, needs_refresh).await,
             TokenStore::Redis { redis, .. } => {
@@ -486,6 +509,25 @@ mod tests {
         assert!(!short.is_fresh(now + Duration::from_secs(6)));
         let no_expiry = TokenSet::new(SecretString::from("a"), None, None);
         assert!(no_expiry.is_fresh(now + Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn without_a_refresh_token_the_access_token_is_used_to_its_expiry() {
+        let now = SystemTime::now();
+        let alone = TokenSet::new(
+            SecretString::from("a"),
+            None,
+            Some(Duration::from_secs(3600)),
+        );
+        // Inside the margin, but still valid: nothing to refresh with, so keep using it.
+        assert!(!alone.needs_refresh(now + Duration::from_secs(3570)));
+        assert!(alone.needs_refresh(now + Duration::from_secs(3601)));
+        let with_refresh = TokenSet::new(
+            SecretString::from("a"),
+            Some(SecretString::from("r")),
+            Some(Duration::from_secs(3600)),
+        );
+        assert!(with_refresh.needs_refresh(now + Duration::from_secs(3570)));
     }
 
     #[test]
