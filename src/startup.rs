@@ -211,12 +211,14 @@ fn run(
     https: bool,
 ) -> anyhow::Result<Server> {
     let state = web::Data::new(state);
+    let readiness = web::Data::new(health::Readiness::default());
     let templates = web::Data::new(Templates::new().context("compiling the templates")?);
     let static_dir = static_dir();
 
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(readiness.clone())
             .app_data(templates.clone())
             .app_data(web::FormConfig::default().limit(MAX_FORM_BYTES))
             .app_data(web::QueryConfig::default().error_handler(|error, _| {

@@ -651,3 +651,20 @@ pub fn rel_link(html: &str, rel: &str) -> Option<String> {
     let rest = html.split(&marker).nth(1)?;
     Some(unescape(&rest[..rest.find('"')?]))
 }
+
+/// `/readyz` until it answers `expected` (its answer is reused for `READINESS_TTL`).
+pub async fn readyz_becomes(app: &TestApp, expected: StatusCode) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let response = app.get("/readyz").await;
+        if response.status() == expected {
+            return response.json().await.expect("json");
+        }
+        assert!(
+            started.elapsed() < talk_to_mementos::routes::health::READINESS_TTL * 3,
+            "/readyz stayed {}",
+            response.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -27,9 +27,7 @@ async fn every_response_carries_a_request_id_that_error_pages_show() {
 #[tokio::test]
 async fn readiness_follows_the_provider() {
     let app = spawn_app().await;
-    let response = app.get("/readyz").await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: serde_json::Value = response.json().await.expect("json");
+    let body = readyz_becomes(&app, StatusCode::OK).await;
     assert_eq!(body["checks"]["provider"], "ok");
     assert_eq!(body["checks"]["session_store"], "ok");
 
@@ -40,14 +38,27 @@ async fn readiness_follows_the_provider() {
             ..Fault::default()
         },
     );
-    let response = app.get("/readyz").await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: serde_json::Value = response.json().await.expect("json");
+    let body = readyz_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(body["status"], "not ready");
     // Liveness is not readiness: the process itself is fine.
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
     app.sim.clear_faults();
-    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    readyz_becomes(&app, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn readiness_is_checked_at_most_once_per_ttl_however_often_it_is_asked() {
+    let app = spawn_app().await;
+    let before = app.sim.request_count("/api/v1/");
+    let hits = (0..50).map(|_| app.get("/readyz"));
+    for response in futures_util::future::join_all(hits).await {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        app.sim.request_count("/api/v1/") - before,
+        1,
+        "50 concurrent hits, one probe of the provider"
+    );
 }
 
 #[tokio::test]

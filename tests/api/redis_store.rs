@@ -140,8 +140,7 @@ async fn redis_down_gives_a_quick_503_and_service_resumes_when_it_returns() {
     assert!(error.headers().contains_key("content-security-policy"));
     assert!(error.headers().contains_key("x-request-id"));
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
-    let ready = app.get("/readyz").await;
-    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    readyz_becomes(app, StatusCode::SERVICE_UNAVAILABLE).await;
     // The landing page needs no session for an anonymous visitor.
     assert_eq!(
         browser()
@@ -166,7 +165,7 @@ async fn redis_down_gives_a_quick_503_and_service_resumes_when_it_returns() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    readyz_becomes(app, StatusCode::OK).await;
 }
 
 #[tokio::test]
