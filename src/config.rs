@@ -162,10 +162,27 @@ impl Settings {
                     var: "SESSION_STORE",
                     reason: format!("{e} (expected `memory` or a redis:// URL)"),
                 })?;
-                if !matches!(url.scheme(), "redis" | "rediss") {
+                if url.scheme() == "rediss" {
+                    return Err(ConfigError::Invalid {
+                        var: "SESSION_STORE",
+                        reason: "rediss:// (Redis over TLS) is not supported by this build; use \
+                                 redis:// on a private network, or a local TLS tunnel (e.g. \
+                                 stunnel) in front of the TLS endpoint"
+                            .to_owned(),
+                    });
+                }
+                if url.scheme() != "redis" {
                     return Err(ConfigError::Invalid {
                         var: "SESSION_STORE",
                         reason: "expected `memory` or a redis:// URL".to_owned(),
+                    });
+                }
+                // Instances sharing sessions must sign and encrypt cookies with the same key; a
+                // random key per start would make every instance reject the others' cookies.
+                if session_key.is_none() {
+                    return Err(ConfigError::MissingFor {
+                        var: "SESSION_KEY",
+                        because: "SESSION_STORE=redis://…",
                     });
                 }
                 SessionStoreKind::Redis(url)
@@ -339,6 +356,31 @@ mod tests {
             let err = settings(&[(var, value)]).unwrap_err().to_string();
             assert!(err.starts_with(var), "{var}={value} gave: {err}");
         }
+    }
+
+    #[test]
+    fn a_redis_store_needs_a_session_key_and_tls_is_refused_clearly() {
+        let err = settings(&[("SESSION_STORE", "redis://127.0.0.1:6379/0")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SESSION_KEY is required when SESSION_STORE=redis://… is set"
+        );
+        let key = "ab".repeat(64);
+        let ok = settings(&[
+            ("SESSION_STORE", "redis://127.0.0.1:6379/0"),
+            ("SESSION_KEY", &key),
+        ]);
+        assert!(ok.is_ok_and(|s| matches!(s.session_store, SessionStoreKind::Redis(_))));
+        let err = settings(&[
+            ("SESSION_STORE", "rediss://redis.example:6380"),
+            ("SESSION_KEY", &key),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("SESSION_STORE") && err.contains("TLS"),
+            "{err}"
+        );
     }
 
     #[test]
