@@ -3,7 +3,6 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_files::Files;
 use actix_session::config::{PersistentSession, TtlExtensionPolicy};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite};
@@ -24,7 +23,7 @@ use crate::oauth::OAuthFlow;
 use crate::redis_client::Redis;
 use crate::rememberizer::ApiClient;
 use crate::routes::{
-    ask, auth, dashboard, discussions, documents, health, home, mementos, memorize,
+    ask, assets, auth, dashboard, discussions, documents, health, home, mementos, memorize,
 };
 use crate::session_store::{MemorySessionStore, RedisSessionStore, SessionBackend};
 use crate::simulator::{Simulator, SimulatorConfig, DEMO_LLM_KEY};
@@ -213,7 +212,6 @@ fn run(
     let state = web::Data::new(state);
     let readiness = web::Data::new(health::Readiness::default());
     let templates = web::Data::new(Templates::new().context("compiling the templates")?);
-    let static_dir = static_dir();
 
     let server = HttpServer::new(move || {
         App::new()
@@ -232,11 +230,7 @@ fn run(
             // session store is down.
             .route("/healthz", web::get().to(health::healthz))
             .route("/readyz", web::get().to(health::readyz))
-            .service(
-                web::scope("/static")
-                    .wrap(DefaultHeaders::new().add(("Cache-Control", "public, max-age=3600")))
-                    .service(Files::new("", &static_dir).prefer_utf8(true)),
-            )
+            .route("/static/{name}", web::get().to(assets::asset))
             .service(
                 web::scope("")
                     .wrap(session_middleware(
@@ -322,16 +316,5 @@ fn security_headers(https: bool) -> DefaultHeaders {
         ))
     } else {
         headers
-    }
-}
-
-/// `./static` when run from the repository (cargo run, tests); otherwise next to the sources the
-/// binary was built from.
-fn static_dir() -> std::path::PathBuf {
-    let local = std::path::PathBuf::from("static");
-    if local.is_dir() {
-        local
-    } else {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
     }
 }

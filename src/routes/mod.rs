@@ -1,6 +1,7 @@
 //! One module per page or resource; handlers extract, call the domain, and render.
 
 pub mod ask;
+pub mod assets;
 pub mod auth;
 pub mod dashboard;
 pub mod discussions;

@@ -169,15 +169,28 @@ async fn oversized_bodies_and_headers_are_refused() {
 #[tokio::test]
 async fn odd_paths_and_methods_get_4xx_pages() {
     let app = spawn_app().await;
-    for path in [
-        "/dashboard/%FF",
-        "/%00",
-        "/static/../Cargo.toml",
-        "/static/%2e%2e/Cargo.toml",
-    ] {
+    for path in ["/dashboard/%FF", "/%00"] {
         let status = app.get(path).await.status();
         assert!(status.is_client_error(), "{path}: {status}");
     }
+    // Sent byte for byte: an HTTP client library would normalise `..` away before sending.
+    for path in [
+        "/static/../Cargo.toml",
+        "/static/%2e%2e/Cargo.toml",
+        "/static/..%2fCargo.toml",
+        "/static/%2e%2e%2fsrc%2fmain.rs",
+        "/static/style.css/../../Cargo.toml",
+    ] {
+        let (status, body) = raw_get(&app, path).await;
+        assert!((400..500).contains(&status), "{path}: {status}");
+        assert!(
+            !body.contains("[package]") && !body.contains("fn main"),
+            "{path}"
+        );
+    }
+    let (status, body) = raw_get(&app, "/static/style.css").await;
+    assert_eq!(status, 200, "the raw request itself works");
+    assert!(body.contains("body"), "and serves the file");
     let response = app
         .client
         .delete(app.url("/dashboard"))
@@ -194,4 +207,23 @@ async fn odd_paths_and_methods_get_4xx_pages() {
         .await
         .expect("POST json");
     assert!(response.status().is_client_error(), "{}", response.status());
+}
+
+/// A GET written straight to the socket, so that the path reaches the server exactly as given.
+/// Returns the status and the whole response as text.
+async fn raw_get(app: &TestApp, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (status, text)
 }

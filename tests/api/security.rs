@@ -49,6 +49,22 @@ async fn pages_are_not_cached_but_static_files_are() {
         .to_str()
         .expect("ascii")
         .starts_with("public"));
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    // Served from the binary with an ETag: a revalidation costs a 304 and no body.
+    let etag = css.headers()["etag"].to_str().expect("ascii").to_owned();
+    let again = app
+        .client
+        .get(app.url("/static/style.css"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(again.bytes().await.expect("body").is_empty());
+    assert_eq!(
+        app.get("/static/nope.css").await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
