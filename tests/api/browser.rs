@@ -158,12 +158,25 @@ impl Browser {
     }
 
     async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
+        match self
+            .client
             .wait()
             .at_most(WAIT)
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
+        {
+            Ok(element) => element,
+            Err(e) => {
+                // Say where the browser is and what it shows: a timeout alone explains nothing.
+                let url = self.client.current_url().await.map(|u| u.to_string());
+                let text = match self.client.find(Locator::Css("body")).await {
+                    Ok(body) => body.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                let text: String = text.chars().take(600).collect();
+                panic!("waiting for {css}: {e}; at {url:?}, showing: {text}")
+            }
+        }
     }
 
     /// Waits until the address bar shows `path` (and optionally a query) on `origin`.
@@ -212,15 +225,20 @@ impl Browser {
             .issue_cmd(BrowserLog)
             .await
             .expect("browser log");
-        entries
+        // Anything but a list of entries means the log could not be read: fail, rather than
+        // report "no violations" for a log nobody saw.
+        let entries = entries
             .as_array()
-            .map(|entries| {
-                entries
-                    .iter()
-                    .filter_map(|e| e["message"].as_str().map(str::to_owned))
-                    .collect()
+            .unwrap_or_else(|| panic!("the browser log is not a list: {entries}"));
+        entries
+            .iter()
+            .map(|e| {
+                e["message"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a log entry without a message: {e}"))
+                    .to_owned()
             })
-            .unwrap_or_default()
+            .collect()
     }
 
     async fn assert_no_csp_violations(&self) {
@@ -759,5 +777,31 @@ async fn ask_finds_passages_and_a_slack_channel_opens_with_its_threads() {
         let heading = browser.wait_for("h1").await.text().await.expect("h1");
         assert_eq!(heading, name);
     }
+    browser.close().await;
+}
+
+/// The positive control of `assert_no_csp_violations`: a page that does break the policy (an
+/// inline script added at run time) must be caught, or the check could never fail.
+#[tokio::test]
+async fn a_csp_violation_is_caught_by_the_console_check() {
+    let app = spawn_app().await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/")).await;
+    browser.wait_for("main").await;
+    assert!(browser.console().await.is_empty(), "a clean page first");
+    let blocked = browser
+        .eval(
+            "var s = document.createElement('script'); s.textContent = 'window.ranInline = true;'; \
+             document.body.appendChild(s); return window.ranInline === undefined;",
+        )
+        .await;
+    assert_eq!(blocked, json!(true), "the policy blocked the inline script");
+    let messages = browser.console().await;
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("Content Security Policy") || m.contains("Refused to")),
+        "the violation is in the log: {messages:?}"
+    );
     browser.close().await;
 }
