@@ -227,7 +227,8 @@ fn oauth_page(error: &OAuthError) -> ErrorPage {
 }
 
 impl AppError {
-    fn page(&self) -> (ErrorPage, Option<Duration>) {
+    /// The page this error shows, and the delay to send as `Retry-After`, if any.
+    pub(crate) fn page(&self) -> (ErrorPage, Option<Duration>) {
         let page = match self {
             AppError::BadRequest(message) => {
                 let mut page = ErrorPage::for_status(StatusCode::BAD_REQUEST);

@@ -39,7 +39,7 @@ pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 pub const MAX_SESSIONS: u64 = 100_000;
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 15;
-/// Largest form body accepted (logout and, later, memorize).
+/// Largest form body accepted (logout; memorize has its own, `memorize::MAX_FORM_BYTES`).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
 pub struct Application {
@@ -247,8 +247,12 @@ fn run(
                     .route("/discussions/{id}", web::get().to(discussions::discussion))
                     .route("/mementos", web::get().to(mementos::mementos))
                     .route("/ask", web::get().to(ask::ask))
-                    .route("/memorize", web::get().to(memorize::form))
-                    .route("/memorize", web::post().to(memorize::memorize))
+                    .service(
+                        web::resource("/memorize")
+                            .app_data(web::FormConfig::default().limit(memorize::MAX_FORM_BYTES))
+                            .route(web::get().to(memorize::form))
+                            .route(web::post().to(memorize::memorize)),
+                    )
                     .route("/logout", web::post().to(auth::logout)),
             )
     })

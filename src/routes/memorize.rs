@@ -1,6 +1,7 @@
 //! `GET /memorize` and `POST /memorize`: store a note in the user's Rememberizer knowledge.
 //! CSRF-protected, size-limited, and POST → redirect → GET so a reload never stores it twice.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use tera::Context;
@@ -13,6 +14,10 @@ use crate::templates::Templates;
 
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_CONTENT_CHARS: usize = 20_000;
+/// The form body a note of the largest size can need: every character may take 4 bytes of UTF-8,
+/// each sent as `%XX` (3 bytes), plus room for the field names and the CSRF token. 20 000
+/// characters of CJK text are 180 000 bytes encoded; a 64 KiB cap refused them.
+pub const MAX_FORM_BYTES: usize = (MAX_NAME_CHARS + MAX_CONTENT_CHARS) * 12 + 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct MemorizeForm {
@@ -42,14 +47,28 @@ pub async fn memorize(
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
+    let name = form.name.unwrap_or_default().trim().to_owned();
+    let content = form.content.unwrap_or_default().trim().to_owned();
+    // Whatever goes wrong from here on, the form comes back with what was typed in it.
+    let again = |status: StatusCode, problem: String| -> Result<HttpResponse, AppError> {
+        let mut context = page_context(&session)?;
+        context.insert("error", &problem);
+        context.insert("name", &name);
+        context.insert("content", &content);
+        let mut response = templates.page("memorize.html", &context)?;
+        *response.status_mut() = status;
+        Ok(response)
+    };
     if !session.csrf_token_matches(form.csrf_token.as_deref().unwrap_or_default())? {
-        return Err(AppError::Csrf);
+        return again(
+            StatusCode::FORBIDDEN,
+            "This form had expired, so nothing was stored. Your note is below: press Save again."
+                .to_owned(),
+        );
     }
     let Some(connection) = session.connection()? else {
         return Ok(see_other("/"));
     };
-    let name = form.name.unwrap_or_default().trim().to_owned();
-    let content = form.content.unwrap_or_default().trim().to_owned();
     let problem = if name.is_empty() || content.is_empty() {
         Some("Give the note a name and some content.".to_owned())
     } else if name.chars().count() > MAX_NAME_CHARS {
@@ -64,23 +83,27 @@ pub async fn memorize(
         None
     };
     if let Some(problem) = problem {
-        // Shown with what was typed, so nothing is lost.
-        let mut context = page_context(&session)?;
-        context.insert("error", &problem);
-        context.insert("name", &name);
-        context.insert("content", &content);
-        let mut response = templates.page("memorize.html", &context)?;
-        *response.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
-        return Ok(response);
+        return again(StatusCode::BAD_REQUEST, problem);
     }
 
     let api = &state.api;
     let (name_ref, content_ref) = (name.as_str(), content.as_str());
-    state
+    let stored = state
         .call_api(&connection, |token| async move {
             api.memorize(&token, name_ref, content_ref).await
         })
-        .await?;
+        .await;
+    if let Err(error) = stored {
+        tracing::warn!(%error, "memorize failed; the form is shown again");
+        let (page, _) = error.page();
+        return again(
+            StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY),
+            format!(
+                "{}: {} Your note is below, nothing was lost.",
+                page.title, page.message
+            ),
+        );
+    }
     session.set_flash(&name)?;
     Ok(see_other("/memorize"))
 }

@@ -279,7 +279,8 @@ async fn bad_notes_are_refused_with_a_message_and_nothing_is_stored() {
     .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
-    let huge = "a".repeat(100_000);
+    // Beyond what any 20 000-character note can need, the body is not even read.
+    let huge = "a".repeat(300_000);
     let response = post_memorize(
         &app,
         &[("csrf_token", &csrf), ("name", "Huge"), ("content", &huge)],
@@ -301,6 +302,87 @@ async fn bad_notes_are_refused_with_a_message_and_nothing_is_stored() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 
     assert!(memorized(&app).is_empty());
+}
+
+#[tokio::test]
+async fn a_note_of_the_largest_size_in_any_script_is_accepted() {
+    let app = spawn_app().await;
+    app.connect().await;
+    let (_, html) = app.get_html("/memorize").await;
+    let csrf = extract_hidden(&html, "csrf_token").expect("csrf field");
+    // 20 000 CJK characters: 60 000 bytes of UTF-8, 180 000 bytes form-encoded.
+    let cjk = "記".repeat(20_000);
+    let name = "😀".repeat(200);
+    let response = post_memorize(
+        &app,
+        &[("csrf_token", &csrf), ("name", &name), ("content", &cjk)],
+    )
+    .await;
+    assert_is_redirect_to(&response, "/memorize");
+    assert_eq!(memorized(&app), vec![name]);
+}
+
+#[tokio::test]
+async fn a_note_that_cannot_be_stored_comes_back_in_the_form() {
+    let app = spawn_app().await;
+    app.connect().await;
+    let (_, html) = app.get_html("/memorize").await;
+    let csrf = extract_hidden(&html, "csrf_token").expect("csrf field");
+    let text = "A long thought worth keeping, with <b>markup</b> & all.";
+
+    app.sim.set_fault(
+        "/api/v1/documents/memorize/",
+        Fault {
+            status: Some(503),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let response = post_memorize(
+        &app,
+        &[
+            ("csrf_token", &csrf),
+            ("name", "Thought"),
+            ("content", text),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let html = response.text().await.expect("body");
+    assert!(html.contains("nothing was lost"), "it says so");
+    assert!(
+        html.contains(
+            "A long thought worth keeping, with &lt;b&gt;markup&lt;&#x2F;b&gt; &amp; all."
+        ),
+        "the text is back in the form, escaped"
+    );
+    assert!(html.contains("value=\"Thought\""));
+
+    // An expired form keeps the text too, with a fresh token to press Save again.
+    let response = post_memorize(
+        &app,
+        &[
+            ("csrf_token", "stale"),
+            ("name", "Thought"),
+            ("content", text),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = response.text().await.expect("body");
+    assert!(html.contains("A long thought worth keeping"));
+    let fresh = extract_hidden(&html, "csrf_token").expect("a fresh token");
+    let response = post_memorize(
+        &app,
+        &[
+            ("csrf_token", &fresh),
+            ("name", "Thought"),
+            ("content", text),
+        ],
+    )
+    .await;
+    assert_is_redirect_to(&response, "/memorize");
+    assert_eq!(memorized(&app), vec!["Thought".to_owned()]);
 }
 
 #[tokio::test]
