@@ -34,13 +34,19 @@ pub struct Settings {
     pub llm: Option<LlmSettings>,
 }
 
-/// `LLM_BASE_URL` (e.g. `https://api.openai.com/v1`), `LLM_API_KEY`, `LLM_MODEL`.
+/// `LLM_BASE_URL` (e.g. `https://api.openai.com/v1`), `LLM_API_KEY`, `LLM_MODEL`,
+/// `LLM_TIMEOUT_SECS`.
 #[derive(Debug, Clone)]
 pub struct LlmSettings {
     pub base_url: Url,
     pub api_key: SecretString,
     pub model: String,
+    /// The answer call's own limit: writing 400 tokens can take longer than an API call.
+    pub timeout: Duration,
 }
+
+/// Default `LLM_TIMEOUT_SECS`.
+pub const DEFAULT_LLM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The app's registration at Rememberizer's Developer Hub.
 #[derive(Debug, Clone)]
@@ -215,6 +221,7 @@ impl Settings {
                     var: "LLM_MODEL",
                     because: "LLM_BASE_URL",
                 })?,
+                timeout: llm_timeout(get("LLM_TIMEOUT_SECS"))?,
             }),
         };
 
@@ -233,6 +240,22 @@ impl Settings {
 
     pub fn is_demo_mode(&self) -> bool {
         self.client.is_none()
+    }
+}
+
+fn llm_timeout(raw: Option<String>) -> Result<Duration, ConfigError> {
+    match raw {
+        None => Ok(DEFAULT_LLM_TIMEOUT),
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=300).contains(s))
+            .map(Duration::from_secs)
+            .ok_or_else(|| ConfigError::Invalid {
+                var: "LLM_TIMEOUT_SECS",
+                reason: "expected a whole number of seconds from 1 to 300".to_owned(),
+            }),
     }
 }
 
@@ -406,7 +429,17 @@ mod tests {
             ("LLM_MODEL", "m"),
         ])
         .expect("valid");
-        assert_eq!(s.llm.map(|l| l.model), Some("m".to_owned()));
+        let llm = s.llm.expect("llm");
+        assert_eq!(llm.model, "m");
+        assert_eq!(llm.timeout, DEFAULT_LLM_TIMEOUT);
+        let err = settings(&[
+            ("LLM_BASE_URL", "https://llm.example/v1"),
+            ("LLM_API_KEY", "k"),
+            ("LLM_MODEL", "m"),
+            ("LLM_TIMEOUT_SECS", "0"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().starts_with("LLM_TIMEOUT_SECS"), "{err}");
     }
 
     #[test]

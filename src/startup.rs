@@ -102,6 +102,7 @@ impl Application {
                         base_url: provider_url.join("v1/")?,
                         api_key: SecretString::from(DEMO_LLM_KEY),
                         model: "simulated-extractive".to_owned(),
+                        timeout: crate::config::DEFAULT_LLM_TIMEOUT,
                     });
                 }
                 (client_id, client_secret, provider_url, Some(simulator))

@@ -79,11 +79,14 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Reads `Question: …` and `<passage number="N" …>text</passage>` blocks from the user message.
+/// Reads the `<question>…</question>` (or a `Question: …` line) and the
+/// `<passage number="N" …>text</passage>` blocks of the user message.
 fn extractive_answer(user: &str) -> String {
     let question = user
-        .lines()
-        .find_map(|l| l.strip_prefix("Question: "))
+        .split_once("<question>")
+        .and_then(|(_, rest)| rest.split_once("</question>"))
+        .map(|(q, _)| q.trim())
+        .or_else(|| user.lines().find_map(|l| l.strip_prefix("Question: ")))
         .unwrap_or("");
     let terms = words(question);
     let mut scored: Vec<(usize, usize, String)> = Vec::new();

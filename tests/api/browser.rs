@@ -617,6 +617,7 @@ async fn ask_a_question_open_the_cited_document_and_remember_a_note() {
             base_url: settings.provider_url.join("v1/").expect("url"),
             api_key: secrecy::SecretString::from(talk_to_mementos::simulator::DEMO_LLM_KEY),
             model: "simulated".to_owned(),
+            timeout: talk_to_mementos::config::DEFAULT_LLM_TIMEOUT,
         });
     })
     .await;

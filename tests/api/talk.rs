@@ -15,6 +15,7 @@ async fn spawn_app_with_answers() -> TestApp {
             base_url: settings.provider_url.join("v1/").expect("url"),
             api_key: secrecy::SecretString::from(DEMO_LLM_KEY),
             model: "simulated".to_owned(),
+            timeout: talk_to_mementos::config::DEFAULT_LLM_TIMEOUT,
         });
     })
     .await
@@ -400,4 +401,23 @@ async fn the_layout_links_every_page() {
             "/",
         );
     }
+}
+
+#[tokio::test]
+async fn a_slow_answer_has_its_own_time_limit_not_the_api_calls_one() {
+    // API calls give up after 3 s here (the test harness's setting); the answer service gets
+    // its own LLM_TIMEOUT_SECS (30 s by default), so a 3.5 s answer still arrives.
+    let app = spawn_app_with_answers().await;
+    app.connect().await;
+    app.sim.set_fault(
+        talk_to_mementos::simulator::CHAT_PATH,
+        Fault {
+            delay: Some(std::time::Duration::from_millis(3_500)),
+            ..Fault::default()
+        },
+    );
+    let (status, html) = app.get_html("/ask?q=deploy+rollback").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!cited(&html).is_empty(), "the written answer is shown");
+    assert!(!html.contains("A written answer is not available"));
 }
