@@ -539,6 +539,9 @@ async fn memorize(
     }
     {
         let mut st = shared.lock();
+        if st.memorized.len() >= super::MAX_MEMORIZED {
+            return Err(bad_request("Embedding quota exceeded."));
+        }
         let id = 10_000 + st.memorized.len() as u64 + 1;
         let doc = Doc {
             id,

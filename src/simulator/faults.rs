@@ -61,7 +61,7 @@ pub async fn apply(
 
 fn take_fault(shared: &Shared, path: &str) -> Option<Fault> {
     let mut st = shared.lock();
-    *st.request_counts.entry(path.to_owned()).or_default() += 1;
+    st.count_request(path);
     let index = st
         .faults
         .iter()

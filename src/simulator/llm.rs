@@ -57,12 +57,12 @@ async fn chat(
         .find(|m| m.role == "user")
         .map(|m| m.content.clone())
         .unwrap_or_default();
-    shared.lock().llm_requests.push(
-        body.messages
-            .iter()
-            .map(|m| (m.role.clone(), m.content.clone()))
-            .collect(),
-    );
+    let messages = body
+        .messages
+        .iter()
+        .map(|m| (m.role.clone(), m.content.clone()))
+        .collect();
+    super::State::record(&mut shared.lock().llm_requests, messages);
     let answer = extractive_answer(&user);
     HttpResponse::Ok().json(json!({
         "id": "chatcmpl-simulated",

@@ -13,7 +13,7 @@ mod faults;
 mod llm;
 mod oauth;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -24,6 +24,21 @@ use url::Url;
 
 pub use faults::{Fault, FaultBody};
 pub use llm::{CHAT_PATH, DEMO_LLM_KEY};
+
+/// Records kept for tests and inspection (token requests, chat requests): the newest only, so
+/// that a simulator left running for days (demo mode on a laptop) stays small. Token requests
+/// hold client secrets, verifiers and refresh tokens; they are kept no longer than this either.
+pub const MAX_RECORDS: usize = 1_000;
+/// Distinct paths counted one by one; beyond that, requests are counted under `OTHER_PATHS`.
+pub const MAX_COUNTED_PATHS: usize = 1_000;
+pub const OTHER_PATHS: &str = "(other paths)";
+/// Notes memorized in one run of the simulator; beyond that memorize answers 400 (a quota).
+pub const MAX_MEMORIZED: usize = 1_000;
+/// Access-token lifetimes are clamped to this range (a TTL of zero or of years is a mistake).
+pub const MIN_TOKEN_TTL: Duration = Duration::from_secs(1);
+pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Rotated refresh tokens are remembered (to detect their reuse) up to this many.
+const MAX_ROTATED_REFRESH_TOKENS: usize = 10_000;
 
 /// How the simulated provider behaves.
 #[derive(Debug, Clone)]
@@ -95,6 +110,22 @@ pub struct DocumentInfo {
     pub memento_ids: Vec<u64>,
 }
 
+/// The headers a real provider's consent page carries (and the app's pages too): no script,
+/// no inline style, no framing, no sniffing, no referrer. No `form-action`: the consent form's
+/// answer is a redirect to the client's registered URI on another origin, which browsers check
+/// against `form-action` too.
+fn security_headers() -> middleware::DefaultHeaders {
+    middleware::DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'none'; style-src 'self'; object-src 'none'; \
+             base-uri 'none'; frame-ancestors 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Frame-Options", "DENY"))
+}
+
 /// A running simulator.
 pub struct Simulator {
     base_url: Url,
@@ -116,6 +147,7 @@ impl Simulator {
                 .app_data(web::PayloadConfig::new(256 * 1024))
                 .app_data(web::JsonConfig::default().limit(256 * 1024))
                 .wrap(middleware::from_fn(faults::apply))
+                .wrap(security_headers())
                 .configure(oauth::routes)
                 .configure(api::routes)
                 .configure(llm::routes)
@@ -165,7 +197,7 @@ impl SimulatorHandle {
     }
 
     pub fn token_requests(&self) -> Vec<TokenRequestRecord> {
-        self.0.lock().token_requests.clone()
+        self.0.lock().token_requests.iter().cloned().collect()
     }
 
     /// Requests received for exactly this path, faulted ones included.
@@ -185,7 +217,7 @@ impl SimulatorHandle {
 
     /// Every request to the chat endpoint: its messages as (role, content).
     pub fn llm_requests(&self) -> Vec<Vec<(String, String)>> {
-        self.0.lock().llm_requests.clone()
+        self.0.lock().llm_requests.iter().cloned().collect()
     }
 
     /// Every access token issued so far is expired from now on.
@@ -208,8 +240,15 @@ impl SimulatorHandle {
         self.0.config.redirect_uris.first().cloned()
     }
 
+    /// Clamped to `MIN_TOKEN_TTL..=MAX_TOKEN_TTL`.
     pub fn set_access_token_ttl(&self, ttl: Duration) {
-        self.0.lock().access_token_ttl = ttl;
+        self.0.lock().access_token_ttl = ttl.clamp(MIN_TOKEN_TTL, MAX_TOKEN_TTL);
+    }
+
+    /// How many codes, access tokens and refresh tokens the simulator currently remembers.
+    pub fn remembered_credentials(&self) -> usize {
+        let st = self.0.lock();
+        st.codes.len() + st.access_tokens.len() + st.refresh_tokens.len()
     }
 
     pub fn mementos(&self) -> Vec<MementoInfo> {
@@ -260,18 +299,18 @@ struct State {
     access_tokens: HashMap<String, oauth::AccessRecord>,
     refresh_tokens: HashMap<String, oauth::RefreshRecord>,
     next_grant: u64,
-    token_requests: Vec<TokenRequestRecord>,
+    token_requests: VecDeque<TokenRequestRecord>,
     request_counts: HashMap<String, usize>,
     unauthorized: usize,
     faults: Vec<(String, Fault)>,
     memorized: Vec<data::Doc>,
-    llm_requests: Vec<Vec<(String, String)>>,
+    llm_requests: VecDeque<Vec<(String, String)>>,
 }
 
 impl Shared {
     fn new(config: SimulatorConfig, base_url: Url) -> Self {
         let state = State {
-            access_token_ttl: config.access_token_ttl,
+            access_token_ttl: config.access_token_ttl.clamp(MIN_TOKEN_TTL, MAX_TOKEN_TTL),
             next_grant: 1,
             ..State::default()
         };
@@ -287,5 +326,110 @@ impl Shared {
     /// another handler) still holds consistent data, so keep serving.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    /// Appends to a bounded log, dropping the oldest record.
+    fn record<T>(log: &mut VecDeque<T>, item: T) {
+        if log.len() == MAX_RECORDS {
+            log.pop_front();
+        }
+        log.push_back(item);
+    }
+
+    fn count_request(&mut self, path: &str) {
+        let key = if self.request_counts.contains_key(path)
+            || self.request_counts.len() < MAX_COUNTED_PATHS
+        {
+            path
+        } else {
+            OTHER_PATHS
+        };
+        *self.request_counts.entry(key.to_owned()).or_default() += 1;
+    }
+
+    /// Forgets what can no longer be used: expired codes and access tokens, and (beyond a bound)
+    /// rotated refresh tokens. Called whenever a credential is issued.
+    fn purge(&mut self) {
+        let now = Instant::now();
+        self.codes.retain(|_, code| code.is_live(now));
+        self.access_tokens.retain(|_, token| token.expires_at > now);
+        let rotated = self
+            .refresh_tokens
+            .values()
+            .filter(|r| r.is_rotated())
+            .count();
+        if rotated > MAX_ROTATED_REFRESH_TOKENS {
+            self.refresh_tokens.retain(|_, r| !r.is_rotated());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(config: SimulatorConfig) -> Shared {
+        Shared::new(config, Url::parse("http://127.0.0.1:1").expect("url"))
+    }
+
+    #[test]
+    fn logs_and_counters_stay_bounded() {
+        let shared = shared(SimulatorConfig::default());
+        let mut st = shared.lock();
+        for i in 0..MAX_RECORDS + 50 {
+            State::record(
+                &mut st.llm_requests,
+                vec![("user".to_owned(), i.to_string())],
+            );
+        }
+        assert_eq!(st.llm_requests.len(), MAX_RECORDS);
+        assert_eq!(
+            st.llm_requests[0][0].1, "50",
+            "the oldest records went first"
+        );
+        for i in 0..MAX_COUNTED_PATHS + 10 {
+            st.count_request(&format!("/api/v1/documents/{i}/contents/"));
+        }
+        st.count_request("/api/v1/documents/0/contents/");
+        assert_eq!(st.request_counts.len(), MAX_COUNTED_PATHS + 1);
+        assert_eq!(st.request_counts[OTHER_PATHS], 10);
+        assert_eq!(st.request_counts["/api/v1/documents/0/contents/"], 2);
+    }
+
+    #[test]
+    fn expired_credentials_are_forgotten() {
+        let shared = shared(SimulatorConfig::default());
+        let mut st = shared.lock();
+        let past = Instant::now() - Duration::from_secs(1);
+        let future = Instant::now() + Duration::from_secs(60);
+        for (token, expires_at) in [("old", past), ("live", future)] {
+            st.access_tokens.insert(
+                token.to_owned(),
+                oauth::AccessRecord {
+                    grant_id: 1,
+                    expires_at,
+                },
+            );
+        }
+        st.purge();
+        assert_eq!(st.access_tokens.len(), 1);
+        assert!(st.access_tokens.contains_key("live"));
+    }
+
+    #[test]
+    fn token_lifetimes_are_clamped() {
+        for (asked, got) in [
+            (Duration::ZERO, MIN_TOKEN_TTL),
+            (Duration::from_secs(3600), Duration::from_secs(3600)),
+            (Duration::from_secs(u64::MAX / 4), MAX_TOKEN_TTL),
+        ] {
+            let shared = shared(SimulatorConfig {
+                access_token_ttl: asked,
+                ..SimulatorConfig::default()
+            });
+            assert_eq!(shared.lock().access_token_ttl, got);
+        }
     }
 }

@@ -40,8 +40,21 @@ pub(super) struct RefreshRecord {
     rotated: bool,
 }
 
+impl RefreshRecord {
+    pub(super) fn is_rotated(&self) -> bool {
+        self.rotated
+    }
+}
+
+impl CodeRecord {
+    pub(super) fn is_live(&self, now: Instant) -> bool {
+        now < self.expires_at
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(AUTHORIZE_PATH, web::get().to(authorize_page))
+    cfg.route("/consent.css", web::get().to(consent_css))
+        .route(AUTHORIZE_PATH, web::get().to(authorize_page))
         .route(AUTHORIZE_PATH, web::post().to(authorize_decision))
         .route(TOKEN_PATH, web::post().to(token));
 }
@@ -143,6 +156,13 @@ fn check_request(params: &Params) -> Result<(), &'static str> {
     }
 }
 
+/// The consent page's stylesheet: a file of its own, as the page's policy allows no inline style.
+async fn consent_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .body(include_str!("templates/consent.css"))
+}
+
 async fn authorize_page(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
     let params = first_values(&parse_pairs(req.query_string().as_bytes()));
     let redirect_uri = match check_client(&shared, &params) {
@@ -234,6 +254,7 @@ async fn authorize_decision(body: web::Bytes, shared: web::Data<Shared>) -> Http
                 revoked: false,
             },
         );
+        st.purge();
         st.codes.insert(
             code.clone(),
             CodeRecord {
@@ -275,7 +296,7 @@ async fn token(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) ->
     let (status, body) = {
         let mut st = shared.lock();
         let result = token_response(&shared, &mut st, &params);
-        st.token_requests.push(TokenRequestRecord {
+        let record = TokenRequestRecord {
             grant_type,
             form,
             authorization_header: req
@@ -284,7 +305,8 @@ async fn token(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) ->
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             status: result.0,
-        });
+        };
+        State::record(&mut st.token_requests, record);
         result
     };
     HttpResponse::build(
@@ -369,6 +391,7 @@ fn issue_tokens(shared: &Shared, st: &mut State, grant_id: u64) -> (u16, serde_j
     let access = random_token(length);
     let refresh = random_token(length);
     let ttl = st.access_token_ttl;
+    st.purge();
     st.access_tokens.insert(
         access.clone(),
         AccessRecord {

@@ -129,3 +129,44 @@ async fn tokens_and_codes_never_reach_the_browser() {
         assert!(!seen.contains(&token[..40]));
     }
 }
+
+#[tokio::test]
+async fn the_simulators_consent_page_carries_the_same_protections() {
+    let app = spawn_app().await;
+    let authorize = app.start_connect().await;
+    let page = app
+        .client
+        .get(authorize.clone())
+        .send()
+        .await
+        .expect("consent page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for directive in [
+        "default-src 'self'",
+        "script-src 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let html = page.text().await.expect("html");
+    assert!(
+        !html.contains("<style") && !html.contains("<script"),
+        "nothing inline"
+    );
+    let css = app
+        .client
+        .get(app.sim_url.join("/consent.css").expect("url"))
+        .send()
+        .await
+        .expect("css");
+    assert_eq!(css.status(), StatusCode::OK);
+    // And the flow still works under that policy.
+    let callback = app.consent(&authorize, &[1], true).await;
+    assert_is_redirect_to(&app.follow(&callback).await, "/dashboard");
+}
