@@ -272,7 +272,11 @@ impl AppError {
                 "Your connection to Rememberizer is being renewed and that is taking long. Try again in a moment.",
             )
             .retry(),
-            AppError::Token(TokenError::Refresh(e)) | AppError::Exchange(e) => oauth_page(e),
+            AppError::Token(TokenError::Refresh(e)) => oauth_page(e),
+            AppError::Exchange(e) => oauth_page(e),
+            AppError::Token(TokenError::Internal) => {
+                ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR)
+            }
             AppError::Api(e) => return upstream_page(e),
             AppError::Session(_) | AppError::SessionStore => sessions_unavailable(),
             AppError::Template(_) => ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR),

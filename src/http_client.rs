@@ -128,8 +128,8 @@ impl HttpClient {
         })
     }
 
-    /// Adapts this client to oauth2-rs's `AsyncHttpClient` (it accepts any such function), so the
-    /// token endpoint gets the same limits as the API.
+    /// The token endpoint's calls (through oauth2-rs, see the `AsyncHttpClient` impl below) get
+    /// the same limits as the API's.
     pub async fn execute_oauth2(
         &self,
         request: oauth2::HttpRequest,
@@ -148,5 +148,18 @@ impl HttpClient {
         *response.status_mut() = fetched.status;
         *response.headers_mut() = fetched.headers;
         Ok(response)
+    }
+}
+
+/// oauth2-rs sends its token requests through this client. A named, `Send` future (rather than a
+/// closure) lets a refresh run as a task of its own (`tokens`).
+impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {
+    type Error = HttpError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, HttpError>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(self.execute_oauth2(request))
     }
 }

@@ -245,12 +245,11 @@ impl OAuthFlow {
         code: String,
         flow: PendingFlow,
     ) -> Result<TokenSet, OAuthError> {
-        let http = |request| self.http.execute_oauth2(request);
         let response = self
             .client
             .exchange_code(AuthorizationCode::new(code))
             .set_pkce_verifier(PkceCodeVerifier::new(flow.pkce_verifier))
-            .request_async(&http)
+            .request_async(&self.http)
             .await
             .map_err(classify)?;
         token_set(response, None)
@@ -258,12 +257,11 @@ impl OAuthFlow {
 
     /// Refresh: a new access token (and, if the provider rotates them, a new refresh token).
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, OAuthError> {
-        let http = |request| self.http.execute_oauth2(request);
         let refresh_token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let response = self
             .client
             .exchange_refresh_token(&refresh_token)
-            .request_async(&http)
+            .request_async(&self.http)
             .await
             .map_err(classify)?;
         // A response without a refresh token means "keep using the one you have".

@@ -12,7 +12,7 @@
 //! connections never wait for each other.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use moka::future::Cache;
 use rand::distributions::{Alphanumeric, DistString};
@@ -163,13 +163,17 @@ pub enum TokenError {
     #[error("the connection to Rememberizer ended")]
     Reconnect,
     /// The provider failed during a refresh; the stored tokens are kept for a later retry.
+    /// Shared (`Arc`) with every request that was waiting for that refresh.
     #[error("could not refresh the access token")]
-    Refresh(#[source] OAuthError),
+    Refresh(#[source] Arc<OAuthError>),
     /// The token store (Redis) failed or another instance's refresh took too long.
     #[error("the token store is unavailable")]
     Store(#[from] RedisError),
     #[error("another refresh of this connection did not finish in time")]
     Busy,
+    /// The refresh task panicked (a bug): nothing was stored.
+    #[error("the token refresh failed unexpectedly")]
+    Internal,
 }
 
 /// A random id naming one connection (one successful Step 4) in the token store.
@@ -190,19 +194,80 @@ impl ConnectionId {
     }
 }
 
-type Slot = Arc<Mutex<Option<TokenSet>>>;
+/// What a request found wrong with the access token it had.
+#[derive(Clone)]
+enum Stale {
+    /// Inside the margin before expiry (or past it).
+    Expiring,
+    /// Refused by the API (401) although it looked fresh.
+    Rejected(AccessToken),
+}
+
+impl Stale {
+    /// Read again under the lock: another request may have refreshed meanwhile.
+    fn still_applies(&self, current: &TokenSet) -> bool {
+        match self {
+            Stale::Expiring => current.needs_refresh(SystemTime::now()),
+            Stale::Rejected(token) => current.access_token.same_as(token),
+        }
+    }
+}
+
+/// When the last refresh of a connection failed, and why. Requests that were waiting for that
+/// refresh take its outcome instead of each trying again: with a hanging token endpoint, the
+/// dashboard's three calls would otherwise wait for three timeouts in turn.
+type LastFailure = Option<(Instant, Arc<OAuthError>)>;
+
+/// One connection's tokens in memory, with the outcome of its last refresh.
+#[derive(Default)]
+pub struct Slot {
+    tokens: Option<TokenSet>,
+    last_failure: LastFailure,
+}
+
+type SharedSlot = Arc<Mutex<Slot>>;
+
+/// The failure of a refresh that ended after `waiting_since` (one this request waited for).
+fn failure_since(last: &LastFailure, waiting_since: Instant) -> Option<TokenError> {
+    match last {
+        Some((at, error)) if *at >= waiting_since => Some(TokenError::Refresh(error.clone())),
+        _ => None,
+    }
+}
+
+fn remember_outcome<T>(last: &mut LastFailure, outcome: &Result<T, TokenError>) {
+    *last = match outcome {
+        Err(TokenError::Refresh(error)) => Some((Instant::now(), error.clone())),
+        _ => None,
+    };
+}
+
+/// Awaits a refresh task. The refresh runs as a task of its own so that, once started, it runs
+/// to its end and stores what it got even if the request that started it is gone (the client
+/// disconnected, the page's deadline passed, a shutdown timed out): the provider may already
+/// have rotated the refresh token, and losing the new one would end the grant at the next
+/// refresh.
+async fn join_refresh(
+    task: tokio::task::JoinHandle<Result<AccessToken, TokenError>>,
+) -> Result<AccessToken, TokenError> {
+    task.await.unwrap_or_else(|error| {
+        tracing::error!(%error, "a token refresh task failed");
+        Err(TokenError::Internal)
+    })
+}
 
 /// Where tokens live: this process's memory, or Redis (shared by every instance).
 #[derive(Clone)]
 pub enum TokenStore {
-    Memory(Cache<String, Slot>),
+    Memory(Cache<String, SharedSlot>),
     Redis {
         redis: Redis,
         idle_ttl: Duration,
         /// The longest a refresh can take: how long the refresh lock lives.
         refresh_timeout: Duration,
-        /// One refresh per connection per instance goes to Redis; the rest wait here.
-        local: Cache<String, Arc<Mutex<()>>>,
+        /// One refresh per connection per instance goes to Redis; the rest wait here, and take
+        /// its outcome if it failed.
+        local: Cache<String, Arc<Mutex<LastFailure>>>,
     },
 }
 
@@ -241,9 +306,11 @@ impl TokenStore {
         let id = ConnectionId::new_random();
         match self {
             TokenStore::Memory(slots) => {
-                slots
-                    .insert(id.0.clone(), Arc::new(Mutex::new(Some(tokens))))
-                    .await;
+                let slot = Slot {
+                    tokens: Some(tokens),
+                    last_failure: None,
+                };
+                slots.insert(id.0.clone(), Arc::new(Mutex::new(slot))).await;
             }
             TokenStore::Redis {
                 redis, idle_ttl, ..
@@ -270,7 +337,7 @@ impl TokenStore {
         match self {
             TokenStore::Memory(slots) => {
                 if let Some(slot) = slots.get(id.as_str()).await {
-                    *slot.lock().await = None;
+                    slot.lock().await.tokens = None;
                 }
                 Ok(())
             }
@@ -284,18 +351,28 @@ impl TokenStore {
         id: &ConnectionId,
         oauth: &OAuthFlow,
     ) -> Result<AccessToken, TokenError> {
-        let needs_refresh = |current: &TokenSet| current.needs_refresh(SystemTime::now());
+        let now = SystemTime::now();
+        // The common case, a fresh token, takes no task and no Redis lock.
         match self {
-            TokenStore::Memory(slots) => refresh_in_memory(slots, id, oauth, needs_refresh).await,
+            TokenStore::Memory(slots) => {
+                let slot = slots.get(id.as_str()).await.ok_or(TokenError::Reconnect)?;
+                let current = slot.lock().await;
+                match current.tokens.as_ref() {
+                    None => return Err(TokenError::Reconnect),
+                    Some(tokens) if !tokens.needs_refresh(now) => {
+                        return Ok(tokens.access_token.clone())
+                    }
+                    Some(_) => {}
+                }
+            }
             TokenStore::Redis { redis, .. } => {
                 let current = read(redis, id).await?.ok_or(TokenError::Reconnect)?;
-                if needs_refresh(&current) {
-                    self.refresh_in_redis(id, oauth, needs_refresh).await
-                } else {
-                    Ok(current.access_token)
+                if !current.needs_refresh(now) {
+                    return Ok(current.access_token);
                 }
             }
         }
+        self.refresh(id, oauth, Stale::Expiring).await
     }
 
     /// The API refused `rejected` (401) although it looked fresh: refresh once, unless another
@@ -306,73 +383,95 @@ impl TokenStore {
         rejected: &AccessToken,
         oauth: &OAuthFlow,
     ) -> Result<AccessToken, TokenError> {
-        let still_rejected = |current: &TokenSet| current.access_token.same_as(rejected);
-        match self {
-            TokenStore::Memory(slots) => refresh_in_memory(slots, id, oauth, still_rejected).await,
-            TokenStore::Redis { .. } => self.refresh_in_redis(id, oauth, still_rejected).await,
-        }
+        self.refresh(id, oauth, Stale::Rejected(rejected.clone()))
+            .await
     }
 
-    /// Refreshes under the in-process lock and the Redis lock of this connection, if the tokens
-    /// read under the locks still `need_refresh`.
-    async fn refresh_in_redis(
+    /// Single-flight refresh: under this connection's lock (in memory; with Redis, the
+    /// instance's lock and then the Redis lock), the tokens are read again and refreshed only if
+    /// they are `stale` still.
+    async fn refresh(
         &self,
         id: &ConnectionId,
         oauth: &OAuthFlow,
-        need_refresh: impl Fn(&TokenSet) -> bool,
+        stale: Stale,
     ) -> Result<AccessToken, TokenError> {
-        let TokenStore::Redis {
-            redis,
-            idle_ttl,
-            refresh_timeout,
-            local,
-        } = self
-        else {
-            unreachable!("only called for the Redis store");
-        };
-        let local_lock = local
-            .get_with(id.0.clone(), async { Arc::new(Mutex::new(())) })
-            .await;
-        let _local = local_lock.lock().await;
-        let lock = RedisLock::acquire(redis, id, *refresh_timeout).await?;
-        let result = async {
-            let mut tokens = read(redis, id).await?;
-            let outcome = match tokens.as_ref() {
-                None => Err(TokenError::Reconnect),
-                Some(current) if !need_refresh(current) => Ok(current.access_token.clone()),
-                Some(_) => refresh_locked(&mut tokens, oauth).await,
-            };
-            match (&outcome, &tokens) {
-                (Ok(_), Some(new_tokens)) => write(redis, id, new_tokens, *idle_ttl).await?,
-                (Err(TokenError::Reconnect), _) => {
-                    redis
-                        .query::<()>(redis::cmd("DEL").arg(connection_key(id)))
-                        .await?
-                }
-                _ => {}
+        let waiting_since = Instant::now();
+        let oauth = oauth.clone();
+        let task = match self {
+            TokenStore::Memory(slots) => {
+                let slot = slots.get(id.as_str()).await.ok_or(TokenError::Reconnect)?;
+                tokio::spawn(async move {
+                    let mut slot = slot.lock_owned().await;
+                    if let Some(failure) = failure_since(&slot.last_failure, waiting_since) {
+                        return Err(failure);
+                    }
+                    let outcome = match slot.tokens.as_ref() {
+                        None => Err(TokenError::Reconnect),
+                        Some(current) if !stale.still_applies(current) => {
+                            Ok(current.access_token.clone())
+                        }
+                        // The rotated refresh token replaces the old one before the lock is
+                        // released.
+                        Some(_) => refresh_locked(&mut slot.tokens, &oauth).await,
+                    };
+                    remember_outcome(&mut slot.last_failure, &outcome);
+                    outcome
+                })
             }
-            outcome
-        }
-        .await;
-        lock.release(redis).await;
-        result
+            TokenStore::Redis {
+                redis,
+                idle_ttl,
+                refresh_timeout,
+                local,
+            } => {
+                let local = local
+                    .get_with(id.0.clone(), async { Arc::new(Mutex::new(None)) })
+                    .await;
+                let (redis, idle_ttl, refresh_timeout, id) =
+                    (redis.clone(), *idle_ttl, *refresh_timeout, id.clone());
+                tokio::spawn(async move {
+                    let mut last_failure = local.lock_owned().await;
+                    if let Some(failure) = failure_since(&last_failure, waiting_since) {
+                        return Err(failure);
+                    }
+                    let lock = RedisLock::acquire(&redis, &id, refresh_timeout).await?;
+                    let outcome = refresh_in_redis(&redis, &id, &oauth, &stale, idle_ttl).await;
+                    lock.release().await;
+                    remember_outcome(&mut last_failure, &outcome);
+                    outcome
+                })
+            }
+        };
+        join_refresh(task).await
     }
 }
 
-async fn refresh_in_memory(
-    slots: &Cache<String, Slot>,
+/// Under the Redis lock: read, refresh if still stale, write (or delete a grant that ended).
+async fn refresh_in_redis(
+    redis: &Redis,
     id: &ConnectionId,
     oauth: &OAuthFlow,
-    need_refresh: impl Fn(&TokenSet) -> bool,
+    stale: &Stale,
+    idle_ttl: Duration,
 ) -> Result<AccessToken, TokenError> {
-    let slot = slots.get(id.as_str()).await.ok_or(TokenError::Reconnect)?;
-    // Holding the lock across the refresh call is what makes refresh single-flight.
-    let mut tokens = slot.lock().await;
+    let mut tokens = read(redis, id).await?;
     match tokens.as_ref() {
-        None => Err(TokenError::Reconnect),
-        Some(current) if !need_refresh(current) => Ok(current.access_token.clone()),
-        Some(_) => refresh_locked(&mut tokens, oauth).await,
+        None => return Err(TokenError::Reconnect),
+        Some(current) if !stale.still_applies(current) => return Ok(current.access_token.clone()),
+        Some(_) => {}
     }
+    let outcome = refresh_locked(&mut tokens, oauth).await;
+    match (&outcome, &tokens) {
+        (Ok(_), Some(new_tokens)) => write_with_retries(redis, id, new_tokens, idle_ttl).await?,
+        (Err(TokenError::Reconnect), _) => {
+            redis
+                .query::<()>(redis::cmd("DEL").arg(connection_key(id)))
+                .await?
+        }
+        _ => {}
+    }
+    outcome
 }
 
 /// Refreshes the tokens in `tokens` (which the caller holds exclusively).
@@ -387,7 +486,6 @@ async fn refresh_locked(
     match oauth.refresh(refresh_token).await {
         Ok(new_tokens) => {
             let access_token = new_tokens.access_token.clone();
-            // The rotated refresh token replaces the old one before the lock is released.
             *tokens = Some(new_tokens);
             Ok(access_token)
         }
@@ -396,7 +494,31 @@ async fn refresh_locked(
             Err(TokenError::Reconnect)
         }
         // Provider down or confused: keep the tokens so that a later retry can succeed.
-        Err(other) => Err(TokenError::Refresh(other)),
+        Err(other) => Err(TokenError::Refresh(Arc::new(other))),
+    }
+}
+
+/// Tries the write of freshly refreshed tokens up to this many times: the provider has rotated
+/// the refresh token, so a lost write would end the grant.
+const WRITE_ATTEMPTS: u32 = 4;
+
+async fn write_with_retries(
+    redis: &Redis,
+    id: &ConnectionId,
+    tokens: &TokenSet,
+    idle_ttl: Duration,
+) -> Result<(), TokenError> {
+    let mut attempt = 1;
+    loop {
+        match write(redis, id, tokens, idle_ttl).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < WRITE_ATTEMPTS => {
+                tracing::warn!(%error, attempt, "storing refreshed tokens failed; trying again");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
     }
 }
 
@@ -436,9 +558,14 @@ async fn write(
 /// `SET key owner NX PX ttl`, released only by its owner (a Lua compare-and-delete), so a lock
 /// that expired and was taken by another instance is never released by the first.
 struct RedisLock {
+    redis: Redis,
     key: String,
     owner: String,
+    released: bool,
 }
+
+const RELEASE_SCRIPT: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 impl RedisLock {
     async fn acquire(
@@ -448,11 +575,14 @@ impl RedisLock {
     ) -> Result<Self, TokenError> {
         let ttl = refresh_timeout + LOCK_SLACK;
         let wait = refresh_timeout + LOCK_WAIT_SLACK;
-        let lock = RedisLock {
+        let mut lock = RedisLock {
+            redis: redis.clone(),
             key: format!("{}:lock", connection_key(id)),
             owner: Alphanumeric.sample_string(&mut rand::thread_rng(), 24),
+            // Not held yet: nothing to release if acquiring fails.
+            released: true,
         };
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         loop {
             let acquired: Option<String> = redis
                 .query(
@@ -465,6 +595,7 @@ impl RedisLock {
                 )
                 .await?;
             if acquired.is_some() {
+                lock.released = false;
                 return Ok(lock);
             }
             if started.elapsed() > wait {
@@ -474,17 +605,35 @@ impl RedisLock {
         }
     }
 
-    async fn release(self, redis: &Redis) {
-        let script = redis::Script::new(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
-        );
-        // If this fails the lock expires by itself (its TTL).
-        if let Err(error) = redis
-            .script::<i64>(&script, &[&self.key], &[&self.owner])
-            .await
-        {
-            tracing::warn!(%error, "could not release a refresh lock");
+    async fn release(mut self) {
+        self.released = true;
+        release(&self.redis, &self.key, &self.owner).await;
+    }
+}
+
+/// A lock dropped without `release` (its holder panicked or was cancelled) is released in the
+/// background, instead of blocking this connection's refreshes until its TTL.
+impl Drop for RedisLock {
+    fn drop(&mut self) {
+        if self.released {
+            return;
         }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (redis, key, owner) = (
+                self.redis.clone(),
+                std::mem::take(&mut self.key),
+                std::mem::take(&mut self.owner),
+            );
+            runtime.spawn(async move { release(&redis, &key, &owner).await });
+        }
+    }
+}
+
+/// Deletes the lock if `owner` still holds it. If this fails the lock expires by itself.
+async fn release(redis: &Redis, key: &str, owner: &str) {
+    let script = redis::Script::new(RELEASE_SCRIPT);
+    if let Err(error) = redis.script::<i64>(&script, &[key], &[owner]).await {
+        tracing::warn!(%error, "could not release a refresh lock");
     }
 }
 
