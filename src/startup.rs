@@ -141,6 +141,8 @@ impl Application {
             .transpose()
             .context("LLM_BASE_URL")?;
         let state = AppState {
+            // One upstream timeout, and a second for the refresh's bookkeeping around it.
+            page_budget: settings.http.request_timeout + Duration::from_secs(1),
             oauth: OAuthFlow::new(
                 &provider_url,
                 &client_id,
@@ -225,6 +227,7 @@ fn run(
             }))
             .wrap(ErrorHandlers::new().default_handler(render_error_page))
             .wrap(security_headers(https))
+            .wrap(from_fn(page_deadline))
             .wrap(from_fn(telemetry::request_id_header))
             .wrap(TracingLogger::<RequestSpan>::new())
             // Health checks and static files need no session: they keep answering when the
@@ -322,4 +325,16 @@ fn security_headers(https: bool) -> DefaultHeaders {
     } else {
         headers
     }
+}
+
+/// Gives each request one deadline for all its calls to Rememberizer (`state::with_deadline`).
+async fn page_deadline(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let budget = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.page_budget)
+        .unwrap_or(Duration::from_secs(11));
+    crate::state::with_deadline(budget, next.call(req)).await
 }

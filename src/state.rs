@@ -10,6 +10,8 @@ use crate::rememberizer::{ApiClient, ApiError};
 use crate::tokens::{AccessToken, ConnectionId, TokenError, TokenStore};
 
 pub struct AppState {
+    /// The time a page may spend on Rememberizer in all: refresh, call and retry included.
+    pub page_budget: std::time::Duration,
     pub oauth: OAuthFlow,
     pub api: ApiClient,
     pub tokens: TokenStore,
@@ -19,11 +21,44 @@ pub struct AppState {
     pub llm: Option<LlmClient>,
 }
 
+tokio::task_local! {
+    /// When the current request must stop waiting for Rememberizer (set by `with_deadline`).
+    static DEADLINE: tokio::time::Instant;
+}
+
+/// Runs a request's handling with one deadline for all of its calls to Rememberizer.
+pub async fn with_deadline<F: Future>(budget: std::time::Duration, handling: F) -> F::Output {
+    DEADLINE
+        .scope(tokio::time::Instant::now() + budget, handling)
+        .await
+}
+
 impl AppState {
     /// Step 5 for handlers: runs `call` with a valid access token of this connection. If the API
     /// still answers 401, the token is refreshed once and `call` retried once; a second 401 means
-    /// the grant is gone, and the user is asked to connect again.
+    /// the grant is gone, and the user is asked to connect again. All of it ends by the
+    /// request's deadline (`with_deadline`): a slow refresh plus a slow call cannot add up to
+    /// more than one page's budget. A refresh in flight at the deadline goes on and stores its
+    /// result (see `tokens`).
     pub async fn call_api<T, F, Fut>(
+        &self,
+        connection: &ConnectionId,
+        call: F,
+    ) -> Result<T, AppError>
+    where
+        F: Fn(AccessToken) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let work = self.call_api_once(connection, call);
+        match DEADLINE.try_with(|deadline| *deadline) {
+            Ok(deadline) => tokio::time::timeout_at(deadline, work)
+                .await
+                .unwrap_or(Err(AppError::Api(ApiError::Timeout))),
+            Err(_) => work.await,
+        }
+    }
+
+    async fn call_api_once<T, F, Fut>(
         &self,
         connection: &ConnectionId,
         call: F,

@@ -16,6 +16,9 @@ use super::Shared;
 pub struct Fault {
     /// Sleep before answering.
     pub delay: Option<Duration>,
+    /// Sleep after the real handler ran, before the answer leaves: the request took effect
+    /// (a code spent, a refresh token rotated) but its answer is late.
+    pub delay_after: Option<Duration>,
     /// Answer with this status instead of the real handler.
     pub status: Option<u16>,
     /// Add `Retry-After: N` (seconds).
@@ -54,6 +57,11 @@ pub async fn apply(
         }
         if let Some(response) = response_for(&fault) {
             return Ok(req.into_response(response));
+        }
+        if let Some(delay) = fault.delay_after {
+            let response = next.call(req).await?;
+            tokio::time::sleep(delay).await;
+            return Ok(response.map_into_boxed_body());
         }
     }
     Ok(next.call(req).await?.map_into_boxed_body())

@@ -132,10 +132,171 @@ async fn a_provider_outage_during_refresh_keeps_the_tokens() {
             ..Fault::default()
         },
     );
+    let before = app.sim.request_count("/api/v1/auth/oauth2/token/");
+    let started = std::time::Instant::now();
     let (status, html) = app.get_html("/dashboard").await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert!(html.contains("Try again"));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        app.sim.request_count("/api/v1/auth/oauth2/token/") - before,
+        1,
+        "the dashboard's three calls share one failed refresh"
+    );
     app.sim.clear_faults();
     let (status, _) = app.get_html("/dashboard").await;
     assert_eq!(status, StatusCode::OK, "the kept refresh token still works");
+}
+
+/// The harness's upstream timeout (3 s) plus a second: each page's budget for Rememberizer.
+const PAGE_BUDGET: Duration = Duration::from_secs(4);
+
+#[tokio::test]
+async fn a_hanging_token_endpoint_holds_a_page_no_longer_than_one_timeout() {
+    let app = spawn_app().await;
+    app.connect().await;
+    app.sim.expire_access_tokens();
+    app.sim.set_fault(
+        "/api/v1/auth/oauth2/token/",
+        Fault {
+            delay: Some(Duration::from_secs(30)),
+            ..Fault::default()
+        },
+    );
+    let before = app.sim.request_count("/api/v1/auth/oauth2/token/");
+    let started = std::time::Instant::now();
+    let (status, _) = app.get_html("/dashboard").await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(
+        elapsed < PAGE_BUDGET + Duration::from_millis(500),
+        "{elapsed:?}"
+    );
+    assert_eq!(
+        app.sim.request_count("/api/v1/auth/oauth2/token/") - before,
+        1,
+        "one refresh attempt for the dashboard's three calls"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_refresh_and_a_slow_call_share_one_page_deadline() {
+    let app = spawn_app_with(
+        SimulatorConfig {
+            access_token_ttl: Duration::from_secs(2),
+            ..SimulatorConfig::default()
+        },
+        |_| {},
+    )
+    .await;
+    app.connect().await;
+    // The refreshed token will live an hour; this one is due for refresh in a second, so the
+    // page refreshes first and calls after.
+    app.sim.set_access_token_ttl(Duration::from_secs(3600));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Each under the 3 s upstream timeout, together over the 4 s page budget.
+    for path in ["/api/v1/auth/oauth2/token/", "/api/v1/account/"] {
+        app.sim.set_fault(
+            path,
+            Fault {
+                delay: Some(Duration::from_millis(2_500)),
+                remaining: Some(1),
+                ..Fault::default()
+            },
+        );
+    }
+    let started = std::time::Instant::now();
+    let (status, _) = app.get_html("/dashboard").await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "after {elapsed:?}");
+    assert!(
+        elapsed >= PAGE_BUDGET - Duration::from_millis(100)
+            && elapsed < PAGE_BUDGET + Duration::from_millis(600),
+        "answered at the page's deadline, not after 5 s: {elapsed:?}"
+    );
+    // The refresh finished in the background and was kept: the next page needs none.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refreshes = app.token_request_count("refresh_token");
+    let (status, _) = app.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.token_request_count("refresh_token"), refreshes);
+}
+
+#[tokio::test]
+async fn a_refresh_whose_request_is_dropped_still_stores_the_rotated_token() {
+    let app = spawn_app().await;
+    app.connect().await;
+    app.sim.expire_access_tokens();
+    // The provider rotates the refresh token at once, but its answer takes a second.
+    app.sim.set_fault(
+        "/api/v1/auth/oauth2/token/",
+        Fault {
+            delay_after: Some(Duration::from_secs(1)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    // The browser gives up (a closed tab, a reset) while the refresh is in flight.
+    let impatient = app
+        .client
+        .get(app.url("/dashboard"))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(impatient.is_err(), "the request was abandoned");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    // The refresh ran to its end and kept the new refresh token: no second refresh, no reuse
+    // of the rotated one (which would revoke the grant).
+    let (status, _) = app.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::OK, "still connected");
+    assert_eq!(refresh_tokens_sent(&app).len(), 1);
+}
+
+#[tokio::test]
+async fn a_refresh_still_in_flight_at_the_page_deadline_is_finished_and_kept() {
+    let app = spawn_app().await;
+    app.connect().await;
+    // The API refuses the token after 2.5 s; the refresh that follows is taken into account by
+    // the provider at once but answered 2 s later, after the page's 4 s deadline.
+    app.sim.set_fault(
+        "/api/v1/account/",
+        Fault {
+            delay: Some(Duration::from_millis(2_500)),
+            status: Some(401),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    app.sim.set_fault(
+        "/api/v1/auth/oauth2/token/",
+        Fault {
+            delay_after: Some(Duration::from_secs(2)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let (status, _) = app.get_html("/dashboard").await;
+    assert_eq!(
+        status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "the page kept its deadline"
+    );
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+
+    // Had the refresh been dropped with the page, the app would still hold the rotated refresh
+    // token, and its next use would be a reuse (the provider then revokes the grant).
+    app.sim.expire_access_tokens();
+    let (status, _) = app.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::OK, "still connected");
+    let sent = refresh_tokens_sent(&app);
+    assert_eq!(sent.len(), 2);
+    assert_ne!(
+        sent[0], sent[1],
+        "the second refresh used the rotated token"
+    );
 }
