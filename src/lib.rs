@@ -8,6 +8,7 @@ pub mod errors;
 pub mod http_client;
 pub mod llm;
 pub mod oauth;
+pub mod pending_flows;
 pub mod redis_client;
 pub mod rememberizer;
 pub mod routes;

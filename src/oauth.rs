@@ -7,7 +7,8 @@
 //! - Step 1: [`OAuthFlow::start`] builds the authorize URL (state + PKCE) — `routes::auth::start`.
 //! - Step 2: the user picks mementos on Rememberizer's consent page (nothing to do here).
 //! - Step 3: Rememberizer redirects back with `code` + `state`; `routes::auth::callback` matches the
-//!   state against the flows this browser started (`session::TypedSession::take_pending_flow`).
+//!   state against the flows this browser started (`pending_flows::FlowCookies::take`) and claims
+//!   it once (`pending_flows::SpentStates::claim`).
 //! - Step 4: [`OAuthFlow::exchange_code`] trades the code (plus the PKCE verifier) for tokens.
 //! - Step 5: the access token is used as a bearer token by `rememberizer::ApiClient`;
 //!   [`OAuthFlow::refresh`] gets a new one when it expires (`tokens::TokenStore`).

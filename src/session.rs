@@ -1,12 +1,13 @@
 //! A typed wrapper over `actix_session::Session`: handlers never see raw keys or token strings.
 //!
-//! What a session holds (server-side, in the session store):
-//! - the flows this browser has started and not finished (Step 1 → Step 3): state + PKCE verifier;
-//! - once connected, the id of its connection in the token store (`tokens::TokenStore`);
-//! - a CSRF token for the app's own forms (synchronizer-token pattern).
+//! A session exists only once a browser is connected (flows in progress live in their own
+//! encrypted cookies, `pending_flows`). It holds, server-side in the session store:
+//! - the id of its connection in the token store (`tokens::TokenStore`);
+//! - a CSRF token for the app's own forms (synchronizer-token pattern), created once, at login,
+//!   so that concurrent first page loads cannot each write a different one;
+//! - a one-time message for the next page.
 
 use std::future::{ready, Ready};
-use std::time::SystemTime;
 
 use actix_session::{Session, SessionExt, SessionGetError, SessionInsertError};
 use actix_web::dev::Payload;
@@ -14,13 +15,8 @@ use actix_web::{FromRequest, HttpRequest};
 use oauth2::CsrfToken;
 use subtle::ConstantTimeEq;
 
-use crate::oauth::PendingFlow;
 use crate::tokens::ConnectionId;
 
-/// How many flows one browser may have pending at once (several tabs); the oldest goes first.
-pub const MAX_PENDING_FLOWS: usize = 5;
-
-const PENDING_FLOWS: &str = "oauth.pending_flows";
 const CONNECTION_ID: &str = "connection_id";
 const CSRF_TOKEN: &str = "csrf_token";
 const FLASH: &str = "flash";
@@ -28,7 +24,7 @@ const FLASH: &str = "flash";
 pub struct TypedSession(Session);
 
 /// Whether raw session state belongs to a connected browser. Session stores use it to keep
-/// sessions that only hold pending flows short-lived (see `session_store`).
+/// sessions that are not connected short-lived (see `session_store`).
 pub fn is_connected_state(state: &std::collections::HashMap<String, String>) -> bool {
     state.contains_key(CONNECTION_ID)
 }
@@ -42,52 +38,14 @@ pub enum SessionError {
 }
 
 impl TypedSession {
-    /// Step 1: remember a flow this browser started.
-    pub fn push_pending_flow(&self, flow: PendingFlow) -> Result<(), SessionError> {
-        let now = SystemTime::now();
-        let mut flows = self.pending_flows()?;
-        flows.retain(|f| !f.is_expired(now));
-        flows.push(flow);
-        if flows.len() > MAX_PENDING_FLOWS {
-            let excess = flows.len() - MAX_PENDING_FLOWS;
-            flows.drain(..excess);
-        }
-        self.0.insert(PENDING_FLOWS, flows)?;
-        Ok(())
-    }
-
-    /// Step 3: find and remove the pending flow whose state the provider sent back. Each state is
-    /// usable once. States are compared in constant time, and every pending flow is compared so
-    /// the time taken does not tell which one matched. Expired flows never match.
-    pub fn take_pending_flow(&self, state: &str) -> Result<Option<PendingFlow>, SessionError> {
-        let now = SystemTime::now();
-        let mut flows = self.pending_flows()?;
-        let mut found = None;
-        for (index, flow) in flows.iter().enumerate() {
-            let matches: bool = flow.state.as_bytes().ct_eq(state.as_bytes()).into();
-            if matches {
-                found = Some(index);
-            }
-        }
-        let Some(index) = found else {
-            return Ok(None);
-        };
-        let flow = flows.remove(index);
-        self.0.insert(PENDING_FLOWS, &flows)?;
-        Ok((!flow.is_expired(now)).then_some(flow))
-    }
-
-    fn pending_flows(&self) -> Result<Vec<PendingFlow>, SessionError> {
-        Ok(self.0.get(PENDING_FLOWS)?.unwrap_or_default())
-    }
-
-    /// After Step 4: a new session id (no fixation), a new CSRF token, and the connection. The
-    /// completed flow was already removed by `take_pending_flow`; flows other tabs started stay
-    /// valid, so one tab's login does not break another's.
+    /// After Step 4: a new session id (no fixation), the connection, and a new CSRF token,
+    /// created here once (not on first use, where two concurrent page loads could each write
+    /// their own and leave one tab with a token that no longer matches).
     pub fn start_connection(&self, connection: &ConnectionId) -> Result<(), SessionError> {
         self.0.renew();
-        self.0.remove(CSRF_TOKEN);
         self.0.insert(CONNECTION_ID, connection.as_str())?;
+        self.0
+            .insert(CSRF_TOKEN, CsrfToken::new_random_len(32).secret())?;
         Ok(())
     }
 
@@ -98,7 +56,8 @@ impl TypedSession {
             .map(ConnectionId::from_session))
     }
 
-    /// The CSRF token for forms on pages this session sees, created on first use.
+    /// The CSRF token for forms on pages this session sees (created at login; on first use for a
+    /// session from before that rule).
     pub fn csrf_token(&self) -> Result<String, SessionError> {
         if let Some(token) = self.0.get::<String>(CSRF_TOKEN)? {
             return Ok(token);

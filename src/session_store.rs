@@ -6,6 +6,8 @@
 //! - [`MemorySessionStore`] is built on `moka`, so it is bounded (least-recently-used sessions are
 //!   evicted beyond `max_sessions`) and every entry expires after the TTL actix-session asks for.
 //!   One process only: sessions are lost on restart and not shared between instances.
+//! - Both update only a session that still exists: a request that loaded a session before a
+//!   concurrent logout cannot bring it back when it ends.
 //! - [`RedisSessionStore`] keeps sessions under `ttm:session:KEY` with Redis expiry, shared by
 //!   every instance and surviving restarts. It mirrors actix-session's own Redis store, but every
 //!   command is bounded in time (`redis_client`), so a Redis outage gives a quick 503, never a
@@ -60,6 +62,9 @@ impl MemorySessionStore {
         Self {
             sessions: Cache::builder()
                 .max_capacity(max_sessions)
+                // LRU, not moka's default TinyLFU: a new session (a new login) is always admitted,
+                // and the least recently used one makes room.
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .expire_after(PerEntryTtl)
                 .build(),
         }
@@ -79,6 +84,13 @@ impl MemorySessionStore {
 /// actix-session's own stores use.
 fn new_session_key() -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), 64)
+}
+
+/// What `update` answers for a session that no longer exists (purged by a concurrent logout,
+/// or expired): a fresh key under which nothing is stored, so the browser's next request is
+/// simply not connected.
+fn gone() -> Result<SessionKey, UpdateError> {
+    SessionKey::try_from(new_session_key()).map_err(|e| UpdateError::Other(e.into()))
 }
 
 fn to_std(ttl: &CookieDuration) -> Duration {
@@ -118,10 +130,22 @@ impl SessionStore for MemorySessionStore {
             state,
             ttl: to_std(ttl),
         });
-        self.sessions
-            .insert(session_key.as_ref().to_owned(), entry)
+        // Update only a session that still exists, atomically: a request that loaded the
+        // session before a concurrent logout must not write it back (logout is final).
+        let result = self
+            .sessions
+            .entry(session_key.as_ref().to_owned())
+            .and_compute_with(|current| {
+                std::future::ready(match current {
+                    Some(_) => moka::ops::compute::Op::Put(entry),
+                    None => moka::ops::compute::Op::Nop,
+                })
+            })
             .await;
-        Ok(session_key)
+        match result {
+            moka::ops::compute::CompResult::ReplacedWith(_) => Ok(session_key),
+            _ => gone(),
+        }
     }
 
     async fn update_ttl(
@@ -226,11 +250,8 @@ impl SessionStore for RedisSessionStore {
             .map_err(|e| UpdateError::Other(e.into()))?;
         match updated {
             Some(_) => Ok(session_key),
-            // The session expired meanwhile: store the state under a new key.
-            None => self.save(state, ttl).await.map_err(|e| match e {
-                SaveError::Serialization(e) => UpdateError::Serialization(e),
-                SaveError::Other(e) => UpdateError::Other(e),
-            }),
+            // Logged out (or expired) meanwhile: not written back, logout is final.
+            None => gone(),
         }
     }
 
@@ -257,8 +278,8 @@ impl SessionStore for RedisSessionStore {
     }
 }
 
-/// A session that is not connected holds only pending flows (state + PKCE verifier) and a CSRF
-/// token: it lives as long as a flow may (10 minutes), not the 7 days of a connected session.
+/// A session that is not connected (flows in progress live in cookies, so such a session holds
+/// at most a CSRF token or a message) lives 10 minutes, not the 7 days of a connected session.
 fn ttl_for(state: &SessionState, ttl: &CookieDuration) -> CookieDuration {
     if is_connected_state(state) {
         *ttl
@@ -366,6 +387,38 @@ mod tests {
             .expect("save");
         tokio::time::sleep(Duration::from_millis(80)).await;
         assert!(store.load(&key).await.expect("load").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_update_never_brings_a_deleted_session_back() {
+        let store = MemorySessionStore::new(10);
+        let ttl = CookieDuration::minutes(5);
+        let key = store.save(state(&[("k", "v")]), &ttl).await.expect("save");
+        let same = SessionKey::try_from(key.as_ref().to_owned()).expect("key");
+        let updated = store
+            .update(same, state(&[("k", "w")]), &ttl)
+            .await
+            .expect("update");
+        assert_eq!(
+            updated.as_ref(),
+            key.as_ref(),
+            "a live session is updated in place"
+        );
+        store.delete(&key).await.expect("delete");
+        let same = SessionKey::try_from(key.as_ref().to_owned()).expect("key");
+        let after = store
+            .update(same, state(&[("k", "late")]), &ttl)
+            .await
+            .expect("update");
+        assert_ne!(after.as_ref(), key.as_ref());
+        assert!(
+            store.load(&key).await.expect("load").is_none(),
+            "still gone"
+        );
+        assert!(
+            store.load(&after).await.expect("load").is_none(),
+            "nothing saved"
+        );
     }
 
     #[tokio::test]

@@ -20,6 +20,7 @@ use crate::errors::{render_error_page, session_store_unavailable, AppError, SECU
 use crate::http_client::HttpClient;
 use crate::llm::LlmClient;
 use crate::oauth::OAuthFlow;
+use crate::pending_flows::{FlowCookies, SpentStates};
 use crate::redis_client::Redis;
 use crate::rememberizer::ApiClient;
 use crate::routes::{
@@ -35,7 +36,8 @@ use crate::tokens::TokenStore;
 pub const SESSION_COOKIE: &str = "ttm_session";
 /// Sessions (and the connection they hold) end this long after their last change.
 pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
-/// Bounds of the in-memory stores: beyond this, the least recently used sessions are evicted.
+/// Bounds of the in-memory stores: beyond this, the least recently used sessions are evicted
+/// (moka with its LRU policy).
 pub const MAX_SESSIONS: u64 = 100_000;
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 15;
@@ -140,6 +142,20 @@ impl Application {
             .map(|llm| LlmClient::new(llm, http.clone()))
             .transpose()
             .context("LLM_BASE_URL")?;
+        let session_key = match &settings.session_key {
+            Some(key) => Key::from(&key.0),
+            None => {
+                tracing::warn!(
+                    "SESSION_KEY is not set: using a random key, so sessions end when the app restarts"
+                );
+                Key::generate()
+            }
+        };
+        let https = base_url.scheme() == "https";
+        let spent_states = match &redis {
+            Some(redis) => SpentStates::Redis(redis.clone()),
+            None => SpentStates::memory(),
+        };
         let state = AppState {
             // One upstream timeout, and a second for the refresh's bookkeeping around it.
             page_budget: settings.http.request_timeout + Duration::from_secs(1),
@@ -151,28 +167,15 @@ impl Application {
                 &settings.scopes,
                 http.clone(),
             )?,
+            flows: FlowCookies::new(session_key.clone(), https),
+            spent_states,
             api: ApiClient::new(http, &provider_url)?,
             tokens,
             redis,
             llm,
         };
-        let session_key = match &settings.session_key {
-            Some(key) => Key::from(&key.0),
-            None => {
-                tracing::warn!(
-                    "SESSION_KEY is not set: using a random key, so sessions end when the app restarts"
-                );
-                Key::generate()
-            }
-        };
 
-        let server = run(
-            listener,
-            state,
-            session_store,
-            session_key,
-            base_url.scheme() == "https",
-        )?;
+        let server = run(listener, state, session_store, session_key, https)?;
         tracing::info!(url = %base_url, "talk-to-mementos is listening");
         Ok(Self {
             port,

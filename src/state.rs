@@ -13,6 +13,10 @@ pub struct AppState {
     /// The time a page may spend on Rememberizer in all: refresh, call and retry included.
     pub page_budget: std::time::Duration,
     pub oauth: OAuthFlow,
+    /// Flows between Step 1 and Step 3, in the browser's cookies.
+    pub flows: crate::pending_flows::FlowCookies,
+    /// States whose code was exchanged: each is used once.
+    pub spent_states: crate::pending_flows::SpentStates,
     pub api: ApiClient,
     pub tokens: TokenStore,
     /// Set when sessions and tokens live in Redis (for readiness checks).

@@ -277,6 +277,8 @@ impl TokenStore {
         TokenStore::Memory(
             Cache::builder()
                 .max_capacity(max_connections)
+                // LRU (moka's default is TinyLFU): a new connection is always admitted.
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .time_to_idle(idle_ttl)
                 .build(),
         )

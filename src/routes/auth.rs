@@ -2,13 +2,14 @@
 //! The protocol itself lives in `crate::oauth`.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use crate::errors::AppError;
 use crate::routes::see_other;
 use crate::session::TypedSession;
 use crate::state::AppState;
+use crate::tokens::TokenError;
 
 /// Step 1's route: starts a flow.
 pub const START_ROUTE: &str = "/auth/rememberizer";
@@ -19,15 +20,16 @@ pub const CALLBACK_ROUTE: &str = "/auth/rememberizer/callback";
 const MAX_PROVIDER_TEXT: usize = 500;
 
 /// `GET /auth/rememberizer` — Step 1: send the browser to Rememberizer's authorize endpoint.
-pub async fn start(
-    state: web::Data<AppState>,
-    session: TypedSession,
-) -> Result<HttpResponse, AppError> {
+/// The flow's state and verifier go to the browser in an encrypted cookie of their own
+/// (`pending_flows`): nothing is stored on the server for a visitor who is not connected.
+pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let (authorize_url, pending) = state.oauth.start();
-    session.push_pending_flow(pending)?;
-    Ok(HttpResponse::Found()
-        .insert_header((header::LOCATION, authorize_url.as_str()))
-        .finish())
+    let mut response = HttpResponse::Found();
+    response.insert_header((header::LOCATION, authorize_url.as_str()));
+    for cookie in state.flows.start(&req, &pending) {
+        response.cookie(cookie);
+    }
+    response.finish()
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,17 +42,18 @@ pub struct CallbackParams {
 
 /// `GET /auth/rememberizer/callback` — Step 3: Rememberizer sends the browser back here.
 pub async fn callback(
+    req: HttpRequest,
     params: web::Query<CallbackParams>,
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
     let params = params.into_inner();
 
-    // The state is bound to this browser and usable once: take it out of the session whatever
-    // happens next, so that a replayed callback finds nothing.
-    let pending = match params.state.as_deref() {
-        Some(returned) if !returned.is_empty() => session.take_pending_flow(returned)?,
-        _ => None,
+    // The flow this browser started with this state, from its cookie (whose removal goes out
+    // with the answer).
+    let (pending, spent_cookie) = match params.state.as_deref() {
+        Some(returned) if !returned.is_empty() => state.flows.take(&req, returned),
+        _ => (None, None),
     };
 
     // The user refused, or Rememberizer could not authorize: no code, no token request. Only
@@ -86,6 +89,19 @@ pub async fn callback(
                 .to_owned(),
         ));
     };
+    // Each state is exchanged once, whatever arrives concurrently (a reload, a proxy retry): a
+    // second exchange of one code would make a provider following RFC 6749 §4.1.2 revoke the
+    // grant.
+    if !state
+        .spent_states
+        .claim(&pending.state)
+        .await
+        .map_err(TokenError::from)?
+    {
+        return Err(AppError::InvalidState(
+            "This sign-in was not started in this browser, was already completed, or is more than 10 minutes old.",
+        ));
+    }
 
     // Step 4: code + PKCE verifier → tokens, kept server-side.
     let tokens = state
@@ -99,7 +115,13 @@ pub async fn callback(
     }
     session.start_connection(&connection)?;
     // 303 so the code and state leave the address bar (and the history entry is a clean GET).
-    Ok(see_other("/dashboard"))
+    let mut response = see_other("/dashboard");
+    if let Some(cookie) = spent_cookie {
+        response
+            .add_cookie(&cookie)
+            .map_err(|e| AppError::BadRequest(format!("cookie: {e}")))?;
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]

@@ -268,17 +268,45 @@ async fn several_tabs_can_connect_at_once() {
 }
 
 #[tokio::test]
-async fn the_session_id_is_renewed_on_login() {
+async fn starting_a_flow_stores_nothing_on_the_server() {
     let app = spawn_app().await;
     let response = app.get("/auth/rememberizer").await;
-    let before = session_cookie(&set_cookies(response.headers())).expect("a session starts");
+    let cookies = set_cookies(response.headers());
+    assert!(
+        session_cookie(&cookies).is_none(),
+        "no session for a visitor who is not connected: {cookies:?}"
+    );
+    let flow = cookies
+        .iter()
+        .find(|c| c.starts_with("ttm_flow_"))
+        .expect("the flow's own cookie");
+    assert!(flow.contains("HttpOnly"));
+    assert!(flow.contains("SameSite=Lax"));
+    assert!(flow.contains("Path=/auth/rememberizer"));
+    assert!(flow.contains("Max-Age=600"), "{flow}");
+    assert!(!flow.contains("Secure"), "plain http in tests");
+    // Encrypted: neither the state nor the verifier can be read from it.
     let authorize = url::Url::parse(location(&response)).expect("url");
-    let callback = app.consent(&authorize, &[], true).await;
-    let response = app.follow(&callback).await;
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    let value = flow.split(';').next().unwrap_or_default();
+    assert!(!value.contains(&state), "{value}");
+}
+
+#[tokio::test]
+async fn the_session_id_is_renewed_on_login() {
+    let app = spawn_app().await;
+    let response = app.connect_with(&[1]).await;
+    let before = session_cookie(&set_cookies(response.headers())).expect("a session starts");
+    // The same browser connects again (another account, new mementos): a new session id.
+    let response = app.connect_with(&[1]).await;
     let after = session_cookie(&set_cookies(response.headers())).expect("a new session cookie");
     // Comparing `before` and `after` would prove nothing: the cookie is encrypted with a fresh
     // nonce each time, so even the same session key gives a different value. What matters is
-    // that the new cookie opens the connected session and the pre-login one opens nothing.
+    // that the new cookie opens the connected session and the old one opens nothing.
     let renewed = browser()
         .get(app.url("/dashboard"))
         .header("Cookie", format!("ttm_session={after}"))
@@ -291,7 +319,7 @@ async fn the_session_id_is_renewed_on_login() {
         "the new cookie is connected"
     );
 
-    // The pre-login session id is worth nothing now.
+    // The earlier session id is worth nothing now.
     let fixated = browser();
     let response = fixated
         .get(app.url("/dashboard"))
@@ -312,7 +340,7 @@ fn session_cookie(cookies: &[String]) -> Option<String> {
 #[tokio::test]
 async fn the_session_cookie_is_http_only_lax_and_holds_no_token() {
     let app = spawn_app().await;
-    let response = app.get("/auth/rememberizer").await;
+    let response = app.connect_with(&[1]).await;
     let cookies = set_cookies(response.headers());
     let cookie = cookies
         .iter()
@@ -329,10 +357,17 @@ async fn the_session_cookie_is_http_only_lax_and_holds_no_token() {
         "an opaque id, not a token ({} bytes)",
         value.len()
     );
+    // The spent flow's cookie is removed with the same answer.
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("ttm_flow_") && c.contains("Max-Age=0")),
+        "{cookies:?}"
+    );
 }
 
 #[tokio::test]
-async fn an_https_app_base_url_makes_the_cookie_secure() {
+async fn an_https_app_base_url_makes_the_cookies_secure() {
     let app = spawn_app_with(Default::default(), |settings| {
         settings.app_base_url = Some(url::Url::parse("https://mementos.example").expect("url"));
     })
@@ -341,8 +376,46 @@ async fn an_https_app_base_url_makes_the_cookie_secure() {
     let cookies = set_cookies(response.headers());
     assert!(cookies
         .iter()
-        .any(|c| c.starts_with("ttm_session=") && c.contains("Secure")));
+        .any(|c| c.starts_with("ttm_flow_") && c.contains("Secure")));
     assert!(response.headers().contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn concurrent_callbacks_with_one_code_exchange_it_once() {
+    let app = spawn_app().await;
+    let authorize = app.start_connect().await;
+    let callback = app.consent(&authorize, &[1], true).await;
+    // A reload, a proxy retry: eight copies of the same callback at once.
+    let copies = (0..8).map(|_| app.follow(&callback));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(copies)
+        .await
+        .into_iter()
+        .map(|r| r.status())
+        .collect();
+    assert_eq!(
+        app.token_request_count("authorization_code"),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| s.is_redirection()).count(),
+        1,
+        "one connects: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn tabs_starting_flows_at_once_keep_every_flow() {
+    let app = spawn_app().await;
+    // Six tabs of one browser start at the same moment; five flows are kept (the bound), and
+    // none overwrites another.
+    let starts: Vec<url::Url> =
+        futures_util::future::join_all((0..5).map(|_| app.start_connect())).await;
+    for authorize in starts {
+        let callback = app.consent(&authorize, &[1], true).await;
+        assert_is_redirect_to(&app.follow(&callback).await, "/dashboard");
+    }
+    assert_eq!(app.token_request_count("authorization_code"), 5);
 }
 
 #[tokio::test]
@@ -446,4 +519,60 @@ async fn an_error_callback_with_a_forged_state_shows_none_of_its_text() {
     );
     assert!(!html.contains("server_error"));
     assert_eq!(app.sim.token_requests().len(), 0);
+}
+
+#[tokio::test]
+async fn a_request_racing_logout_does_not_bring_the_session_back() {
+    let app = spawn_app().await;
+    app.connect().await;
+    let (_, form) = app.get_html("/memorize").await;
+    let csrf = extract_hidden(&form, "csrf_token").expect("csrf");
+    // A note whose storing takes a second; the user logs out in another tab meanwhile.
+    app.sim.set_fault(
+        "/api/v1/documents/memorize/",
+        talk_to_mementos::simulator::Fault {
+            delay: Some(std::time::Duration::from_secs(1)),
+            remaining: Some(1),
+            ..Default::default()
+        },
+    );
+    let slow = {
+        let (client, url, csrf) = (app.client.clone(), app.url("/memorize"), csrf.clone());
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("name", "n"),
+                    ("content", "c"),
+                ])
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_is_redirect_to(&app.logout(Some(&csrf)).await, "/");
+    let stored = slow.await.expect("task").expect("POST");
+    assert!(stored.status().is_redirection(), "{}", stored.status());
+
+    // The note's answer came last and carried the session: it must not be connected again.
+    assert_is_redirect_to(&app.get("/dashboard").await, "/");
+}
+
+#[tokio::test]
+async fn concurrent_first_page_loads_after_login_share_one_csrf_token() {
+    let app = spawn_app().await;
+    app.connect().await;
+    let loads = (0..6).map(|_| app.get_html("/memorize"));
+    let tokens: Vec<String> = futures_util::future::join_all(loads)
+        .await
+        .into_iter()
+        .map(|(_, html)| extract_hidden(&html, "csrf_token").expect("csrf"))
+        .collect();
+    assert!(
+        tokens.windows(2).all(|pair| pair[0] == pair[1]),
+        "every tab's forms carry the same token: {tokens:?}"
+    );
+    // And that token is the one the session checks.
+    assert_is_redirect_to(&app.logout(Some(&tokens[0])).await, "/");
 }

@@ -91,21 +91,18 @@ async fn keys_are_prefixed_and_expire() {
     let redis = RedisServer::start();
     let instances = spawn_instances(1, &redis).await;
     let app = &instances[0];
-    // A browser that only started a flow: its session lives minutes, not days.
-    let pending_only = browser();
-    let response = pending_only
-        .get(app.url("/auth/rememberizer"))
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(response.status(), StatusCode::FOUND);
+    // Browsers that only started a flow leave nothing in Redis: a flood of anonymous starts
+    // cannot fill it.
+    for _ in 0..200 {
+        let response = browser()
+            .get(app.url("/auth/rememberizer"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), StatusCode::FOUND);
+    }
     let keys = redis.keys_with_ttl("*");
-    assert_eq!(keys.len(), 1, "{keys:?}");
-    assert!(keys[0].0.starts_with("ttm:session:"));
-    assert!(
-        (1..=600).contains(&keys[0].1),
-        "pending flows expire within 10 minutes: {keys:?}"
-    );
+    assert!(keys.is_empty(), "{keys:?}");
 
     app.connect().await;
     let keys = redis.keys_with_ttl("*");

@@ -1,0 +1,212 @@
+//! Flows between Step 1 and Step 3, kept by the browser, and the states already spent.
+//!
+//! A started flow (its `state` and PKCE verifier) lives in a cookie of its own, encrypted and
+//! authenticated with the app's key (the cookie crate's private jar: AES-256-GCM, the cookie's
+//! name bound as associated data), `HttpOnly`, `SameSite=Lax`, `Path=/auth/rememberizer`, gone
+//! after 10 minutes — as oauth2-proxy keeps its CSRF cookie. So:
+//! - starting a flow stores nothing on the server: anonymous requests, however many, cannot fill
+//!   the session store (a server-side session exists only once a browser is connected);
+//! - each flow has its own cookie (named after its state), so tabs starting flows at the same
+//!   time cannot overwrite each other's, as they could in one shared session entry.
+//!
+//! A cookie can be replayed, so single use is enforced on the server: a state is *claimed* in
+//! [`SpentStates`] before its code is exchanged, atomically (moka's insert-if-absent in memory,
+//! `SET NX` in Redis). Of any number of concurrent or repeated callbacks with one state, one
+//! claims it and sends the code; the others get the invalid-state page.
+
+use std::time::{Duration, SystemTime};
+
+use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
+use actix_web::HttpRequest;
+use moka::future::Cache;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::oauth::{PendingFlow, PENDING_FLOW_TTL};
+use crate::redis_client::{Redis, RedisError, KEY_PREFIX};
+
+/// How many flows one browser may have pending at once (several tabs); the oldest goes first.
+pub const MAX_PENDING_FLOWS: usize = 5;
+/// Flow cookies are named this plus the first `NAME_STATE_CHARS` characters of their state.
+pub const COOKIE_PREFIX: &str = "ttm_flow_";
+const NAME_STATE_CHARS: usize = 16;
+/// The flow cookies go only to Step 1 and Step 3.
+pub const COOKIE_PATH: &str = "/auth/rememberizer";
+
+/// Reads and writes the flow cookies.
+#[derive(Clone)]
+pub struct FlowCookies {
+    key: Key,
+    secure: bool,
+}
+
+impl FlowCookies {
+    pub fn new(key: Key, secure: bool) -> Self {
+        Self { key, secure }
+    }
+
+    fn name(state: &str) -> String {
+        let prefix: String = state.chars().take(NAME_STATE_CHARS).collect();
+        format!("{COOKIE_PREFIX}{prefix}")
+    }
+
+    /// The request's flow cookies that decrypt, as (cookie name, flow).
+    fn flows(&self, req: &HttpRequest) -> Vec<(String, PendingFlow)> {
+        let Ok(cookies) = req.cookies() else {
+            return Vec::new();
+        };
+        let mut jar = CookieJar::new();
+        for cookie in cookies
+            .iter()
+            .filter(|c| c.name().starts_with(COOKIE_PREFIX))
+        {
+            jar.add_original(cookie.clone().into_owned());
+        }
+        let private = jar.private(&self.key);
+        cookies
+            .iter()
+            .filter(|c| c.name().starts_with(COOKIE_PREFIX))
+            .filter_map(|c| {
+                let plain = private.get(c.name())?;
+                let flow = serde_json::from_str::<PendingFlow>(plain.value()).ok()?;
+                Some((c.name().to_owned(), flow))
+            })
+            .collect()
+    }
+
+    /// Step 1: the cookie for a new flow, and removals for expired flows and for the oldest ones
+    /// beyond `MAX_PENDING_FLOWS`.
+    pub fn start(&self, req: &HttpRequest, flow: &PendingFlow) -> Vec<Cookie<'static>> {
+        let now = SystemTime::now();
+        let mut removals = Vec::new();
+        let mut live: Vec<(String, u64)> = Vec::new();
+        for (name, existing) in self.flows(req) {
+            if existing.is_expired(now) {
+                removals.push(self.removal(name));
+            } else {
+                live.push((name, existing.started_at));
+            }
+        }
+        live.sort_by_key(|(_, started_at)| *started_at);
+        let excess = (live.len() + 1).saturating_sub(MAX_PENDING_FLOWS);
+        removals.extend(
+            live.into_iter()
+                .take(excess)
+                .map(|(name, _)| self.removal(name)),
+        );
+
+        let value = serde_json::to_string(flow).unwrap_or_default();
+        let mut jar = CookieJar::new();
+        jar.private_mut(&self.key)
+            .add(self.base(Self::name(&flow.state), value, PENDING_FLOW_TTL));
+        removals.extend(jar.delta().cloned());
+        removals
+    }
+
+    /// Step 3: the flow this browser started with `state`, if it is still valid (compared in
+    /// constant time), and the removal of its cookie.
+    pub fn take(
+        &self,
+        req: &HttpRequest,
+        state: &str,
+    ) -> (Option<PendingFlow>, Option<Cookie<'static>>) {
+        let name = Self::name(state);
+        let Some((_, flow)) = self.flows(req).into_iter().find(|(n, _)| *n == name) else {
+            return (None, None);
+        };
+        let matches: bool = flow.state.as_bytes().ct_eq(state.as_bytes()).into();
+        let valid = matches && !flow.is_expired(SystemTime::now());
+        (valid.then_some(flow), Some(self.removal(name)))
+    }
+
+    fn base(&self, name: String, value: String, max_age: Duration) -> Cookie<'static> {
+        Cookie::build(name, value)
+            .path(COOKIE_PATH)
+            .http_only(true)
+            // Lax: the browser sends it on Rememberizer's top-level redirect back (Step 3).
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .max_age(actix_web::cookie::time::Duration::seconds(
+                max_age.as_secs() as i64,
+            ))
+            .finish()
+    }
+
+    fn removal(&self, name: String) -> Cookie<'static> {
+        self.base(name, String::new(), Duration::ZERO)
+    }
+}
+
+/// States whose code was (or is being) exchanged, remembered as long as a flow can live.
+#[derive(Clone)]
+pub enum SpentStates {
+    Memory(Cache<String, ()>),
+    Redis(Redis),
+}
+
+/// At most this many spent states are remembered in memory; a state evicted early can do no
+/// harm with the provider (its code is single-use and bound to its PKCE verifier).
+const MAX_SPENT_STATES: u64 = 100_000;
+
+impl SpentStates {
+    pub fn memory() -> Self {
+        SpentStates::Memory(
+            Cache::builder()
+                .max_capacity(MAX_SPENT_STATES)
+                .time_to_live(PENDING_FLOW_TTL)
+                .build(),
+        )
+    }
+
+    /// Claims `state` for one code exchange: `true` for the first claim, `false` ever after.
+    pub async fn claim(&self, state: &str) -> Result<bool, RedisError> {
+        // The state itself is a secret of the flow: only its digest is stored.
+        let digest: String = Sha256::digest(state.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        match self {
+            SpentStates::Memory(spent) => Ok(spent.entry(digest).or_insert(()).await.is_fresh()),
+            SpentStates::Redis(redis) => {
+                let set: Option<String> = redis
+                    .query(
+                        redis::cmd("SET")
+                            .arg(format!("{KEY_PREFIX}state:{digest}"))
+                            .arg(1)
+                            .arg("NX")
+                            .arg("EX")
+                            .arg(PENDING_FLOW_TTL.as_secs()),
+                    )
+                    .await?;
+                Ok(set.is_some())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_state_is_claimed_once() {
+        let spent = SpentStates::memory();
+        assert!(spent.claim("state-a").await.expect("memory"));
+        assert!(!spent.claim("state-a").await.expect("memory"));
+        assert!(spent.claim("state-b").await.expect("memory"));
+    }
+
+    #[tokio::test]
+    async fn concurrent_claims_of_one_state_have_one_winner() {
+        let spent = SpentStates::memory();
+        let claims = (0..16).map(|_| {
+            let spent = spent.clone();
+            tokio::spawn(async move { spent.claim("same").await.expect("memory") })
+        });
+        let mut winners = 0;
+        for claim in claims {
+            winners += usize::from(claim.await.expect("task"));
+        }
+        assert_eq!(winners, 1);
+    }
+}
