@@ -301,6 +301,28 @@ impl RedisServer {
         redis::cmd("PING").query(&mut self.connection()?)
     }
 
+    /// `CONFIG SET name value`.
+    pub fn config_set(&self, name: &str, value: &str) {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(name)
+            .arg(value)
+            .query(&mut self.connection().expect("redis connection"))
+            .expect("CONFIG SET");
+    }
+
+    /// `used_memory` from `INFO memory`, in bytes.
+    pub fn used_memory(&self) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query(&mut self.connection().expect("redis connection"))
+            .expect("INFO");
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("used_memory")
+    }
+
     /// Keys matching a pattern, with their TTL in seconds.
     pub fn keys_with_ttl(&self, pattern: &str) -> Vec<(String, i64)> {
         let mut connection = self.connection().expect("redis connection");
@@ -667,4 +689,35 @@ pub async fn readyz_becomes(app: &TestApp, expected: StatusCode) -> serde_json::
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// `count` anonymous `GET /auth/rememberizer`, `concurrency` at a time, each from a client
+/// without cookies (as a flood would come). Returns how many were answered 302.
+pub async fn flood_of_starts(address: &str, count: usize, concurrency: usize) -> usize {
+    use futures_util::StreamExt;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let url = format!("{address}/auth/rememberizer");
+    futures_util::stream::iter(0..count)
+        .map(|_| client.get(&url).send())
+        .buffer_unordered(concurrency)
+        .filter(|r| std::future::ready(r.as_ref().is_ok_and(|r| r.status() == StatusCode::FOUND)))
+        .count()
+        .await
+}
+
+/// Resident memory of a process, in KiB (`/proc/PID/status`).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -197,3 +197,20 @@ async fn sigterm_lets_in_flight_requests_finish_and_refuses_new_ones() {
     };
     assert!(status.success(), "a clean exit: {status:?}");
 }
+
+#[tokio::test]
+async fn a_flood_of_anonymous_starts_then_a_real_login() {
+    let (app, process) = spawn_app_process(&[]).await;
+    let pid = process.child.id();
+    let before = rss_kib(pid);
+    let started = Instant::now();
+    let answered = flood_of_starts(&app.address, 5_000, 32).await;
+    let after = rss_kib(pid);
+    println!(
+        "RSS: {before} KiB before, {after} KiB after {answered} anonymous starts in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(answered, 5_000);
+    app.connect().await;
+    assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
+}

@@ -229,3 +229,74 @@ async fn the_refresh_lock_lives_as_long_as_the_configured_timeout() {
         "the lock is released after the refresh"
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_anonymous_starts_leaves_nothing_in_redis_and_a_login_still_works() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(1, &redis).await;
+    let app = &instances[0];
+    let before = redis.used_memory();
+    let answered = flood_of_starts(&app.address, 5_000, 32).await;
+    let after = redis.used_memory();
+    println!("Redis used_memory: {before} B before, {after} B after {answered} anonymous starts");
+    assert_eq!(answered, 5_000);
+    assert!(
+        redis.keys_with_ttl("*").is_empty(),
+        "no key for anyone not connected"
+    );
+    app.connect().await;
+    assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn refreshed_tokens_are_stored_even_if_redis_fails_at_that_moment() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(1, &redis).await;
+    let app = &instances[0];
+    app.connect().await;
+    app.sim.expire_access_tokens();
+    // The provider rotates the refresh token; its answer comes 300 ms later, while Redis
+    // refuses writes (out of memory): the first writes of the new tokens fail.
+    app.sim.set_fault(
+        "/api/v1/auth/oauth2/token/",
+        Fault {
+            delay_after: Some(Duration::from_millis(300)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let page = {
+        let (client, url) = (app.client.clone(), app.url("/dashboard"));
+        tokio::spawn(async move { client.get(url).send().await })
+    };
+    let started = Instant::now();
+    while app.token_request_count("refresh_token") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "no refresh");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    redis.config_set("maxmemory-policy", "noeviction");
+    redis.config_set("maxmemory", "1");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.config_set("maxmemory", "0");
+    let _ = page.await.expect("task");
+
+    // The write was tried again: the next refresh uses the rotated token, no reuse.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.sim.expire_access_tokens();
+    let (status, _) = app.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::OK, "still connected");
+    let sent: Vec<String> = app
+        .sim
+        .token_requests()
+        .into_iter()
+        .filter(|r| r.grant_type == "refresh_token")
+        .filter_map(|r| {
+            r.form
+                .into_iter()
+                .find(|(k, _)| k == "refresh_token")
+                .map(|(_, v)| v)
+        })
+        .collect();
+    assert_eq!(sent.len(), 2, "{}", sent.len());
+    assert_ne!(sent[0], sent[1], "the rotated refresh token was kept");
+}
