@@ -16,7 +16,7 @@ use crate::rememberizer::{
 };
 use crate::routes::dashboard::DocumentRow;
 use crate::routes::documents::find_metadata;
-use crate::routes::see_other;
+use crate::routes::{parse_key, see_other};
 use crate::session::TypedSession;
 use crate::state::AppState;
 use crate::templates::Templates;
@@ -66,11 +66,7 @@ pub async fn discussion(
     let Some(connection) = session.connection()? else {
         return Ok(see_other("/"));
     };
-    let key = path.parse::<u64>().map_err(|_| {
-        AppError::BadRequest(
-            "A channel address ends with its number, like /discussions/42.".to_owned(),
-        )
-    })?;
+    let key = parse_key(&path, "/discussions/42")?;
     let integration_type = parse_integration_type(query.integration_type.as_deref())?;
     let today = OffsetDateTime::now_utc().date();
     let until = parse_until(query.until.as_deref(), today)?;

@@ -12,7 +12,7 @@ use crate::errors::AppError;
 use crate::rememberizer::ApiError;
 use crate::rememberizer::{Document, DocumentsQuery};
 use crate::routes::dashboard::{reader_href, DocumentRow};
-use crate::routes::see_other;
+use crate::routes::{parse_key, see_other};
 use crate::session::TypedSession;
 use crate::state::AppState;
 use crate::templates::Templates;
@@ -46,11 +46,7 @@ pub async fn document(
     let Some(connection) = session.connection()? else {
         return Ok(see_other("/"));
     };
-    let id = path.parse::<u64>().map_err(|_| {
-        AppError::BadRequest(
-            "A document address ends with its number, like /documents/42.".to_owned(),
-        )
-    })?;
+    let id = parse_key(&path, "/documents/42")?;
     let start = match query.start_chunk.as_deref().map(str::trim) {
         None | Some("") => 0,
         Some(raw) => raw.parse::<u32>().map_err(|_| {

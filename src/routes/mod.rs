@@ -14,6 +14,15 @@ pub mod memorize;
 use actix_web::http::header;
 use actix_web::HttpResponse;
 
+/// The integer key at the end of a reader's address (`/documents/42`, `/discussions/42`).
+pub fn parse_key(raw: &str, example: &str) -> Result<u64, crate::errors::AppError> {
+    raw.parse::<u64>().map_err(|_| {
+        crate::errors::AppError::BadRequest(format!(
+            "This address must end with a document's number, like {example}."
+        ))
+    })
+}
+
 /// `303 See Other` to a path of this app (used after POSTs and the OAuth callback).
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

@@ -575,6 +575,25 @@ impl TestApp {
         mementos
     }
 
+    /// The refresh tokens the app sent to the token endpoint, in order (each request checked
+    /// for client credentials in the body).
+    pub fn refresh_tokens_sent(&self) -> Vec<String> {
+        self.sim
+            .token_requests()
+            .iter()
+            .filter(|r| r.grant_type == "refresh_token")
+            .map(|r| {
+                let form: HashMap<_, _> = r.form.iter().cloned().collect();
+                assert_eq!(form["client_id"], CLIENT_ID);
+                assert_eq!(
+                    form["client_secret"], CLIENT_SECRET,
+                    "credentials in the body"
+                );
+                form["refresh_token"].clone()
+            })
+            .collect()
+    }
+
     /// The CSRF token of the logout form on a page.
     pub async fn csrf_token(&self) -> String {
         let (_, html) = self.get_html("/dashboard").await;

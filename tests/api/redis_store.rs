@@ -285,18 +285,7 @@ async fn refreshed_tokens_are_stored_even_if_redis_fails_at_that_moment() {
     app.sim.expire_access_tokens();
     let (status, _) = app.get_html("/dashboard").await;
     assert_eq!(status, StatusCode::OK, "still connected");
-    let sent: Vec<String> = app
-        .sim
-        .token_requests()
-        .into_iter()
-        .filter(|r| r.grant_type == "refresh_token")
-        .filter_map(|r| {
-            r.form
-                .into_iter()
-                .find(|(k, _)| k == "refresh_token")
-                .map(|(_, v)| v)
-        })
-        .collect();
+    let sent = app.refresh_tokens_sent();
     assert_eq!(sent.len(), 2, "{}", sent.len());
     assert_ne!(sent[0], sent[1], "the rotated refresh token was kept");
 }

@@ -1,29 +1,11 @@
 //! Tokens that stay valid: expiry, refresh, rotation, revocation, concurrency.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use talk_to_mementos::simulator::{Fault, SimulatorConfig};
 
 use crate::helpers::*;
-
-fn refresh_tokens_sent(app: &TestApp) -> Vec<String> {
-    app.sim
-        .token_requests()
-        .iter()
-        .filter(|r| r.grant_type == "refresh_token")
-        .map(|r| {
-            let form: HashMap<_, _> = r.form.iter().cloned().collect();
-            assert_eq!(form["client_id"], CLIENT_ID);
-            assert_eq!(
-                form["client_secret"], CLIENT_SECRET,
-                "credentials in the body"
-            );
-            form["refresh_token"].clone()
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn an_expired_access_token_is_refreshed_before_the_call() {
@@ -92,7 +74,7 @@ async fn a_rotated_refresh_token_replaces_the_old_one() {
         app.sim.expire_access_tokens();
         assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
     }
-    let sent = refresh_tokens_sent(&app);
+    let sent = app.refresh_tokens_sent();
     assert_eq!(sent.len(), 3);
     assert_ne!(
         sent[0], sent[1],
@@ -254,7 +236,7 @@ async fn a_refresh_whose_request_is_dropped_still_stores_the_rotated_token() {
     // of the rotated one (which would revoke the grant).
     let (status, _) = app.get_html("/dashboard").await;
     assert_eq!(status, StatusCode::OK, "still connected");
-    assert_eq!(refresh_tokens_sent(&app).len(), 1);
+    assert_eq!(app.refresh_tokens_sent().len(), 1);
 }
 
 #[tokio::test]
@@ -293,7 +275,7 @@ async fn a_refresh_still_in_flight_at_the_page_deadline_is_finished_and_kept() {
     app.sim.expire_access_tokens();
     let (status, _) = app.get_html("/dashboard").await;
     assert_eq!(status, StatusCode::OK, "still connected");
-    let sent = refresh_tokens_sent(&app);
+    let sent = app.refresh_tokens_sent();
     assert_eq!(sent.len(), 2);
     assert_ne!(
         sent[0], sent[1],
