@@ -5,8 +5,11 @@
 #   BENCH_PROFILE=1 bash bench/run.sh   (also: where the app's time goes, with perf)
 #
 # Starts the simulator alone and the app in real mode against it, connects users through the
-# real OAuth flow (bench/connect.rs, a cookie-jar HTTP client), and measures with wrk. Every
-# request goes to 127.0.0.1; every run is bounded in time. Prints a table and writes
+# real OAuth flow (bench/connect.rs, a cookie-jar HTTP client), and measures with wrk. Then the
+# same app binary against a fast upstream (bench/upstream.rs: the simulator's answers, canned and
+# served from memory), which is where the app's own cost shows: pages/s, share of the upstream
+# bound, and the app's CPU per page (user + system, all threads, from /proc/PID/stat). Every
+# request goes to 127.0.0.1; every run is bounded in time. Prints two tables and writes
 # bench/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +30,10 @@ if [ "$PROFILE" = 1 ]; then
   export CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
   target=target/bench-profile
 fi
-cargo build --release --quiet --bins --example bench-connect --target-dir "$target"
+cargo build --release --quiet --bins --example bench-connect --example bench-upstream --target-dir "$target"
 bin=$target/release
 client="$bin/examples/bench-connect"
+fast_upstream="$bin/examples/bench-upstream"
 
 work=$(mktemp -d)
 pids=()
@@ -38,6 +42,9 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# CPU time of a process so far (user + system, all threads), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
 hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 # Polls URL until it answers (any HTTP status); gives up after 10 s or when process PID exits.
 wait_up() {
@@ -56,10 +63,22 @@ measure() {
   awk '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     /Requests\/sec/ {rps=$2}
+    / requests in / {total=$1}
     $1=="50%" {p50=ms($2)}
     $1=="99%" {p99=ms($2)}
     /Non-2xx/ {bad=$NF}
-    END {printf "%.0f %.3f %.3f %s\n", rps, p50, p99, (bad==""?0:bad)}' "$out"
+    END {printf "%.0f %.3f %.3f %s %d\n", rps, p50, p99, (bad==""?0:bad), total}' "$out"
+}
+
+# measure_cpu PID wrk-args… → "requests/s p50_ms p99_ms non2xx cpu_us_per_request" for PID
+measure_cpu() {
+  local pid=$1; shift
+  local before after rps p50 p99 bad total
+  before=$(cpu_ticks "$pid")
+  read -r rps p50 p99 bad total < <(measure "$@")
+  after=$(cpu_ticks "$pid")
+  awk -v r="$rps" -v a="$p50" -v b="$p99" -v x="$bad" -v t="$total" -v c=$(( (after - before) * tick_us )) \
+    'BEGIN {printf "%s %s %s %s %.0f\n", r, a, b, x, (t > 0 ? c / t : 0)}'
 }
 
 sim_port=$(free_port); app_port=$(free_port)
@@ -86,8 +105,8 @@ read -r _ cookie_bytes < <("$client" connect "$app" "$USERS" 16 "$work/cookies.t
 token=$("$client" token "$sim" bench-client bench-secret "$redirect")
 
 echo "bench: measuring (${DURATION} per run, ${CONNECTIONS} connections)…" >&2
-read -r up_rps up_p50 up_p99 up_bad < <(BENCH_TOKEN=$token measure -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/lua/upstream.lua "$sim")
-read -r dash_rps dash_p50 dash_p99 dash_bad < <(BENCH_COOKIES=$work/cookies.txt measure -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/lua/dashboard.lua "$app")
+read -r up_rps up_p50 up_p99 up_bad _ < <(BENCH_TOKEN=$token measure -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/lua/upstream.lua "$sim")
+read -r dash_rps dash_p50 dash_p99 dash_bad _ < <(BENCH_COOKIES=$work/cookies.txt measure -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/lua/dashboard.lua "$app")
 if [ "$PROFILE" = 1 ]; then
   # A separate dashboard run under perf, so that perf's own cost stays out of the figures above.
   perf record --quiet -F 999 --call-graph dwarf -p "$app_pid" -o "$work/perf.data" -- sleep 3 2>/dev/null &
@@ -109,6 +128,58 @@ read -r flows_per_s _ < <("$client" connect "$app" "$more" 32 "$work/more.txt")
 sleep 1
 rss_sessions=$(rss_mb "$app_pid")
 read -r start_rps start_p50 start_p99 _ < <(measure -t2 -c"$CONNECTIONS" -d"$DURATION" "$app/auth/rememberizer")
+
+# --- Against a fast upstream: the simulator's answers, canned (bench/upstream.rs).
+canned=$work/canned; mkdir -p "$canned"
+save() { curl -sf -H "Authorization: Bearer $token" "$sim$1" >"$canned/$2.json" || { echo "bench: cannot save $1" >&2; exit 1; }; }
+save "/api/v1/account/" account
+save "/api/v1/documents/?page=1&page_size=20" documents
+save "/api/v1/integrations/" integrations
+save "/api/v1/documents/search/?q=deploy&n=10" search
+doc=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(next(x["pk"] for x in d["results"] if x["integration_type"] not in ("slack", "discord")))' "$canned/documents.json")
+save "/api/v1/documents/$doc/contents/?start_chunk=0" contents
+fast_port=$(free_port); fast_app_port=$(free_port)
+fast=http://127.0.0.1:$fast_port; fast_app=http://127.0.0.1:$fast_app_port
+"$fast_upstream" "127.0.0.1:$fast_port" "$canned" >"$work/fast-upstream.log" 2>&1 &
+fast_pid=$!; pids+=($fast_pid)
+wait_up "$fast/api/v1/account/" "$fast_pid"
+REMEMBERIZER_CLIENT_ID=bench-client REMEMBERIZER_CLIENT_SECRET=bench-secret REMEMBERIZER_BASE_URL=$fast \
+APP_BASE_URL=$fast_app BIND_ADDR=127.0.0.1:$fast_app_port SESSION_KEY=$(head -c 64 /dev/urandom | base64 -w0) \
+RUST_LOG=warn "$bin/talk-to-mementos" >"$work/fast-app.log" 2>&1 &
+fast_app_pid=$!; pids+=($fast_app_pid)
+wait_up "$fast_app/healthz" "$fast_app_pid"
+"$client" connect "$fast_app" "$USERS" 16 "$work/fast-cookies.txt" >/dev/null
+echo "bench: measuring against the fast upstream…" >&2
+read -r f_up_rps f_up_p50 f_up_p99 f_up_bad f_up_cpu < <(BENCH_TOKEN=x measure_cpu "$fast_pid" -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/lua/upstream.lua "$fast")
+read -r f_dash_rps f_dash_p50 f_dash_p99 f_dash_bad f_dash_cpu < <(BENCH_COOKIES=$work/fast-cookies.txt measure_cpu "$fast_app_pid" -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/lua/dashboard.lua "$fast_app")
+read -r f_ask_rps f_ask_p50 f_ask_p99 f_ask_bad f_ask_cpu < <(BENCH_PATH="/ask?q=deploy" BENCH_COOKIES=$work/fast-cookies.txt measure_cpu "$fast_app_pid" -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/lua/dashboard.lua "$fast_app")
+read -r f_doc_rps f_doc_p50 f_doc_p99 f_doc_bad f_doc_cpu < <(BENCH_PATH="/documents/$doc" BENCH_COOKIES=$work/fast-cookies.txt measure_cpu "$fast_app_pid" -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/lua/dashboard.lua "$fast_app")
+f_rss=$(hwm_mb "$fast_app_pid")
+f_bound=$(awk -v r="$f_up_rps" 'BEGIN {printf "%.0f", r/3}')
+f_ratio=$(awk -v d="$f_dash_rps" -v b="$f_bound" 'BEGIN {printf "%.0f", 100*d/b}')
+if [ "$PROFILE" = 1 ]; then
+  perf record --quiet -F 999 --call-graph dwarf -p "$fast_app_pid" -o "$work/perf-fast.data" -- sleep 3 2>/dev/null &
+  perf_pid=$!
+  BENCH_COOKIES=$work/fast-cookies.txt measure -t2 -c"$CONNECTIONS" -d4s -s bench/lua/dashboard.lua "$fast_app" >/dev/null
+  wait "$perf_pid"
+fi
+
+fast_table=$(cat <<TABLE
+| against a fast upstream (canned answers) | requests/s | p50 (ms) | p99 (ms) | CPU per request (µs) |
+|---|---|---|---|---|
+| upstream alone: the dashboard's 3 API calls, round robin | $f_up_rps | $f_up_p50 | $f_up_p99 | $f_up_cpu (upstream's) |
+| \`/dashboard\` (3 API calls) | $f_dash_rps | $f_dash_p50 | $f_dash_p99 | $f_dash_cpu |
+| \`/ask?q=deploy\` (search, 10 passages) | $f_ask_rps | $f_ask_p50 | $f_ask_p99 | $f_ask_cpu |
+| \`/documents/$doc\` (2 contents calls + 1 documents call) | $f_doc_rps | $f_doc_p50 | $f_doc_p99 | $f_doc_cpu |
+
+| figure | value | target |
+|---|---|---|
+| dashboard rate ÷ upstream bound (${f_bound} /s) | ${f_ratio}% | ≥ 35% |
+| app CPU per dashboard | ${f_dash_cpu} µs | ≤ 150 µs |
+| RSS peak of the app under these loads | ${f_rss} MB | |
+| non-2xx answers | upstream ${f_up_bad}, dashboard ${f_dash_bad}, ask ${f_ask_bad}, document ${f_doc_bad} | 0 |
+TABLE
+)
 
 bound=$(awk -v r="$up_rps" 'BEGIN {printf "%.0f", r/3}')
 ratio=$(awk -v d="$dash_rps" -v b="$bound" 'BEGIN {printf "%.0f", 100*d/b}')
@@ -141,7 +212,9 @@ TABLE
 )
 if [ "$PROFILE" = 1 ]; then
   table+=$'\n\n'$(perf script -i "$work/perf.data" -F ip,sym 2>/dev/null | python3 bench/profile.py)
+  fast_table+=$'\n\nWhere the app\'s time goes against the fast upstream (dashboard):\n\n'$(perf script -i "$work/perf-fast.data" -F ip,sym 2>/dev/null | python3 bench/profile.py)
 fi
+table="$fast_table"$'\n\n'"Against the simulator (it shares the cores and costs more than the app):"$'\n\n'"$table"
 echo "$table"
 {
   echo "# Benchmark results"
