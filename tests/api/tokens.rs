@@ -119,8 +119,10 @@ async fn a_provider_outage_during_refresh_keeps_the_tokens() {
     let (status, html) = app.get_html("/dashboard").await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert!(html.contains("Try again"));
+    // Seconds, not milliseconds: a loaded CI machine must not fail it. The refresh count below
+    // is what tells the old code (one attempt per waiting call) from the new.
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
