@@ -516,7 +516,8 @@ async fn write_with_retries(
             Ok(()) => return Ok(()),
             Err(error) if attempt < WRITE_ATTEMPTS => {
                 tracing::warn!(%error, attempt, "storing refreshed tokens failed; trying again");
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                // 250 ms, 500 ms, 1 s: a Redis blip of well over a second is ridden out.
+                tokio::time::sleep(Duration::from_millis(250 << (attempt - 1))).await;
                 attempt += 1;
             }
             Err(error) => return Err(error),

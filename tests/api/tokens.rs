@@ -199,7 +199,7 @@ async fn a_slow_refresh_and_a_slow_call_share_one_page_deadline() {
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "after {elapsed:?}");
     assert!(
         elapsed >= PAGE_BUDGET - Duration::from_millis(100)
-            && elapsed < PAGE_BUDGET + Duration::from_millis(600),
+            && elapsed < PAGE_BUDGET + Duration::from_millis(900),
         "answered at the page's deadline, not after 5 s: {elapsed:?}"
     );
     // The refresh finished in the background and was kept: the next page needs none.
