@@ -166,7 +166,23 @@ impl SpentStates {
             .map(|b| format!("{b:02x}"))
             .collect();
         match self {
-            SpentStates::Memory(spent) => Ok(spent.entry(digest).or_insert(()).await.is_fresh()),
+            // `and_compute_with` runs serially per key (moka's `or_insert` is a get then an insert,
+            // which two concurrent callers can both pass).
+            SpentStates::Memory(spent) => {
+                let outcome = spent
+                    .entry(digest)
+                    .and_compute_with(|current| {
+                        std::future::ready(match current {
+                            None => moka::ops::compute::Op::Put(()),
+                            Some(_) => moka::ops::compute::Op::Nop,
+                        })
+                    })
+                    .await;
+                Ok(matches!(
+                    outcome,
+                    moka::ops::compute::CompResult::Inserted(_)
+                ))
+            }
             SpentStates::Redis(redis) => {
                 let set: Option<String> = redis
                     .query(
@@ -196,17 +212,22 @@ mod tests {
         assert!(spent.claim("state-b").await.expect("memory"));
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_claims_of_one_state_have_one_winner() {
         let spent = SpentStates::memory();
-        let claims = (0..16).map(|_| {
-            let spent = spent.clone();
-            tokio::spawn(async move { spent.claim("same").await.expect("memory") })
-        });
-        let mut winners = 0;
-        for claim in claims {
-            winners += usize::from(claim.await.expect("task"));
+        for round in 0..200 {
+            let state = format!("state-{round}");
+            let claims: Vec<_> = (0..16)
+                .map(|_| {
+                    let (spent, state) = (spent.clone(), state.clone());
+                    tokio::spawn(async move { spent.claim(&state).await.expect("memory") })
+                })
+                .collect();
+            let mut winners = 0;
+            for claim in claims {
+                winners += usize::from(claim.await.expect("task"));
+            }
+            assert_eq!(winners, 1, "round {round}");
         }
-        assert_eq!(winners, 1);
     }
 }
