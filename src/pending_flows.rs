@@ -10,9 +10,10 @@
 //!   time cannot overwrite each other's, as they could in one shared session entry.
 //!
 //! A cookie can be replayed, so single use is enforced on the server: a state is *claimed* in
-//! [`SpentStates`] before its code is exchanged, atomically (moka's insert-if-absent in memory,
-//! `SET NX` in Redis). Of any number of concurrent or repeated callbacks with one state, one
-//! claims it and sends the code; the others get the invalid-state page.
+//! [`SpentStates`] before its code is exchanged, atomically (in memory moka's `and_compute_with`,
+//! which runs serially per key; `SET NX` in Redis). Of any number of concurrent or repeated
+//! callbacks with one state, one claims it and sends the code; the others get the invalid-state
+//! page.
 
 use std::time::{Duration, SystemTime};
 
