@@ -57,20 +57,21 @@ impl FlowCookies {
             return Vec::new();
         };
         let mut jar = CookieJar::new();
+        let mut names = Vec::new();
         for cookie in cookies
             .iter()
             .filter(|c| c.name().starts_with(COOKIE_PREFIX))
         {
+            names.push(cookie.name().to_owned());
             jar.add_original(cookie.clone().into_owned());
         }
         let private = jar.private(&self.key);
-        cookies
-            .iter()
-            .filter(|c| c.name().starts_with(COOKIE_PREFIX))
-            .filter_map(|c| {
-                let plain = private.get(c.name())?;
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let plain = private.get(&name)?;
                 let flow = serde_json::from_str::<PendingFlow>(plain.value()).ok()?;
-                Some((c.name().to_owned(), flow))
+                Some((name, flow))
             })
             .collect()
     }

@@ -9,7 +9,7 @@ use crate::errors::AppError;
 use crate::llm::Passage;
 use crate::rememberizer::{DataSource, SearchHit, SearchQuery};
 use crate::routes::dashboard::{integration_label, DocumentRow};
-use crate::routes::see_other;
+use crate::routes::{parse_day, see_other};
 use crate::session::TypedSession;
 use crate::state::AppState;
 use crate::templates::Templates;
@@ -137,21 +137,6 @@ pub async fn ask(
     context.insert("groups", &groups);
     context.insert("searched", &true);
     Ok(templates.page("ask.html", &context)?)
-}
-
-/// A day from a date field (`YYYY-MM-DD`); empty means no limit.
-fn parse_day(raw: Option<&str>, name: &str) -> Result<Option<time::Date>, AppError> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(raw) => time::Date::parse(
-            raw,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .map(Some)
-        .map_err(|_| {
-            AppError::BadRequest(format!("The “{name}” date must be a day like 2025-03-31."))
-        }),
-    }
 }
 
 /// "12 documents from Google Drive, 2 from Slack", from the answer's `data_sources`.

@@ -16,6 +16,11 @@ pub const START_ROUTE: &str = "/auth/rememberizer";
 /// Step 3's route: `APP_BASE_URL` + this is the `redirect_uri` registered at Rememberizer.
 pub const CALLBACK_ROUTE: &str = "/auth/rememberizer/callback";
 
+/// What a callback whose state matches no flow of this browser is told (no cookie for it, already
+/// claimed, or expired: the browser cannot tell these apart, and need not).
+const UNKNOWN_FLOW: &str =
+    "This sign-in was not started in this browser, was already completed, or is more than 10 minutes old.";
+
 /// Longest `error`/`error_description` shown back to the user.
 const MAX_PROVIDER_TEXT: usize = 500;
 
@@ -79,9 +84,7 @@ pub async fn callback(
     // A state this browser did not start means someone else created the request: abort, and
     // never send the code anywhere.
     let Some(pending) = pending else {
-        return Err(AppError::InvalidState(
-            "This sign-in was not started in this browser, was already completed, or is more than 10 minutes old.",
-        ));
+        return Err(AppError::InvalidState(UNKNOWN_FLOW));
     };
     let Some(code) = params.code.filter(|code| !code.is_empty()) else {
         return Err(AppError::BadRequest(
@@ -98,9 +101,7 @@ pub async fn callback(
         .await
         .map_err(TokenError::from)?
     {
-        return Err(AppError::InvalidState(
-            "This sign-in was not started in this browser, was already completed, or is more than 10 minutes old.",
-        ));
+        return Err(AppError::InvalidState(UNKNOWN_FLOW));
     }
 
     // Step 4: code + PKCE verifier → tokens, kept server-side.

@@ -16,7 +16,7 @@ use crate::rememberizer::{
 };
 use crate::routes::dashboard::DocumentRow;
 use crate::routes::documents::find_metadata;
-use crate::routes::{parse_key, see_other};
+use crate::routes::{parse_day, parse_key, see_other};
 use crate::session::TypedSession;
 use crate::state::AppState;
 use crate::templates::Templates;
@@ -122,16 +122,13 @@ fn parse_integration_type(raw: Option<&str>) -> Result<&'static str, AppError> {
 }
 
 fn parse_until(raw: Option<&str>, today: Date) -> Result<Date, AppError> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(today),
-        Some(raw) => Date::parse(
-            raw,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
+    match parse_day(raw, "until")? {
+        None => Ok(today),
         // Far enough from the calendar's ends that a week either side is still a date.
-        .ok()
-        .filter(|day| day.year() >= 1970 && day.year() <= 9000)
-        .ok_or_else(|| AppError::BadRequest("“until” must be a day like 2025-03-31.".to_owned())),
+        Some(day) if (1970..=9000).contains(&day.year()) => Ok(day),
+        Some(_) => Err(AppError::BadRequest(
+            "“until” must be a day from 1970 to 9000.".to_owned(),
+        )),
     }
 }
 

@@ -14,6 +14,26 @@ pub mod memorize;
 use actix_web::http::header;
 use actix_web::HttpResponse;
 
+/// A day from a date field or link (`YYYY-MM-DD`, UTC); absent or empty is `None`.
+pub fn parse_day(
+    raw: Option<&str>,
+    name: &str,
+) -> Result<Option<time::Date>, crate::errors::AppError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => time::Date::parse(
+            raw,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(Some)
+        .map_err(|_| {
+            crate::errors::AppError::BadRequest(format!(
+                "The “{name}” date must be a day like 2025-03-31."
+            ))
+        }),
+    }
+}
+
 /// The integer key at the end of a reader's address (`/documents/42`, `/discussions/42`).
 pub fn parse_key(raw: &str, example: &str) -> Result<u64, crate::errors::AppError> {
     raw.parse::<u64>().map_err(|_| {
