@@ -102,11 +102,7 @@ async fn connecting_lands_on_the_dashboard_with_the_granted_documents() {
 async fn step_4_sends_the_code_verifier_and_the_client_secret_in_the_body() {
     let app = spawn_app().await;
     let authorize = app.start_connect().await;
-    let challenge = authorize
-        .query_pairs()
-        .find(|(k, _)| k == "code_challenge")
-        .map(|(_, v)| v.into_owned())
-        .expect("challenge");
+    let challenge = query_param(&authorize, "code_challenge");
     let callback = app.consent(&authorize, &[], true).await;
     let response = app.follow(&callback).await;
     assert_is_redirect_to(&response, "/dashboard");
@@ -231,11 +227,7 @@ async fn declining_consent_shows_a_friendly_page_and_a_way_to_try_again() {
 async fn provider_error_descriptions_are_shown_as_text() {
     let app = spawn_app().await;
     let authorize = app.start_connect().await;
-    let state = authorize
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .expect("state");
+    let state = query_param(&authorize, "state");
     let mut callback = url::Url::parse(&app.url("/auth/rememberizer/callback")).expect("url");
     callback
         .query_pairs_mut()
@@ -287,11 +279,7 @@ async fn starting_a_flow_stores_nothing_on_the_server() {
     assert!(!flow.contains("Secure"), "plain http in tests");
     // Encrypted: neither the state nor the verifier can be read from it.
     let authorize = url::Url::parse(location(&response)).expect("url");
-    let state = authorize
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .expect("state");
+    let state = query_param(&authorize, "state");
     let value = flow.split(';').next().unwrap_or_default();
     assert!(!value.contains(&state), "{value}");
 }
@@ -472,11 +460,7 @@ async fn a_failed_code_exchange_offers_a_new_flow_and_never_links_the_code() {
     let app = spawn_app().await;
     let authorize = app.start_connect().await;
     let callback = app.consent(&authorize, &[1], true).await;
-    let code = callback
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("code");
+    let code = query_param(&callback, "code");
     app.sim.set_fault(
         "/api/v1/auth/oauth2/token/",
         Fault {

@@ -267,11 +267,7 @@ async fn connected_app(provider: &FixtureProvider) -> TestApp {
     })
     .await;
     let authorize = app.start_connect().await;
-    let state = authorize
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .expect("state");
+    let state = query_param(&authorize, "state");
     let response = app
         .get(&format!(
             "/auth/rememberizer/callback?code=fixture-code&state={state}"
@@ -595,11 +591,7 @@ impl SimulatorClient {
             .append_pair("code_challenge_method", "S256");
         let memento = self.app.sim.mementos()[0].id;
         let callback = self.app.consent(&authorize, &[memento], true).await;
-        let code = callback
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .expect("code");
+        let code = query_param(&callback, "code");
         self.token_call(&[
             ("grant_type", "authorization_code"),
             ("code", &code),

@@ -670,6 +670,14 @@ pub fn extract_hidden(html: &str, name: &str) -> Option<String> {
 }
 
 /// Every `href` in a page, with the HTML escaping Tera applies (`&#x2F;`, `&amp;`) undone.
+/// A query parameter of a URL (the state of an authorize URL, the code of a callback).
+pub fn query_param(url: &Url, name: &str) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("{name} in {url}"))
+}
+
 pub fn hrefs(html: &str) -> Vec<String> {
     html.split("href=\"")
         .skip(1)

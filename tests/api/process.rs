@@ -8,13 +8,6 @@ use talk_to_mementos::simulator::{Fault, FaultBody};
 
 use crate::helpers::*;
 
-fn param(url: &url::Url, name: &str) -> String {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .expect("parameter present")
-}
-
 /// Waits until the process has printed `needle` (logs are written asynchronously).
 async fn wait_for_output(process: &AppProcess, needle: &str) -> String {
     let started = Instant::now();
@@ -35,10 +28,10 @@ async fn secrets_never_reach_the_logs_at_any_level() {
 
     // A full connect, with its code, state and verifier.
     let authorize = app.start_connect().await;
-    secrets.push(param(&authorize, "state"));
+    secrets.push(query_param(&authorize, "state"));
     let granted: Vec<u64> = app.sim.mementos().iter().map(|m| m.id).collect();
     let callback = app.consent(&authorize, &granted, true).await;
-    secrets.push(param(&callback, "code"));
+    secrets.push(query_param(&callback, "code"));
     assert_is_redirect_to(&app.follow(&callback).await, "/dashboard");
     // A replayed callback is refused: its code must not be logged either.
     assert_eq!(

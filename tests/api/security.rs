@@ -97,11 +97,7 @@ async fn tokens_and_codes_never_reach_the_browser() {
     let app = spawn_app().await;
     let authorize = app.start_connect().await;
     let callback = app.consent(&authorize, &[], true).await;
-    let code = callback
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("code");
+    let code = query_param(&callback, "code");
     let response = app.follow(&callback).await;
     // The callback answers with a redirect to a clean URL: no code or state in the address bar.
     assert_is_redirect_to(&response, "/dashboard");
