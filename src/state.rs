@@ -72,11 +72,12 @@ impl AppState {
         Fut: Future<Output = Result<T, ApiError>>,
     {
         let token = self.tokens.access_token(connection, &self.oauth).await?;
+        let sent_at = std::time::Instant::now();
         match call(token.clone()).await {
             Err(ApiError::Unauthorized) => {
                 let token = self
                     .tokens
-                    .refresh_rejected(connection, &token, &self.oauth)
+                    .refresh_rejected(connection, &token, sent_at, &self.oauth)
                     .await?;
                 match call(token).await {
                     Err(ApiError::Unauthorized) => {

@@ -353,6 +353,10 @@ impl TokenStore {
         id: &ConnectionId,
         oauth: &OAuthFlow,
     ) -> Result<AccessToken, TokenError> {
+        // Taken before the tokens are read: if a refresh fails while this request waits for the
+        // slot's lock (another call of the same page holds it), this request takes that failure
+        // instead of trying again.
+        let asked_at = Instant::now();
         let now = SystemTime::now();
         // The common case, a fresh token, takes no task and no Redis lock.
         match self {
@@ -374,31 +378,34 @@ impl TokenStore {
                 }
             }
         }
-        self.refresh(id, oauth, Stale::Expiring).await
+        self.refresh(id, oauth, Stale::Expiring, asked_at).await
     }
 
     /// The API refused `rejected` (401) although it looked fresh: refresh once, unless another
-    /// request already replaced it, in which case its replacement is returned.
+    /// request already replaced it, in which case its replacement is returned. `sent_at` is when
+    /// the refused call was sent: a refresh that failed since then is not tried again.
     pub async fn refresh_rejected(
         &self,
         id: &ConnectionId,
         rejected: &AccessToken,
+        sent_at: Instant,
         oauth: &OAuthFlow,
     ) -> Result<AccessToken, TokenError> {
-        self.refresh(id, oauth, Stale::Rejected(rejected.clone()))
+        self.refresh(id, oauth, Stale::Rejected(rejected.clone()), sent_at)
             .await
     }
 
     /// Single-flight refresh: under this connection's lock (in memory; with Redis, the
     /// instance's lock and then the Redis lock), the tokens are read again and refreshed only if
-    /// they are `stale` still.
+    /// they are `stale` still. A refresh that failed after `waiting_since` (while this request
+    /// was on its way here) is not tried again: its failure is returned.
     async fn refresh(
         &self,
         id: &ConnectionId,
         oauth: &OAuthFlow,
         stale: Stale,
+        waiting_since: Instant,
     ) -> Result<AccessToken, TokenError> {
-        let waiting_since = Instant::now();
         let oauth = oauth.clone();
         let task = match self {
             TokenStore::Memory(slots) => {
