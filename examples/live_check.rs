@@ -27,7 +27,7 @@ use talk_to_mementos::config::Settings;
 use talk_to_mementos::http_client::HttpClient;
 use talk_to_mementos::oauth::{OAuthFlow, PendingFlow};
 use talk_to_mementos::rememberizer::live_check::{self, Options};
-use talk_to_mementos::rememberizer::ApiClient;
+use talk_to_mementos::rememberizer::{self, ApiClient};
 use talk_to_mementos::simulator::{Simulator, SimulatorConfig};
 use talk_to_mementos::tokens::AccessToken;
 use tokio::sync::oneshot;
@@ -75,13 +75,12 @@ async fn run() -> anyhow::Result<bool> {
             .clone()
             .unwrap_or(Url::parse(&format!("http://{}", settings.bind_addr))?);
         let flow = OAuthFlow::new(
-            &settings.provider_url,
+            rememberizer::oauth_endpoints(&settings.provider_url, &app_base_url)?,
             &client.client_id,
             &client.client_secret,
-            &app_base_url,
             &settings.scopes,
             http.clone(),
-        )?;
+        );
         browser_flow(&flow, &settings, &app_base_url).await?
     } else {
         println!("No REMEMBERIZER_ACCESS_TOKEN and no REMEMBERIZER_CLIENT_ID: a dry run against the built-in simulator.");
@@ -110,7 +109,7 @@ async fn browser_flow(
     let (authorize_url, pending) = flow.start();
     let (sender, receiver) = oneshot::channel::<Result<String, String>>();
     let expected = web::Data::new((pending.state.clone(), Mutex::new(Some(sender))));
-    let callback_path = format!("/{}", talk_to_mementos::oauth::CALLBACK_PATH);
+    let callback_path = format!("/{}", talk_to_mementos::rememberizer::CALLBACK_PATH);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(expected.clone())
@@ -162,13 +161,12 @@ async fn callback(
 async fn simulator_flow(simulator: &Simulator, http: &HttpClient) -> anyhow::Result<AccessToken> {
     let defaults = SimulatorConfig::default();
     let flow = OAuthFlow::new(
-        simulator.base_url(),
+        rememberizer::oauth_endpoints(simulator.base_url(), &Url::parse("http://127.0.0.1:8080")?)?,
         &defaults.client_id,
         &SecretString::from(defaults.client_secret),
-        &Url::parse("http://127.0.0.1:8080")?,
         &["offline_access".to_owned()],
         http.clone(),
-    )?;
+    );
     let (authorize_url, pending) = flow.start();
     let mut form: Vec<(String, String)> = authorize_url.query_pairs().into_owned().collect();
     for memento in simulator.handle().mementos() {
@@ -198,9 +196,9 @@ async fn exchange(
     code: String,
     pending: PendingFlow,
 ) -> anyhow::Result<AccessToken> {
-    let tokens = flow
+    let grant = flow
         .exchange_code(code, pending)
         .await
         .context("exchanging the code")?;
-    Ok(tokens.access_token().clone())
+    Ok(AccessToken::new(grant.access_token))
 }

@@ -1,15 +1,17 @@
-//! The OAuth 2.0 authorization-code flow with Rememberizer, client side, in one place.
+//! The OAuth 2.0 authorization-code flow, client side, in one place, for every provider.
 //!
 //! Rememberizer's "Authorizing Rememberizer apps" doc has five steps; each is named below where it
-//! happens. Everything provider-specific (endpoint paths, the client authentication method, the
-//! token-type quirk) lives in this module; a second provider would be a second module like it.
+//! happens. Memoram's user authorization is the same grant ("standard OAuth 2.0"), with its
+//! `memory_key` in the token response. What differs per provider (endpoint URLs, the client
+//! authentication method, the callback path) is an [`Endpoints`] value built by the provider's
+//! module (`rememberizer::oauth_endpoints`, `memoram::oauth_endpoints`).
 //!
 //! - Step 1: [`OAuthFlow::start`] builds the authorize URL (state + PKCE) — `routes::auth::start`.
-//! - Step 2: the user picks mementos on Rememberizer's consent page (nothing to do here).
-//! - Step 3: Rememberizer redirects back with `code` + `state`; `routes::auth::callback` matches the
-//!   state against the flows this browser started (`pending_flows::FlowCookies::take`) and claims
-//!   it once (`pending_flows::SpentStates::claim`).
-//! - Step 4: [`OAuthFlow::exchange_code`] trades the code (plus the PKCE verifier) for tokens.
+//! - Step 2: the user consents on the provider's page (nothing to do here).
+//! - Step 3: the provider redirects back with `code` + `state`; `routes::auth` matches the state
+//!   against the flows this browser started (`pending_flows::FlowCookies::take`) and claims it
+//!   once (`pending_flows::SpentStates::claim`).
+//! - Step 4: [`OAuthFlow::exchange_code`] trades the code (plus the PKCE verifier) for a [`Grant`].
 //! - Step 5: the access token is used as a bearer token by `rememberizer::ApiClient`;
 //!   [`OAuthFlow::refresh`] gets a new one when it expires (`tokens::TokenStore`).
 
@@ -30,14 +32,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 use crate::http_client::{HttpClient, HttpError};
-use crate::tokens::TokenSet;
-
-/// Rememberizer's endpoints, relative to `REMEMBERIZER_BASE_URL`.
-const AUTHORIZE_PATH: &str = "api/v1/auth/oauth2/authorize/";
-const TOKEN_PATH: &str = "api/v1/auth/oauth2/token/";
-/// Where Rememberizer sends the browser back (Step 3), relative to `APP_BASE_URL`
-/// (`routes::auth::CALLBACK_ROUTE` without its leading slash).
-pub const CALLBACK_PATH: &str = "auth/rememberizer/callback";
 
 /// How long a started flow may take before its state is no longer accepted.
 pub const PENDING_FLOW_TTL: Duration = Duration::from_secs(10 * 60);
@@ -48,10 +42,10 @@ const STATE_BYTES: u32 = 32;
 /// this, so that no date arithmetic can overflow and a token is still checked now and then.
 pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// oauth2-rs's `BasicClient` with one change: the token response is [`RememberizerTokenResponse`].
+/// oauth2-rs's `BasicClient` with one change: the token response is [`LenientTokenResponse`].
 type Client = oauth2::Client<
     BasicErrorResponse,
-    RememberizerTokenResponse,
+    LenientTokenResponse,
     BasicTokenIntrospectionResponse,
     StandardRevocableToken,
     BasicRevocationErrorResponse,
@@ -70,8 +64,11 @@ type Client = oauth2::Client<
 /// API takes), and an absent or unreadable `expires_in` as "unknown" (the token is then used until
 /// the API answers 401, and refreshed once). The crate stays in charge of the exchange itself:
 /// its `Client` is generic over this type.
+///
+/// Memoram's token endpoint adds the user's `memory_key` (its "Quickstart", step 5), read here
+/// and absent for Rememberizer.
 #[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct RememberizerTokenResponse {
+pub struct LenientTokenResponse {
     access_token: AccessToken,
     #[serde(default = "bearer", deserialize_with = "token_type_any_case")]
     token_type: BasicTokenType,
@@ -81,9 +78,23 @@ pub struct RememberizerTokenResponse {
     refresh_token: Option<RefreshToken>,
     #[serde(default, rename = "scope", deserialize_with = "space_delimited")]
     scopes: Option<Vec<Scope>>,
+    /// Memoram only. A `String` inside `Redacted` so that `Debug` never shows it.
+    #[serde(default)]
+    memory_key: Option<Redacted>,
 }
 
-impl TokenResponse for RememberizerTokenResponse {
+/// A secret string in a serde type that must derive `Debug`.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Redacted(String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl TokenResponse for LenientTokenResponse {
     type TokenType = BasicTokenType;
 
     fn access_token(&self) -> &AccessToken {
@@ -150,6 +161,28 @@ pub struct OAuthFlow {
     http: HttpClient,
 }
 
+/// Where one provider's flow goes, and how the app authenticates at its token endpoint.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    pub authorize: Url,
+    pub token: Url,
+    /// The app's callback (Step 3), registered at the provider. Built from configuration, never
+    /// from a request's Host header.
+    pub redirect: Url,
+    /// `client_secret_post` (form body) when true, HTTP Basic otherwise.
+    pub secret_in_body: bool,
+}
+
+/// What Step 4 (or a refresh) yields: the tokens, checked, with Memoram's `memory_key` if sent.
+pub struct Grant {
+    pub access_token: SecretString,
+    /// `None` in a refresh response means "keep using the one you have" (already applied here).
+    pub refresh_token: Option<SecretString>,
+    /// `None` when the provider did not say.
+    pub expires_in: Option<Duration>,
+    pub memory_key: Option<SecretString>,
+}
+
 /// What the app must remember between Step 1 and Step 3, server-side, for this browser only.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct PendingFlow {
@@ -193,32 +226,27 @@ pub enum OAuthError {
 
 impl OAuthFlow {
     pub fn new(
-        provider_url: &Url,
+        endpoints: Endpoints,
         client_id: &str,
         client_secret: &SecretString,
-        app_base_url: &Url,
         scopes: &[String],
         http: HttpClient,
-    ) -> Result<Self, url::ParseError> {
+    ) -> Self {
         let client: Client = oauth2::Client::new(ClientId::new(client_id.to_owned()))
             .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
-            .set_auth_uri(AuthUrl::from_url(join(provider_url, AUTHORIZE_PATH)?))
-            .set_token_uri(TokenUrl::from_url(join(provider_url, TOKEN_PATH)?))
-            // The redirect URI comes from configuration, never from the request's Host header.
-            .set_redirect_uri(RedirectUrl::from_url(Self::redirect_uri(app_base_url)?))
-            // Rememberizer takes the client credentials in the form body ("client_secret_post"),
-            // not in an HTTP Basic header.
-            .set_auth_type(AuthType::RequestBody);
-        Ok(Self {
+            .set_auth_uri(AuthUrl::from_url(endpoints.authorize))
+            .set_token_uri(TokenUrl::from_url(endpoints.token))
+            .set_redirect_uri(RedirectUrl::from_url(endpoints.redirect))
+            .set_auth_type(if endpoints.secret_in_body {
+                AuthType::RequestBody
+            } else {
+                AuthType::BasicAuth
+            });
+        Self {
             client,
             scopes: scopes.iter().cloned().map(Scope::new).collect(),
             http,
-        })
-    }
-
-    /// `APP_BASE_URL/auth/rememberizer/callback`, the URI registered at Rememberizer.
-    pub fn redirect_uri(app_base_url: &Url) -> Result<Url, url::ParseError> {
-        join(app_base_url, CALLBACK_PATH)
+        }
     }
 
     /// Step 1: the URL to send the browser to, and what to keep until it comes back.
@@ -245,7 +273,7 @@ impl OAuthFlow {
         &self,
         code: String,
         flow: PendingFlow,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<Grant, OAuthError> {
         let response = self
             .client
             .exchange_code(AuthorizationCode::new(code))
@@ -253,11 +281,11 @@ impl OAuthFlow {
             .request_async(&self.http)
             .await
             .map_err(classify)?;
-        token_set(response, None)
+        grant(response, None)
     }
 
     /// Refresh: a new access token (and, if the provider rotates them, a new refresh token).
-    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, OAuthError> {
+    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<Grant, OAuthError> {
         let refresh_token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let response = self
             .client
@@ -266,7 +294,7 @@ impl OAuthFlow {
             .await
             .map_err(classify)?;
         // A response without a refresh token means "keep using the one you have".
-        token_set(response, Some(refresh_token))
+        grant(response, Some(refresh_token))
     }
 }
 
@@ -287,10 +315,10 @@ fn classify(error: TokenResponseError) -> OAuthError {
 }
 
 /// Validates a token response (Step 4 and refresh) and turns it into what the app stores.
-fn token_set(
-    response: RememberizerTokenResponse,
+fn grant(
+    response: LenientTokenResponse,
     previous_refresh_token: Option<RefreshToken>,
-) -> Result<TokenSet, OAuthError> {
+) -> Result<Grant, OAuthError> {
     if response.token_type() != &BasicTokenType::Bearer {
         return Err(OAuthError::BadResponse("token_type is not bearer"));
     }
@@ -306,14 +334,19 @@ fn token_set(
         .or(previous_refresh_token)
         .filter(|token| !token.secret().is_empty())
         .map(|token| SecretString::from(token.into_secret()));
-    Ok(TokenSet::new(
-        SecretString::from(access_token.clone()),
+    Ok(Grant {
+        access_token: SecretString::from(access_token.clone()),
         refresh_token,
-        response.expires_in(),
-    ))
+        expires_in: response.expires_in(),
+        memory_key: response
+            .memory_key
+            .filter(|key| !key.0.is_empty())
+            .map(|key| SecretString::from(key.0)),
+    })
 }
 
-fn join(base: &Url, path: &str) -> Result<Url, url::ParseError> {
+/// `base` + a relative `path`, keeping every segment of `base`.
+pub fn join(base: &Url, path: &str) -> Result<Url, url::ParseError> {
     // `Url::join` would drop the last path segment of a base without a trailing slash.
     let mut base = base.clone();
     if !base.path().ends_with('/') {
@@ -334,15 +367,20 @@ mod tests {
     use crate::config::HttpSettings;
 
     fn flow() -> OAuthFlow {
+        let provider = Url::parse("https://provider.example/prefix").expect("url");
+        let endpoints = Endpoints {
+            authorize: join(&provider, "api/v1/auth/oauth2/authorize/").expect("url"),
+            token: join(&provider, "api/v1/auth/oauth2/token/").expect("url"),
+            redirect: Url::parse("https://app.example/auth/rememberizer/callback").expect("url"),
+            secret_in_body: true,
+        };
         OAuthFlow::new(
-            &Url::parse("https://provider.example/prefix").expect("url"),
+            endpoints,
             "client-123",
             &SecretString::from("secret"),
-            &Url::parse("https://app.example").expect("url"),
             &["offline_access".to_owned()],
             HttpClient::new(&HttpSettings::default()).expect("client"),
         )
-        .expect("valid urls")
     }
 
     #[test]
@@ -395,7 +433,7 @@ mod tests {
         assert!(!debug.contains(&pending.pkce_verifier));
     }
 
-    fn response(json: &str) -> RememberizerTokenResponse {
+    fn response(json: &str) -> LenientTokenResponse {
         serde_json::from_str(json).expect("token response json")
     }
 
@@ -403,15 +441,12 @@ mod tests {
     fn token_type_is_accepted_in_any_case_and_other_types_are_refused() {
         for kind in ["Bearer", "bearer", "BEARER"] {
             let json = format!(r#"{{"access_token":"a","token_type":"{kind}","expires_in":60}}"#);
-            assert!(token_set(response(&json), None).is_ok(), "{kind}");
+            assert!(grant(response(&json), None).is_ok(), "{kind}");
         }
         let mac = response(r#"{"access_token":"a","token_type":"mac"}"#);
-        assert!(matches!(
-            token_set(mac, None),
-            Err(OAuthError::BadResponse(_))
-        ));
+        assert!(matches!(grant(mac, None), Err(OAuthError::BadResponse(_))));
         let empty = response(r#"{"access_token":"","token_type":"Bearer"}"#);
-        assert!(token_set(empty, None).is_err());
+        assert!(grant(empty, None).is_err());
     }
 
     #[test]
@@ -420,8 +455,9 @@ mod tests {
         let minimal = response(r#"{"access_token":"a","refresh_token":"r"}"#);
         assert_eq!(minimal.token_type(), &BasicTokenType::Bearer);
         assert_eq!(minimal.expires_in(), None);
-        let tokens = token_set(minimal, None).expect("a minimal response is accepted");
-        assert!(tokens.refresh_token().is_some());
+        let tokens = grant(minimal, None).expect("a minimal response is accepted");
+        assert!(tokens.refresh_token.is_some());
+        assert!(tokens.memory_key.is_none());
     }
 
     #[test]
@@ -438,31 +474,42 @@ mod tests {
         assert_eq!(lifetime(r#""soon""#), None);
         // And the clamped lifetime turns into a token set without overflowing.
         let huge = response(r#"{"access_token":"a","expires_in":18446744073709551615}"#);
-        assert!(token_set(huge, None).is_ok());
+        assert!(grant(huge, None).is_ok());
+    }
+
+    #[test]
+    fn memorams_memory_key_is_read_and_never_debug_printed() {
+        let json = r#"{"access_token":"a","token_type":"Bearer","memory_key":"mk_secret"}"#;
+        let parsed = response(json);
+        assert!(!format!("{parsed:?}").contains("mk_secret"));
+        let tokens = grant(parsed, None).expect("valid");
+        assert_eq!(
+            tokens.memory_key.map(|k| k.expose_secret().to_owned()),
+            Some("mk_secret".to_owned())
+        );
     }
 
     #[test]
     fn a_refresh_without_a_new_refresh_token_keeps_the_old_one() {
         let json = r#"{"access_token":"new","token_type":"Bearer","expires_in":60}"#;
         let tokens =
-            token_set(response(json), Some(RefreshToken::new("old".to_owned()))).expect("valid");
+            grant(response(json), Some(RefreshToken::new("old".to_owned()))).expect("valid");
         assert_eq!(
-            tokens.refresh_token().map(|t| t.expose_secret().to_owned()),
+            tokens.refresh_token.map(|t| t.expose_secret().to_owned()),
             Some("old".to_owned())
         );
         let empty = r#"{"access_token":"new","token_type":"Bearer","refresh_token":""}"#;
-        let tokens =
-            token_set(response(empty), Some(RefreshToken::new("old".to_owned()))).expect("ok");
+        let tokens = grant(response(empty), Some(RefreshToken::new("old".to_owned()))).expect("ok");
         assert_eq!(
-            tokens.refresh_token().map(|t| t.expose_secret().to_owned()),
+            tokens.refresh_token.map(|t| t.expose_secret().to_owned()),
             Some("old".to_owned()),
             "an empty refresh token does not replace the old one"
         );
         let rotated = r#"{"access_token":"new","token_type":"Bearer","refresh_token":"r2"}"#;
         let tokens =
-            token_set(response(rotated), Some(RefreshToken::new("old".to_owned()))).expect("ok");
+            grant(response(rotated), Some(RefreshToken::new("old".to_owned()))).expect("ok");
         assert_eq!(
-            tokens.refresh_token().map(|t| t.expose_secret().to_owned()),
+            tokens.refresh_token.map(|t| t.expose_secret().to_owned()),
             Some("r2".to_owned())
         );
     }

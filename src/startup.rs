@@ -85,7 +85,7 @@ impl Application {
                 // Demo mode: a Rememberizer stand-in on its own port, reached over HTTP like the
                 // real one. It knows this app's redirect URI as if registered in the Developer Hub.
                 let config = SimulatorConfig {
-                    redirect_uris: vec![OAuthFlow::redirect_uri(&base_url)?.to_string()],
+                    redirect_uris: vec![crate::rememberizer::redirect_uri(&base_url)?.to_string()],
                     ..SimulatorConfig::default()
                 };
                 let (client_id, client_secret) = (
@@ -160,13 +160,12 @@ impl Application {
             // One upstream timeout, and a second for the refresh's bookkeeping around it.
             page_budget: settings.http.request_timeout + Duration::from_secs(1),
             oauth: OAuthFlow::new(
-                &provider_url,
+                crate::rememberizer::oauth_endpoints(&provider_url, &base_url)?,
                 &client_id,
                 &client_secret,
-                &base_url,
                 &settings.scopes,
                 http.clone(),
-            )?,
+            ),
             flows: FlowCookies::new(session_key.clone(), https),
             spent_states,
             api: ApiClient::new(http, &provider_url)?,

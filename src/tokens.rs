@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::oauth::{OAuthError, OAuthFlow};
+use crate::oauth::{Grant, OAuthError, OAuthFlow};
 use crate::redis_client::{Redis, RedisError, KEY_PREFIX};
 
 /// Refresh this long before the provider's stated expiry, so a token does not expire in flight
@@ -61,6 +61,11 @@ impl TokenSet {
                 .map(|lifetime| unix_ms(now + lifetime - EXPIRY_MARGIN.min(lifetime / 2))),
             expires_at_ms: expires_in.map(|lifetime| unix_ms(now + lifetime)),
         }
+    }
+
+    /// What Step 4 or a refresh yielded (Memoram's `memory_key` is kept elsewhere).
+    pub fn from_grant(grant: Grant) -> Self {
+        Self::new(grant.access_token, grant.refresh_token, grant.expires_in)
     }
 
     pub fn refresh_token(&self) -> Option<&SecretString> {
@@ -493,7 +498,8 @@ async fn refresh_locked(
         return Err(TokenError::Reconnect);
     };
     match oauth.refresh(refresh_token).await {
-        Ok(new_tokens) => {
+        Ok(grant) => {
+            let new_tokens = TokenSet::from_grant(grant);
             let access_token = new_tokens.access_token.clone();
             *tokens = Some(new_tokens);
             Ok(access_token)

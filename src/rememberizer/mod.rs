@@ -13,8 +13,35 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::http_client::{HttpClient, HttpError};
+use crate::oauth::{join, Endpoints};
 use crate::tokens::AccessToken;
 pub use models::*;
+
+/// Rememberizer's OAuth endpoints, relative to `REMEMBERIZER_BASE_URL` ("Authorizing Rememberizer
+/// apps").
+const AUTHORIZE_PATH: &str = "api/v1/auth/oauth2/authorize/";
+const TOKEN_PATH: &str = "api/v1/auth/oauth2/token/";
+/// Where Rememberizer sends the browser back (Step 3), relative to `APP_BASE_URL`.
+pub const CALLBACK_PATH: &str = "auth/rememberizer/callback";
+
+/// The flow's endpoints: Rememberizer takes the client credentials in the form body
+/// ("client_secret_post"), not in an HTTP Basic header.
+pub fn oauth_endpoints(
+    provider_url: &Url,
+    app_base_url: &Url,
+) -> Result<Endpoints, url::ParseError> {
+    Ok(Endpoints {
+        authorize: join(provider_url, AUTHORIZE_PATH)?,
+        token: join(provider_url, TOKEN_PATH)?,
+        redirect: redirect_uri(app_base_url)?,
+        secret_in_body: true,
+    })
+}
+
+/// `APP_BASE_URL/auth/rememberizer/callback`, the URI registered at Rememberizer.
+pub fn redirect_uri(app_base_url: &Url) -> Result<Url, url::ParseError> {
+    join(app_base_url, CALLBACK_PATH)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -9,7 +9,7 @@ use crate::errors::AppError;
 use crate::routes::see_other;
 use crate::session::TypedSession;
 use crate::state::AppState;
-use crate::tokens::TokenError;
+use crate::tokens::{TokenError, TokenSet};
 
 /// Step 1's route: starts a flow.
 pub const START_ROUTE: &str = "/auth/rememberizer";
@@ -105,12 +105,12 @@ pub async fn callback(
     }
 
     // Step 4: code + PKCE verifier → tokens, kept server-side.
-    let tokens = state
+    let grant = state
         .oauth
         .exchange_code(code, pending)
         .await
         .map_err(AppError::Exchange)?;
-    let connection = state.tokens.insert(tokens).await?;
+    let connection = state.tokens.insert(TokenSet::from_grant(grant)).await?;
     if let Some(previous) = session.connection()? {
         state.tokens.remove(&previous).await?;
     }

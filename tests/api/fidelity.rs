@@ -17,7 +17,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use oauth2::{PkceCodeChallenge, TokenResponse};
 use reqwest::StatusCode;
 use serde_json::Value;
-use talk_to_mementos::oauth::RememberizerTokenResponse;
+use talk_to_mementos::oauth::LenientTokenResponse;
 use talk_to_mementos::rememberizer::{
     Account, Contents, DiscussionContents, Integration, ListOrPage, Me, Memento, Page, SearchShape,
 };
@@ -132,11 +132,11 @@ fn every_fixture_decodes_with_the_clients_models() {
         assert!(fixture_json(name).is_object());
     });
     check("token_full.json", &|name| {
-        let token = decode::<RememberizerTokenResponse>(name);
+        let token = decode::<LenientTokenResponse>(name);
         assert!(token.expires_in().is_some() && token.refresh_token().is_some());
     });
     check("token_minimal.json", &|name| {
-        let token = decode::<RememberizerTokenResponse>(name);
+        let token = decode::<LenientTokenResponse>(name);
         assert!(token.expires_in().is_none() && token.refresh_token().is_some());
         assert_eq!(token.token_type(), &oauth2::basic::BasicTokenType::Bearer);
     });
