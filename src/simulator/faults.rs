@@ -1,6 +1,9 @@
 //! Fault injection: what a real provider also does (slow answers, 5xx, 429, HTML, huge or cut
-//! bodies), switched on per path prefix by the tests through `SimulatorHandle::set_fault`.
+//! bodies), switched on per path prefix by the tests through `SimulatorHandle::set_fault` (or
+//! `MemoramHandle::set_fault`). Each simulator keeps a [`FaultTable`] and a request counter in its
+//! state and implements [`FaultSource`]; [`apply`] is the one middleware for both.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody, SizedStream};
@@ -10,7 +13,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use futures_util::stream;
 
-use super::Shared;
+use super::{Shared, MAX_COUNTED_PATHS, OTHER_PATHS};
 
 #[derive(Clone, Debug, Default)]
 pub struct Fault {
@@ -43,14 +46,71 @@ pub enum FaultBody {
     Empty,
 }
 
+/// The faults switched on, by path prefix.
+#[derive(Default)]
+pub struct FaultTable(Vec<(String, Fault)>);
+
+impl FaultTable {
+    /// Applies `fault` to every request whose path starts with `path_prefix` (replacing the
+    /// fault set for that prefix before).
+    pub fn set(&mut self, path_prefix: &str, fault: Fault) {
+        self.0.retain(|(prefix, _)| prefix != path_prefix);
+        self.0.push((path_prefix.to_owned(), fault));
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The fault for `path`, if any, counting it down.
+    pub fn take(&mut self, path: &str) -> Option<Fault> {
+        let index = self
+            .0
+            .iter()
+            .position(|(prefix, _)| path.starts_with(prefix.as_str()))?;
+        let fault = self.0[index].1.clone();
+        if let Some(remaining) = &mut self.0[index].1.remaining {
+            *remaining = remaining.saturating_sub(1);
+            if *remaining == 0 {
+                self.0.remove(index);
+            }
+        }
+        Some(fault)
+    }
+}
+
+/// A simulator's shared state (its `web::Data`), as the middleware sees it.
+pub trait FaultSource: 'static {
+    /// Counts a request for `path`, then returns the fault to apply to it, if any.
+    fn take_fault(&self, path: &str) -> Option<Fault>;
+}
+
+impl FaultSource for Shared {
+    fn take_fault(&self, path: &str) -> Option<Fault> {
+        let mut st = self.lock();
+        st.count_request(path);
+        st.faults.take(path)
+    }
+}
+
+/// Counts a request for `path`; beyond `MAX_COUNTED_PATHS` distinct paths, under `OTHER_PATHS`.
+pub fn count_request(counts: &mut HashMap<String, usize>, path: &str) {
+    let key = if counts.contains_key(path) || counts.len() < MAX_COUNTED_PATHS {
+        path
+    } else {
+        OTHER_PATHS
+    };
+    *counts.entry(key.to_owned()).or_default() += 1;
+}
+
 /// Counts the request, then applies a matching fault, if any.
-pub async fn apply(
+pub async fn apply<S: FaultSource>(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let fault = req
-        .app_data::<web::Data<Shared>>()
-        .and_then(|shared| take_fault(shared, req.path()));
+        .app_data::<web::Data<S>>()
+        .and_then(|shared| shared.take_fault(req.path()));
     if let Some(fault) = fault {
         if let Some(delay) = fault.delay {
             tokio::time::sleep(delay).await;
@@ -65,23 +125,6 @@ pub async fn apply(
         }
     }
     Ok(next.call(req).await?.map_into_boxed_body())
-}
-
-fn take_fault(shared: &Shared, path: &str) -> Option<Fault> {
-    let mut st = shared.lock();
-    st.count_request(path);
-    let index = st
-        .faults
-        .iter()
-        .position(|(prefix, _)| path.starts_with(prefix.as_str()))?;
-    let fault = st.faults[index].1.clone();
-    if let Some(remaining) = &mut st.faults[index].1.remaining {
-        *remaining = remaining.saturating_sub(1);
-        if *remaining == 0 {
-            st.faults.remove(index);
-        }
-    }
-    Some(fault)
 }
 
 fn response_for(fault: &Fault) -> Option<HttpResponse> {

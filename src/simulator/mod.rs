@@ -11,6 +11,7 @@ mod api;
 mod data;
 mod faults;
 mod llm;
+pub mod memoram;
 mod oauth;
 
 use std::collections::{HashMap, VecDeque};
@@ -146,7 +147,7 @@ impl Simulator {
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(256 * 1024))
                 .app_data(web::JsonConfig::default().limit(256 * 1024))
-                .wrap(middleware::from_fn(faults::apply))
+                .wrap(middleware::from_fn(faults::apply::<Shared>))
                 .wrap(security_headers())
                 .configure(oauth::routes)
                 .configure(api::routes)
@@ -187,9 +188,7 @@ pub struct SimulatorHandle(Arc<Shared>);
 impl SimulatorHandle {
     /// Applies `fault` to every request whose path starts with `path_prefix`.
     pub fn set_fault(&self, path_prefix: &str, fault: Fault) {
-        let mut state = self.0.lock();
-        state.faults.retain(|(prefix, _)| prefix != path_prefix);
-        state.faults.push((path_prefix.to_owned(), fault));
+        self.0.lock().faults.set(path_prefix, fault);
     }
 
     pub fn clear_faults(&self) {
@@ -302,7 +301,7 @@ struct State {
     token_requests: VecDeque<TokenRequestRecord>,
     request_counts: HashMap<String, usize>,
     unauthorized: usize,
-    faults: Vec<(String, Fault)>,
+    faults: faults::FaultTable,
     memorized: Vec<data::Doc>,
     llm_requests: VecDeque<Vec<(String, String)>>,
 }
@@ -339,14 +338,7 @@ impl State {
     }
 
     fn count_request(&mut self, path: &str) {
-        let key = if self.request_counts.contains_key(path)
-            || self.request_counts.len() < MAX_COUNTED_PATHS
-        {
-            path
-        } else {
-            OTHER_PATHS
-        };
-        *self.request_counts.entry(key.to_owned()).or_default() += 1;
+        faults::count_request(&mut self.request_counts, path);
     }
 
     /// Forgets what can no longer be used: expired codes and access tokens, and (beyond a bound)
