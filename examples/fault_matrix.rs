@@ -36,6 +36,8 @@ async fn main() -> anyhow::Result<()> {
         session_store: SessionStoreKind::Memory,
         http: HttpSettings::default(),
         llm: None,
+        // Rememberizer only: with a client id and no MEMORAM_CLIENT_ID, Memoram is not offered.
+        memoram: Settings::from_lookup(|_| None)?.memoram,
     };
     let app = Application::build_with_listener(settings, listener).await?;
     tokio::spawn(app.run_until_stopped());

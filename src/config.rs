@@ -10,10 +10,19 @@ use base64::Engine;
 use secrecy::SecretString;
 use url::Url;
 
+use crate::memoram::cipher::ContentCipher;
+
 /// Production Rememberizer. Everything provider-specific derives from this base URL.
 pub const DEFAULT_PROVIDER_URL: &str = "https://api.rememberizer.ai";
 pub const DEFAULT_SCOPE: &str = "offline_access";
 pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8080";
+/// Production Memoram's API.
+pub const DEFAULT_MEMORAM_BASE_URL: &str = "https://api.memoram.app/api/v1";
+/// Where a Memoram user approves access requests (the docs say "their Memoram dashboard").
+pub const DEFAULT_MEMORAM_DASHBOARD_URL: &str = "https://memoram.app/dashboard";
+/// The access request's default `reason`, shown to the user in their Memoram dashboard.
+pub const DEFAULT_MEMORAM_REASON: &str =
+    "Talk to Mementos would like to read and write your memories, to answer your questions with them.";
 
 /// The app's whole configuration.
 #[derive(Debug, Clone)]
@@ -32,6 +41,34 @@ pub struct Settings {
     /// An OpenAI-compatible chat endpoint for written answers on `/ask`; `None` shows passages
     /// only (in demo mode the simulator's endpoint is used).
     pub llm: Option<LlmSettings>,
+    pub memoram: MemoramSettings,
+}
+
+/// Memoram's configuration. Whether Memoram is offered: with `MEMORAM_CLIENT_ID` (for real), or
+/// in demo mode (on its simulator); not when Rememberizer is configured for real and Memoram is
+/// not.
+#[derive(Debug, Clone)]
+pub struct MemoramSettings {
+    /// `None`: the simulator in demo mode, or Memoram not offered.
+    pub client: Option<MemoramClientSettings>,
+    pub base_url: Url,
+    /// `MEMORAM_AUTHORIZE_URL`; default `BASE/oauth/authorize` (not published by Memoram).
+    pub authorize_url: Url,
+    /// `MEMORAM_TOKEN_URL`; default `BASE/oauth/token` (the Quickstart's `/oauth/token`).
+    pub token_url: Url,
+    pub scopes: Vec<String>,
+    pub access_reason: String,
+    pub cipher: ContentCipher,
+    /// `MEMORAM_DASHBOARD_URL`: linked from the waiting page.
+    pub dashboard_url: Url,
+}
+
+/// The app's registration in the Memoram Developer Portal.
+#[derive(Debug, Clone)]
+pub struct MemoramClientSettings {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub api_key: SecretString,
 }
 
 /// `LLM_BASE_URL` (e.g. `https://api.openai.com/v1`), `LLM_API_KEY`, `LLM_MODEL`,
@@ -225,6 +262,8 @@ impl Settings {
             }),
         };
 
+        let memoram = memoram_settings(&get)?;
+
         Ok(Self {
             client,
             provider_url,
@@ -235,12 +274,90 @@ impl Settings {
             session_store,
             http,
             llm,
+            memoram,
         })
+    }
+
+    /// Whether "Connect Memoram" is offered (see [`MemoramSettings`]).
+    pub fn memoram_offered(&self) -> bool {
+        self.memoram.client.is_some() || self.is_demo_mode()
     }
 
     pub fn is_demo_mode(&self) -> bool {
         self.client.is_none()
     }
+}
+
+fn memoram_settings(get: &impl Fn(&str) -> Option<String>) -> Result<MemoramSettings, ConfigError> {
+    let client = match get("MEMORAM_CLIENT_ID") {
+        None => None,
+        Some(client_id) => {
+            let required = |var: &'static str| {
+                get(var)
+                    .map(SecretString::from)
+                    .ok_or(ConfigError::MissingFor {
+                        var,
+                        because: "MEMORAM_CLIENT_ID",
+                    })
+            };
+            Some(MemoramClientSettings {
+                client_id: client_id.trim().to_owned(),
+                client_secret: required("MEMORAM_CLIENT_SECRET")?,
+                api_key: required("MEMORAM_API_KEY")?,
+            })
+        }
+    };
+    let base_url = parse_http_url(
+        "MEMORAM_BASE_URL",
+        &get("MEMORAM_BASE_URL").unwrap_or_else(|| DEFAULT_MEMORAM_BASE_URL.to_owned()),
+    )?;
+    let derived = |var: &'static str, path: &str| match get(var) {
+        Some(raw) => parse_http_url(var, &raw),
+        None => crate::oauth::join(&base_url, path).map_err(|e| ConfigError::Invalid {
+            var,
+            reason: e.to_string(),
+        }),
+    };
+    let authorize_url = derived("MEMORAM_AUTHORIZE_URL", "oauth/authorize")?;
+    let token_url = derived("MEMORAM_TOKEN_URL", "oauth/token")?;
+    let access_reason = get("MEMORAM_ACCESS_REASON")
+        .map(|reason| reason.trim().to_owned())
+        .unwrap_or_else(|| DEFAULT_MEMORAM_REASON.to_owned());
+    if access_reason.chars().count() > crate::memoram::MAX_REASON_CHARS {
+        return Err(ConfigError::Invalid {
+            var: "MEMORAM_ACCESS_REASON",
+            reason: format!(
+                "{} characters; Memoram takes at most {}",
+                access_reason.chars().count(),
+                crate::memoram::MAX_REASON_CHARS
+            ),
+        });
+    }
+    let cipher = match get("MEMORAM_CONTENT_CIPHER") {
+        None => ContentCipher::Aes256Gcm,
+        Some(raw) => ContentCipher::parse(&raw).ok_or_else(|| ConfigError::Invalid {
+            var: "MEMORAM_CONTENT_CIPHER",
+            reason: "expected `aes-256-gcm` or `none`".to_owned(),
+        })?,
+    };
+    Ok(MemoramSettings {
+        client,
+        base_url,
+        authorize_url,
+        token_url,
+        scopes: get("MEMORAM_SCOPE")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        access_reason,
+        cipher,
+        dashboard_url: parse_http_url(
+            "MEMORAM_DASHBOARD_URL",
+            &get("MEMORAM_DASHBOARD_URL")
+                .unwrap_or_else(|| DEFAULT_MEMORAM_DASHBOARD_URL.to_owned()),
+        )?,
+    })
 }
 
 fn llm_timeout(raw: Option<String>) -> Result<Duration, ConfigError> {

@@ -18,8 +18,8 @@ use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use serde::Serialize;
 use tracing_actix_web::RequestId;
 
+use crate::api::{ApiError, Provider};
 use crate::oauth::OAuthError;
-use crate::rememberizer::ApiError;
 use crate::session::SessionError;
 use crate::templates::Templates;
 use crate::tokens::TokenError;
@@ -33,20 +33,31 @@ pub enum AppError {
     #[error("the form's CSRF token is missing or wrong")]
     Csrf,
     /// Step 3 failed: the `state` is missing, unknown, used or expired. No token request is made.
-    #[error("the callback's state is not valid for this browser: {0}")]
-    InvalidState(&'static str),
+    #[error("the callback's state is not valid for this browser: {reason}")]
+    InvalidState {
+        provider: Provider,
+        reason: &'static str,
+    },
     /// Step 3 carried `error=…` instead of a code.
     #[error("the authorization request ended with error {error}")]
     AuthorizationFailed {
+        provider: Provider,
         error: String,
         description: Option<String>,
     },
     #[error(transparent)]
     Token(#[from] TokenError),
     #[error("the code exchange failed")]
-    Exchange(#[source] OAuthError),
+    Exchange(Provider, #[source] OAuthError),
+    /// A Rememberizer API call failed.
     #[error("an API call failed")]
     Api(#[from] ApiError),
+    #[error("a Memoram API call failed")]
+    Memoram(#[source] ApiError),
+    /// The page needs something this browser does not have yet (a connection, an approved
+    /// access request): `303` to where it can get it.
+    #[error("redirected to {0}")]
+    SeeOther(&'static str),
     #[error("the session store failed")]
     Session(#[from] SessionError),
     /// The session middleware could not load or save the session (the store is down).
@@ -69,10 +80,10 @@ pub struct ErrorPage {
 }
 
 impl ErrorPage {
-    fn new(status: StatusCode, title: &str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, title: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             status: status.as_u16(),
-            title: title.to_owned(),
+            title: title.into(),
             message: message.into(),
             detail: None,
             offer_retry: false,
@@ -123,12 +134,13 @@ impl ErrorPage {
     }
 }
 
-fn upstream_page(error: &ApiError) -> (ErrorPage, Option<Duration>) {
+fn upstream_page(provider: Provider, error: &ApiError) -> (ErrorPage, Option<Duration>) {
+    let name = provider.name();
     let unavailable = |status| {
         ErrorPage::new(
             status,
-            "Rememberizer is not answering",
-            "Rememberizer could not be reached or had a problem. You are still connected; try again in a moment.",
+            format!("{name} is not answering"),
+            format!("{name} could not be reached or had a problem. You are still connected; try again in a moment."),
         )
         .retry()
     };
@@ -136,8 +148,8 @@ fn upstream_page(error: &ApiError) -> (ErrorPage, Option<Duration>) {
         ApiError::Timeout => (
             ErrorPage::new(
                 StatusCode::GATEWAY_TIMEOUT,
-                "Rememberizer is slow to answer",
-                "Rememberizer did not answer in time. You are still connected; try again in a moment.",
+                format!("{name} is slow to answer"),
+                format!("{name} did not answer in time. You are still connected; try again in a moment."),
             )
             .retry(),
             None,
@@ -150,8 +162,8 @@ fn upstream_page(error: &ApiError) -> (ErrorPage, Option<Duration>) {
             (
                 ErrorPage::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "Rememberizer asks us to slow down",
-                    format!("Too many requests reached Rememberizer. You are still connected; try again {when}."),
+                    format!("{name} asks us to slow down"),
+                    format!("Too many requests reached {name}. You are still connected; try again {when}."),
                 )
                 .retry(),
                 *retry_after,
@@ -161,20 +173,20 @@ fn upstream_page(error: &ApiError) -> (ErrorPage, Option<Duration>) {
             ErrorPage::new(
                 StatusCode::NOT_FOUND,
                 "Not found",
-                "Rememberizer has no such item, or this app was not given access to it.",
+                format!("{name} has no such item, or this app was not given access to it."),
             ),
             None,
         ),
         ApiError::BadResponse(_) => (
             ErrorPage::new(
                 StatusCode::BAD_GATEWAY,
-                "Rememberizer sent an answer we could not read",
-                "Rememberizer answered with something unexpected. You are still connected; try again in a moment.",
+                format!("{name} sent an answer we could not read"),
+                format!("{name} answered with something unexpected. You are still connected; try again in a moment."),
             )
             .retry(),
             None,
         ),
-        ApiError::Unauthorized => (reconnect_page(), None),
+        ApiError::Unauthorized => (reconnect_page(provider), None),
         ApiError::Unavailable(_) | ApiError::Refused(_) => (unavailable(StatusCode::BAD_GATEWAY), None),
     }
 }
@@ -188,39 +200,41 @@ fn sessions_unavailable() -> ErrorPage {
     .retry()
 }
 
-fn reconnect_page() -> ErrorPage {
+fn reconnect_page(provider: Provider) -> ErrorPage {
+    let name = provider.name();
     ErrorPage::new(
         StatusCode::UNAUTHORIZED,
-        "Your connection to Rememberizer ended",
-        "Rememberizer no longer accepts this app's access (it expired or was revoked). Connect again to continue.",
+        format!("Your connection to {name} ended"),
+        format!("{name} no longer accepts this app's access (it expired or was revoked). Connect again to continue."),
     )
     .connect()
 }
 
-fn oauth_page(error: &OAuthError) -> ErrorPage {
+fn oauth_page(provider: Provider, error: &OAuthError) -> ErrorPage {
+    let name = provider.name();
     match error {
         OAuthError::InvalidGrant => ErrorPage::new(
             StatusCode::BAD_REQUEST,
-            "Rememberizer did not accept this sign-in",
+            format!("{name} did not accept this sign-in"),
             "The authorization code expired or was already used. Start again to connect.",
         )
         .connect(),
         OAuthError::Unavailable(crate::http_client::HttpError::Timeout) => ErrorPage::new(
             StatusCode::GATEWAY_TIMEOUT,
-            "Rememberizer is slow to answer",
-            "Rememberizer did not answer in time. Try again in a moment.",
+            format!("{name} is slow to answer"),
+            format!("{name} did not answer in time. Try again in a moment."),
         )
         .retry(),
         OAuthError::Unavailable(_) => ErrorPage::new(
             StatusCode::BAD_GATEWAY,
-            "Rememberizer is not answering",
-            "Rememberizer could not be reached or had a problem. Try again in a moment.",
+            format!("{name} is not answering"),
+            format!("{name} could not be reached or had a problem. Try again in a moment."),
         )
         .retry(),
         OAuthError::Refused(_) | OAuthError::BadResponse(_) => ErrorPage::new(
             StatusCode::BAD_GATEWAY,
-            "Rememberizer refused this app",
-            "Rememberizer did not accept the app's request for tokens. If this keeps happening, the app's client id or secret may be wrong.",
+            format!("{name} refused this app"),
+            format!("{name} did not accept the app's request for tokens. If this keeps happening, the app's client id or secret may be wrong."),
         )
         .connect(),
     }
@@ -241,30 +255,35 @@ impl AppError {
                 "This form has expired",
                 "The form was missing its security token or it did not match. Reload the page and try again.",
             ),
-            AppError::InvalidState(reason) => ErrorPage::new(
+            AppError::InvalidState { provider, reason } => ErrorPage::new(
                 StatusCode::BAD_REQUEST,
                 "This sign-in could not be completed",
-                format!("{reason} For your safety nothing was sent to Rememberizer. Start again from this browser."),
+                format!("{reason} For your safety nothing was sent to {}. Start again from this browser.", provider.name()),
             )
             .connect(),
-            AppError::AuthorizationFailed { error, description } => {
+            AppError::AuthorizationFailed {
+                provider,
+                error,
+                description,
+            } => {
+                let name = provider.name();
                 let mut page = if error == "access_denied" {
                     ErrorPage::new(
                         StatusCode::FORBIDDEN,
-                        "You did not connect Rememberizer",
-                        "You declined to give this app access to your mementos. Nothing was shared. You can connect whenever you like.",
+                        format!("You did not connect {name}"),
+                        format!("You declined to give this app access to your {}. Nothing was shared. You can connect whenever you like.", provider.holdings()),
                     )
                 } else {
                     ErrorPage::new(
                         StatusCode::BAD_REQUEST,
-                        "Rememberizer could not authorize this app",
-                        format!("Rememberizer answered with the error “{error}”."),
+                        format!("{name} could not authorize this app"),
+                        format!("{name} answered with the error “{error}”."),
                     )
                 };
                 page.detail = description.clone();
                 page.connect()
             }
-            AppError::Token(TokenError::Reconnect) => reconnect_page(),
+            AppError::Token(TokenError::Reconnect) => reconnect_page(Provider::Rememberizer),
             AppError::Token(TokenError::Store(_)) => sessions_unavailable(),
             AppError::Token(TokenError::Busy) => ErrorPage::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -272,12 +291,20 @@ impl AppError {
                 "Your connection to Rememberizer is being renewed and that is taking long. Try again in a moment.",
             )
             .retry(),
-            AppError::Token(TokenError::Refresh(e)) => oauth_page(e),
-            AppError::Exchange(e) => oauth_page(e),
+            AppError::Token(TokenError::Refresh(e)) => oauth_page(Provider::Rememberizer, e),
+            AppError::Exchange(provider, e) => oauth_page(*provider, e),
             AppError::Token(TokenError::Internal) => {
                 ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR)
             }
-            AppError::Api(e) => return upstream_page(e),
+            AppError::Api(e) => return upstream_page(Provider::Rememberizer, e),
+            AppError::Memoram(ApiError::Unauthorized) => ErrorPage::new(
+                StatusCode::BAD_GATEWAY,
+                "Memoram refused this app",
+                "Memoram did not accept the app's developer credentials (MEMORAM_API_KEY). You are still connected; the app's operator must fix its configuration.",
+            )
+            .retry(),
+            AppError::Memoram(e) => return upstream_page(Provider::Memoram, e),
+            AppError::SeeOther(_) => ErrorPage::new(StatusCode::SEE_OTHER, "See other", ""),
             AppError::Session(_) | AppError::SessionStore => sessions_unavailable(),
             AppError::Template(_) => ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR),
         };
@@ -291,6 +318,11 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let AppError::SeeOther(location) = self {
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, *location))
+                .finish();
+        }
         let (page, retry_after) = self.page();
         let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {

@@ -3,10 +3,13 @@
 //! Start at `oauth` (the five steps of the provider's doc), then `routes`. `simulator` is a
 //! stand-in for Rememberizer itself, kept apart as if it were its own crate.
 
+pub mod api;
 pub mod config;
 pub mod errors;
+pub mod guards;
 pub mod http_client;
 pub mod llm;
+pub mod memoram;
 pub mod oauth;
 pub mod pending_flows;
 pub mod redis_client;

@@ -2,7 +2,7 @@
 //!
 //! A started flow (its `state` and PKCE verifier) lives in a cookie of its own, encrypted and
 //! authenticated with the app's key (the cookie crate's private jar: AES-256-GCM, the cookie's
-//! name bound as associated data), `HttpOnly`, `SameSite=Lax`, `Path=/auth/rememberizer`, gone
+//! name bound as associated data), `HttpOnly`, `SameSite=Lax`, `Path=/auth/<provider>`, gone
 //! after 10 minutes — as oauth2-proxy keeps its CSRF cookie. So:
 //! - starting a flow stores nothing on the server: anonymous requests, however many, cannot fill
 //!   the session store (a server-side session exists only once a browser is connected);
@@ -31,19 +31,18 @@ pub const MAX_PENDING_FLOWS: usize = 5;
 /// Flow cookies are named this plus the first `NAME_STATE_CHARS` characters of their state.
 pub const COOKIE_PREFIX: &str = "ttm_flow_";
 const NAME_STATE_CHARS: usize = 16;
-/// The flow cookies go only to Step 1 and Step 3.
-pub const COOKIE_PATH: &str = "/auth/rememberizer";
-
-/// Reads and writes the flow cookies.
+/// Reads and writes one provider's flow cookies.
 #[derive(Clone)]
 pub struct FlowCookies {
     key: Key,
     secure: bool,
+    /// The cookies go only to this provider's Step 1 and Step 3 (`/auth/rememberizer`, …).
+    path: &'static str,
 }
 
 impl FlowCookies {
-    pub fn new(key: Key, secure: bool) -> Self {
-        Self { key, secure }
+    pub fn new(key: Key, secure: bool, path: &'static str) -> Self {
+        Self { key, secure, path }
     }
 
     fn name(state: &str) -> String {
@@ -123,9 +122,9 @@ impl FlowCookies {
 
     fn base(&self, name: String, value: String, max_age: Duration) -> Cookie<'static> {
         Cookie::build(name, value)
-            .path(COOKIE_PATH)
+            .path(self.path)
             .http_only(true)
-            // Lax: the browser sends it on Rememberizer's top-level redirect back (Step 3).
+            // Lax: the browser sends it on the provider's top-level redirect back (Step 3).
             .same_site(SameSite::Lax)
             .secure(self.secure)
             .max_age(actix_web::cookie::time::Duration::seconds(

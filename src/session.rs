@@ -2,7 +2,8 @@
 //!
 //! A session exists only once a browser is connected (flows in progress live in their own
 //! encrypted cookies, `pending_flows`). It holds, server-side in the session store:
-//! - the id of its connection in the token store (`tokens::TokenStore`);
+//! - the id of its Rememberizer connection in the token store (`tokens::TokenStore`), and of its
+//!   Memoram connection (`memoram::connections`), either or both;
 //! - a CSRF token for the app's own forms (synchronizer-token pattern), created once, at login,
 //!   so that concurrent first page loads cannot each write a different one;
 //! - a one-time message for the next page.
@@ -15,9 +16,11 @@ use actix_web::{FromRequest, HttpRequest};
 use oauth2::CsrfToken;
 use subtle::ConstantTimeEq;
 
+use crate::memoram::connections::MemoramConnectionId;
 use crate::tokens::ConnectionId;
 
 const CONNECTION_ID: &str = "connection_id";
+const MEMORAM_CONNECTION_ID: &str = "memoram_connection_id";
 const CSRF_TOKEN: &str = "csrf_token";
 const FLASH: &str = "flash";
 
@@ -26,7 +29,7 @@ pub struct TypedSession(Session);
 /// Whether raw session state belongs to a connected browser. Session stores use it to keep
 /// sessions that are not connected short-lived (see `session_store`).
 pub fn is_connected_state(state: &std::collections::HashMap<String, String>) -> bool {
-    state.contains_key(CONNECTION_ID)
+    state.contains_key(CONNECTION_ID) || state.contains_key(MEMORAM_CONNECTION_ID)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,14 +41,56 @@ pub enum SessionError {
 }
 
 impl TypedSession {
-    /// After Step 4: a new session id (no fixation), the connection, and a new CSRF token,
-    /// created here once (not on first use, where two concurrent page loads could each write
-    /// their own and leave one tab with a token that no longer matches).
+    /// After Rememberizer's Step 4: a new session id (no fixation), the connection, and a CSRF
+    /// token (see [`Self::connected`]).
     pub fn start_connection(&self, connection: &ConnectionId) -> Result<(), SessionError> {
+        self.connected(CONNECTION_ID, connection.as_str())
+    }
+
+    /// After Memoram's code exchange, as [`Self::start_connection`].
+    pub fn start_memoram_connection(
+        &self,
+        connection: &MemoramConnectionId,
+    ) -> Result<(), SessionError> {
+        self.connected(MEMORAM_CONNECTION_ID, connection.as_str())
+    }
+
+    /// A new session id on every login (no fixation). The CSRF token is created here, at the
+    /// first login (not on first use, where two concurrent page loads could each write their own
+    /// and leave one tab with a token that no longer matches); a second provider's login keeps
+    /// it, so the forms already open in other tabs still work.
+    fn connected(&self, key: &str, id: &str) -> Result<(), SessionError> {
         self.0.renew();
-        self.0.insert(CONNECTION_ID, connection.as_str())?;
-        self.0
-            .insert(CSRF_TOKEN, CsrfToken::new_random_len(32).secret())?;
+        self.0.insert(key, id)?;
+        if self.0.get::<String>(CSRF_TOKEN)?.is_none() {
+            self.0
+                .insert(CSRF_TOKEN, CsrfToken::new_random_len(32).secret())?;
+        }
+        Ok(())
+    }
+
+    pub fn memoram_connection(&self) -> Result<Option<MemoramConnectionId>, SessionError> {
+        Ok(self
+            .0
+            .get::<String>(MEMORAM_CONNECTION_ID)?
+            .map(MemoramConnectionId::from_session))
+    }
+
+    /// Forgets one provider's connection; the session ends when none is left.
+    pub fn disconnect_rememberizer(self) -> Result<(), SessionError> {
+        self.0.remove(CONNECTION_ID);
+        self.end_if_unused()
+    }
+
+    pub fn disconnect_memoram(self) -> Result<(), SessionError> {
+        self.0.remove(MEMORAM_CONNECTION_ID);
+        self.end_if_unused()
+    }
+
+    fn end_if_unused(self) -> Result<(), SessionError> {
+        if self.connection()?.is_none() && self.memoram_connection()?.is_none() {
+            self.log_out();
+        }
         Ok(())
     }
 
@@ -91,6 +136,13 @@ impl TypedSession {
     /// Destroys the session server-side (not only the cookie).
     pub fn log_out(self) {
         self.0.purge();
+    }
+}
+
+impl TypedSession {
+    /// The request's session (for extractors built on this one, `guards`).
+    pub fn of(req: &HttpRequest) -> Self {
+        TypedSession(req.get_session())
     }
 }
 

@@ -19,16 +19,22 @@ use crate::config::{LlmSettings, Settings};
 use crate::errors::{render_error_page, session_store_unavailable, AppError, SECURITY_HEADERS};
 use crate::http_client::HttpClient;
 use crate::llm::LlmClient;
-use crate::oauth::OAuthFlow;
+use crate::memoram::cipher::ContentCipher;
+use crate::memoram::connections::MemoramConnections;
+use crate::memoram::developer_token::DeveloperTokens;
+use crate::memoram::MemoramClient;
+use crate::oauth::{self, OAuthFlow};
 use crate::pending_flows::{FlowCookies, SpentStates};
 use crate::redis_client::Redis;
 use crate::rememberizer::ApiClient;
 use crate::routes::{
-    ask, assets, auth, dashboard, discussions, documents, health, home, mementos, memorize,
+    ask, assets, auth, dashboard, discussions, documents, health, home, mementos, memoram,
+    memories, memorize,
 };
 use crate::session_store::{MemorySessionStore, RedisSessionStore, SessionBackend};
+use crate::simulator::memoram::{MemoramSimulator, MemoramSimulatorConfig};
 use crate::simulator::{Simulator, SimulatorConfig, DEMO_LLM_KEY};
-use crate::state::AppState;
+use crate::state::{AppState, MemoramState};
 use crate::telemetry::{self, RequestSpan};
 use crate::templates::Templates;
 use crate::tokens::TokenStore;
@@ -48,8 +54,9 @@ pub struct Application {
     port: u16,
     base_url: Url,
     server: Server,
-    /// Kept so the demo-mode simulator lives as long as the app.
+    /// Kept so the demo-mode simulators live as long as the app.
     simulator: Option<Simulator>,
+    memoram_simulator: Option<MemoramSimulator>,
 }
 
 impl Application {
@@ -152,6 +159,14 @@ impl Application {
             }
         };
         let https = base_url.scheme() == "https";
+        let (memoram, memoram_simulator) = memoram_state(
+            &settings,
+            &base_url,
+            &http,
+            redis.as_ref(),
+            &session_key,
+            https,
+        )?;
         let spent_states = match &redis {
             Some(redis) => SpentStates::Redis(redis.clone()),
             None => SpentStates::memory(),
@@ -166,12 +181,13 @@ impl Application {
                 &settings.scopes,
                 http.clone(),
             ),
-            flows: FlowCookies::new(session_key.clone(), https),
+            flows: FlowCookies::new(session_key.clone(), https, auth::START_ROUTE),
             spent_states,
             api: ApiClient::new(http, &provider_url)?,
             tokens,
             redis,
             llm,
+            memoram,
         };
 
         let server = run(listener, state, session_store, session_key, https)?;
@@ -181,6 +197,7 @@ impl Application {
             base_url,
             server,
             simulator,
+            memoram_simulator,
         })
     }
 
@@ -198,13 +215,104 @@ impl Application {
         self.simulator.as_ref().map(Simulator::base_url)
     }
 
+    /// The built-in Memoram simulator's URL (its dashboard is at `/dashboard`), in demo mode.
+    pub fn memoram_simulator_url(&self) -> Option<&Url> {
+        self.memoram_simulator
+            .as_ref()
+            .map(MemoramSimulator::base_url)
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         if let Some(simulator) = self.simulator {
             simulator.stop().await;
         }
+        if let Some(simulator) = self.memoram_simulator {
+            simulator.stop().await;
+        }
         result
     }
+}
+
+/// Memoram, if offered: for real with `MEMORAM_CLIENT_ID`, else on its simulator in demo mode
+/// (started here, on its own port, reached over HTTP like the real one).
+fn memoram_state(
+    settings: &Settings,
+    base_url: &Url,
+    http: &HttpClient,
+    redis: Option<&Redis>,
+    session_key: &Key,
+    https: bool,
+) -> anyhow::Result<(Option<MemoramState>, Option<MemoramSimulator>)> {
+    let mut memoram = settings.memoram.clone();
+    let redirect =
+        crate::memoram::oauth_endpoints(&memoram.authorize_url, &memoram.token_url, base_url)?
+            .redirect;
+    let (client_id, client_secret, api_key, simulator) = match &memoram.client {
+        Some(client) => (
+            client.client_id.clone(),
+            client.client_secret.clone(),
+            client.api_key.clone(),
+            None,
+        ),
+        None if settings.is_demo_mode() => {
+            let config = MemoramSimulatorConfig {
+                redirect_uris: vec![redirect.to_string()],
+                plaintext_content: memoram.cipher == ContentCipher::None,
+                ..MemoramSimulatorConfig::default()
+            };
+            let credentials = (
+                config.client_id.clone(),
+                SecretString::from(config.client_secret.clone()),
+                SecretString::from(config.api_key.clone()),
+            );
+            let simulator = MemoramSimulator::start(TcpListener::bind("127.0.0.1:0")?, config)?;
+            tracing::info!(
+                simulator = %simulator.base_url(),
+                "demo mode: MEMORAM_CLIENT_ID is not set, using the built-in Memoram simulator"
+            );
+            memoram.base_url = simulator.api_url();
+            memoram.authorize_url = simulator.authorize_url();
+            memoram.token_url = simulator.token_url();
+            memoram.dashboard_url = simulator.dashboard_url();
+            let (id, secret, key) = credentials;
+            (id, secret, key, Some(simulator))
+        }
+        // Rememberizer configured for real and Memoram not: Memoram is not offered.
+        None => return Ok((None, None)),
+    };
+    let endpoints =
+        crate::memoram::oauth_endpoints(&memoram.authorize_url, &memoram.token_url, base_url)?;
+    let developer = DeveloperTokens::new(
+        http.clone(),
+        oauth::join(&memoram.base_url, "auth/token")?,
+        api_key,
+        redis.cloned(),
+    );
+    let connections = match redis {
+        Some(redis) => MemoramConnections::redis(redis.clone(), SESSION_TTL),
+        None => MemoramConnections::memory(MAX_SESSIONS, SESSION_TTL),
+    };
+    let state = MemoramState {
+        oauth: OAuthFlow::new(
+            endpoints,
+            &client_id,
+            &client_secret,
+            &memoram.scopes,
+            http.clone(),
+        ),
+        flows: FlowCookies::new(session_key.clone(), https, memoram::START_ROUTE),
+        client: MemoramClient::new(
+            http.clone(),
+            memoram.base_url.clone(),
+            developer,
+            memoram.cipher,
+        ),
+        connections,
+        reason: memoram.access_reason.clone(),
+        dashboard_url: memoram.dashboard_url.clone(),
+    };
+    Ok((Some(state), simulator))
 }
 
 fn run(
@@ -258,6 +366,33 @@ fn run(
                             .app_data(web::FormConfig::default().limit(memorize::MAX_FORM_BYTES))
                             .route(web::get().to(memorize::form))
                             .route(web::post().to(memorize::memorize)),
+                    )
+                    .route(auth::DISCONNECT_ROUTE, web::post().to(auth::disconnect))
+                    .route(memoram::START_ROUTE, web::get().to(memoram::start))
+                    .route(memoram::CALLBACK_ROUTE, web::get().to(memoram::callback))
+                    .route(
+                        memoram::DISCONNECT_ROUTE,
+                        web::post().to(memoram::disconnect),
+                    )
+                    .route(
+                        crate::guards::MEMORAM_ACCESS_ROUTE,
+                        web::get().to(memoram::access),
+                    )
+                    .route(
+                        crate::guards::MEMORAM_ACCESS_ROUTE,
+                        web::post().to(memoram::ask_again),
+                    )
+                    .service(
+                        web::scope("/memories")
+                            .app_data(web::FormConfig::default().limit(memories::MAX_FORM_BYTES))
+                            .route("", web::get().to(memories::list))
+                            .route("", web::post().to(memories::create))
+                            .route("/new", web::get().to(memories::new_form))
+                            .route("/tags", web::get().to(memories::tags))
+                            .route("/{id}", web::get().to(memories::show))
+                            .route("/{id}", web::post().to(memories::update))
+                            .route("/{id}/edit", web::get().to(memories::edit_form))
+                            .route("/{id}/delete", web::post().to(memories::delete)),
                     )
                     .route("/logout", web::post().to(auth::logout)),
             )

@@ -4,6 +4,8 @@ use std::future::Future;
 
 use crate::errors::AppError;
 use crate::llm::LlmClient;
+use crate::memoram::connections::MemoramConnections;
+use crate::memoram::MemoramClient;
 use crate::oauth::OAuthFlow;
 use crate::redis_client::Redis;
 use crate::rememberizer::{ApiClient, ApiError};
@@ -23,6 +25,34 @@ pub struct AppState {
     pub redis: Option<Redis>,
     /// Set when an answer service is configured (`LLM_*`, or the simulator's in demo mode).
     pub llm: Option<LlmClient>,
+    /// Set when Memoram is offered (configured, or on its simulator in demo mode).
+    pub memoram: Option<MemoramState>,
+}
+
+/// Memoram's share of the state: its flow, its client, and the connections' store.
+pub struct MemoramState {
+    pub oauth: OAuthFlow,
+    pub flows: crate::pending_flows::FlowCookies,
+    pub client: MemoramClient,
+    pub connections: MemoramConnections,
+    /// The access request's `reason` (`MEMORAM_ACCESS_REASON`).
+    pub reason: String,
+    /// Where the user approves access requests (`MEMORAM_DASHBOARD_URL`).
+    pub dashboard_url: url::Url,
+}
+
+/// Runs a Memoram call within the page's deadline (`with_deadline`), as `call_api` does for
+/// Rememberizer.
+pub async fn memoram_call<T>(
+    call: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, AppError> {
+    let outcome = match DEADLINE.try_with(|deadline| *deadline) {
+        Ok(deadline) => tokio::time::timeout_at(deadline, call)
+            .await
+            .unwrap_or(Err(ApiError::Timeout)),
+        Err(_) => call.await,
+    };
+    outcome.map_err(AppError::Memoram)
 }
 
 tokio::task_local! {

@@ -5,9 +5,8 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::HttpResponse;
+use serde::Serialize;
 use tera::{Context, Tera};
-
-use crate::errors::ErrorPage;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
@@ -25,6 +24,20 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("ask.html", include_str!("../templates/ask.html")),
     ("memorize.html", include_str!("../templates/memorize.html")),
     ("error.html", include_str!("../templates/error.html")),
+    (
+        "memoram_access.html",
+        include_str!("../templates/memoram_access.html"),
+    ),
+    ("memories.html", include_str!("../templates/memories.html")),
+    ("memory.html", include_str!("../templates/memory.html")),
+    (
+        "memory_form.html",
+        include_str!("../templates/memory_form.html"),
+    ),
+    (
+        "memory_tags.html",
+        include_str!("../templates/memory_tags.html"),
+    ),
 ];
 
 pub struct Templates(Tera);
@@ -47,7 +60,7 @@ impl Templates {
 
     pub fn error_page(
         &self,
-        page: &ErrorPage,
+        page: &impl Serialize,
         retry_href: &str,
         request_id: &str,
     ) -> Result<String, tera::Error> {

@@ -150,7 +150,7 @@ impl AccessToken {
         format!("Bearer {}", self.0.expose_secret())
     }
 
-    fn same_as(&self, other: &AccessToken) -> bool {
+    pub fn same_as(&self, other: &AccessToken) -> bool {
         self.0.expose_secret() == other.0.expose_secret()
     }
 }

@@ -8,10 +8,12 @@ pub mod models;
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+pub use crate::api::ApiError;
+use crate::api::{decode, send_bearer};
 use crate::http_client::{HttpClient, HttpError};
 use crate::oauth::{join, Endpoints};
 use crate::tokens::AccessToken;
@@ -41,29 +43,6 @@ pub fn oauth_endpoints(
 /// `APP_BASE_URL/auth/rememberizer/callback`, the URI registered at Rememberizer.
 pub fn redirect_uri(app_base_url: &Url) -> Result<Url, url::ParseError> {
     join(app_base_url, CALLBACK_PATH)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// 401: the access token is expired or revoked.
-    #[error("the access token was not accepted")]
-    Unauthorized,
-    /// 429: the provider asks us to slow down.
-    #[error("rate limited by the provider")]
-    RateLimited { retry_after: Option<Duration> },
-    /// Could not connect, 5xx, or a broken connection.
-    #[error("the provider is unavailable")]
-    Unavailable(#[source] Option<HttpError>),
-    #[error("the provider did not answer in time")]
-    Timeout,
-    /// Not JSON, not the expected shape, or too large.
-    #[error("the provider's response was not usable: {0}")]
-    BadResponse(String),
-    #[error("not found")]
-    NotFound,
-    /// Another 4xx: the request itself was refused.
-    #[error("the provider refused the request with status {0}")]
-    Refused(StatusCode),
 }
 
 /// Query of `GET /api/v1/documents/search/`.
@@ -258,13 +237,9 @@ impl ApiClient {
         params: &[(&str, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<T, ApiError> {
-        let body = self.send(token, method, path, params, body).await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadResponse(format!("unexpected JSON: {e}")))
+        decode(&self.send(token, method, path, params, body).await?)
     }
 
-    /// The one place that attaches the bearer token and interprets the status: the body of a
-    /// 2xx answer, or the error the status means.
     async fn send(
         &self,
         token: &AccessToken,
@@ -280,49 +255,6 @@ impl ApiClient {
         if !params.is_empty() {
             url.query_pairs_mut().extend_pairs(params);
         }
-        let mut authorization = reqwest::header::HeaderValue::try_from(token.bearer_header())
-            .map_err(|_| {
-                ApiError::BadResponse("the access token is not a valid header value".to_owned())
-            })?;
-        // Marked sensitive so that no HTTP-layer debug output ever prints it.
-        authorization.set_sensitive(true);
-        let mut request = self
-            .http
-            .request(method, url)
-            .header(reqwest::header::AUTHORIZATION, authorization)
-            .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = self.http.send(request).await.map_err(|e| match e {
-            HttpError::Timeout => ApiError::Timeout,
-            HttpError::TooLarge(limit) => {
-                ApiError::BadResponse(format!("response larger than {limit} bytes"))
-            }
-            other => ApiError::Unavailable(Some(other)),
-        })?;
-        match response.status {
-            status if status.is_success() => Ok(response.body),
-            StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized),
-            StatusCode::NOT_FOUND => Err(ApiError::NotFound),
-            StatusCode::TOO_MANY_REQUESTS => Err(ApiError::RateLimited {
-                retry_after: retry_after(&response.headers),
-            }),
-            status if status.is_server_error() => Err(ApiError::Unavailable(None)),
-            // A redirect is never followed (see http_client) and is not an answer either.
-            status => Err(ApiError::Refused(status)),
-        }
+        send_bearer(&self.http, token, method, url, body).await
     }
-}
-
-/// `Retry-After` in its delta-seconds form; an HTTP-date is treated as absent.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }

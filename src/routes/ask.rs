@@ -1,17 +1,20 @@
-//! `GET /ask`: search the granted documents, and (when an answer service is configured) a
-//! written answer that cites the passages it used.
+//! `GET /ask`: search the granted Rememberizer documents and the Memoram memories (whichever are
+//! connected; both at once when both are), and (when an answer service is configured) a written
+//! answer that cites the passages it used, each passage saying which service it came from.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tera::Context;
 
+use crate::api::Provider;
 use crate::errors::AppError;
+use crate::guards::{MemoramMember, RememberizerUser};
 use crate::llm::Passage;
-use crate::rememberizer::{DataSource, SearchHit, SearchQuery};
+use crate::rememberizer::{DataSource, Found, SearchHit, SearchQuery};
 use crate::routes::dashboard::{integration_label, DocumentRow};
-use crate::routes::{parse_day, see_other};
-use crate::session::TypedSession;
-use crate::state::AppState;
+use crate::routes::memories::{memory_href, open_for_search};
+use crate::routes::parse_day;
+use crate::state::{memoram_call, AppState};
 use crate::templates::Templates;
 
 pub const RESULT_COUNTS: [u32; 3] = [5, 10, 20];
@@ -34,6 +37,8 @@ struct DocumentGroup {
     /// What identifies the document among the hits: its key, else its provider id or name.
     #[serde(skip)]
     identity: String,
+    /// Which service the passages came from.
+    service: Provider,
     document: DocumentRow,
     passages: Vec<PassageView>,
 }
@@ -48,14 +53,25 @@ struct PassageView {
     text: String,
 }
 
+/// Memories asked of Memoram per keyword, and keywords per question: Memoram's `searchQuery` is
+/// a text filter ("searches title, summary, content"), not a semantic search, so the question's
+/// longest words are searched one by one and the hits merged.
+const MEMORIES_PER_KEYWORD: u32 = 5;
+const MAX_KEYWORDS: usize = 3;
+/// Memories among the passages at most.
+const MAX_MEMORIES: usize = 5;
+
 pub async fn ask(
     query: web::Query<AskQuery>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
-    session: TypedSession,
+    rememberizer: Option<RememberizerUser>,
+    mut memoram: Option<MemoramMember>,
 ) -> Result<HttpResponse, AppError> {
-    let Some(connection) = session.connection()? else {
-        return Ok(see_other("/"));
+    let session = match (&rememberizer, &memoram) {
+        (Some(user), _) => &user.session,
+        (None, Some(member)) => &member.session,
+        (None, None) => return Err(AppError::SeeOther("/")),
     };
     let question = query.q.as_deref().map(str::trim).unwrap_or("").to_owned();
     if question.chars().count() > MAX_QUESTION_CHARS {
@@ -91,30 +107,51 @@ pub async fn ask(
     context.insert("to", &to.map(|d| d.to_string()));
     context.insert("answers_enabled", &state.llm.is_some());
     context.insert("csrf_token", &session.csrf_token()?);
+    context.insert("searches_rememberizer", &rememberizer.is_some());
+    context.insert("searches_memoram", &memoram.is_some());
     if question.is_empty() {
         return Ok(templates.page("ask.html", &context)?);
     }
 
-    let api = &state.api;
     let search = SearchQuery {
         q: question.clone(),
         n: results,
         from: from.map(|day| format!("{day}T00:00:00Z")),
         to: to.map(|day| format!("{day}T23:59:59Z")),
     };
-    let search = &search;
-    let found = state
-        .call_api(&connection, |token| async move {
-            api.search(&token, search).await
-        })
-        .await?;
-    // The API returns up to `n`; a longer answer is trimmed, best first.
-    let hits = &found.hits[..found.hits.len().min(results as usize)];
-    let groups = group_by_document(hits);
-    context.insert("sources_summary", &sources_summary(&found.data_sources));
+    // Both services at once.
+    let (found, memories) = tokio::join!(
+        search_rememberizer(&state, rememberizer.as_ref(), &search),
+        search_memoram(&state, memoram.as_mut(), &question),
+    );
+    let found = found?;
+    let memories = match memories {
+        Ok(memories) => memories,
+        // A session that only has Memoram shows Memoram's error; with Rememberizer's passages
+        // on the page, a Memoram failure is a note, not the end of the page.
+        Err(error) if found.is_none() => return Err(error),
+        Err(error) => {
+            tracing::warn!(%error, "Memoram search failed; Rememberizer's passages only");
+            context.insert("memoram_failed", &true);
+            Vec::new()
+        }
+    };
+    let hits = match &found {
+        // The API returns up to `n`; a longer answer is trimmed, best first.
+        Some(found) => &found.hits[..found.hits.len().min(results as usize)],
+        None => &[][..],
+    };
+    let mut groups = group_by_document(hits);
+    groups.extend(memories);
+    number_passages(&mut groups);
+    let passage_count: usize = groups.iter().map(|g| g.passages.len()).sum();
+    if let Some(found) = &found {
+        context.insert("sources_summary", &sources_summary(&found.data_sources));
+    }
     context.insert("hit_count", &hits.len());
+    context.insert("passage_count", &passage_count);
 
-    if let (Some(llm), false) = (&state.llm, hits.is_empty()) {
+    if let (Some(llm), false) = (&state.llm, groups.is_empty()) {
         let passages: Vec<Passage<'_>> = groups
             .iter()
             .flat_map(|g| {
@@ -137,6 +174,98 @@ pub async fn ask(
     context.insert("groups", &groups);
     context.insert("searched", &true);
     Ok(templates.page("ask.html", &context)?)
+}
+
+async fn search_rememberizer(
+    state: &AppState,
+    user: Option<&RememberizerUser>,
+    search: &SearchQuery,
+) -> Result<Option<Found>, AppError> {
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    let api = &state.api;
+    state
+        .call_api(&user.connection, |token| async move {
+            api.search(&token, search).await
+        })
+        .await
+        .map(Some)
+}
+
+/// The question's longest distinct words (4 letters or more), longest first.
+fn keywords(question: &str) -> Vec<String> {
+    let mut words: Vec<String> = question
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 4)
+        .map(str::to_lowercase)
+        .collect();
+    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+    words.dedup();
+    let mut unique: Vec<String> = Vec::new();
+    for word in words {
+        if !unique.contains(&word) {
+            unique.push(word);
+        }
+    }
+    unique.truncate(MAX_KEYWORDS);
+    unique
+}
+
+/// Memories matching the question's keywords, each a group of one passage (its decrypted
+/// content; its summary if the content does not open).
+async fn search_memoram(
+    state: &AppState,
+    member: Option<&mut MemoramMember>,
+    question: &str,
+) -> Result<Vec<DocumentGroup>, AppError> {
+    let (Some(memoram), Some(member)) = (state.memoram.as_ref(), member) else {
+        return Ok(Vec::new());
+    };
+    let user_id = member.keys.user_id.clone();
+    let searches = keywords(question).into_iter().map(|word| {
+        let query = crate::memoram::BlobQuery {
+            search: Some(word),
+            limit: MEMORIES_PER_KEYWORD,
+            ..Default::default()
+        };
+        let client = &memoram.client;
+        let user_id = &user_id;
+        async move { memoram_call(client.memories(user_id, &query)).await }
+    });
+    let pages = futures_util::future::join_all(searches).await;
+    let mut blobs = Vec::new();
+    for page in pages {
+        for blob in page?.memory_blobs {
+            if blobs.len() < MAX_MEMORIES
+                && !blobs
+                    .iter()
+                    .any(|b: &crate::memoram::MemoryBlob| b.id == blob.id)
+            {
+                blobs.push(blob);
+            }
+        }
+    }
+    let mut groups = Vec::new();
+    for blob in blobs {
+        let text = open_for_search(memoram, member, &blob).await?;
+        let name = blob
+            .title
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| "(untitled memory)".to_owned());
+        groups.push(DocumentGroup {
+            identity: format!("memoram:{}", blob.id),
+            service: Provider::Memoram,
+            document: DocumentRow::memory(name, memory_href(&blob.id), blob.source.clone()),
+            passages: vec![PassageView {
+                number: 0,
+                rank: groups.len() + 1,
+                text,
+            }],
+        });
+    }
+    Ok(groups)
 }
 
 /// "12 documents from Google Drive, 2 from Slack", from the answer's `data_sources`.
@@ -172,6 +301,7 @@ fn group_by_document(hits: &[SearchHit]) -> Vec<DocumentGroup> {
             None => {
                 groups.push(DocumentGroup {
                     identity,
+                    service: Provider::Rememberizer,
                     document: DocumentRow::from(&hit.document),
                     passages: Vec::new(),
                 });
@@ -184,14 +314,19 @@ fn group_by_document(hits: &[SearchHit]) -> Vec<DocumentGroup> {
             text: hit.matched_content.trim().to_owned(),
         });
     }
+    number_passages(&mut groups);
+    groups
+}
+
+/// Numbers the passages in display order: `[n]` in the answer cites passage `n`.
+fn number_passages(groups: &mut [DocumentGroup]) {
     let mut number = 0;
-    for group in &mut groups {
+    for group in groups {
         for passage in &mut group.passages {
             number += 1;
             passage.number = number;
         }
     }
-    groups
 }
 
 #[cfg(test)]
@@ -244,6 +379,15 @@ mod tests {
             Some("12 documents from Google Drive, 2 from Slack")
         );
         assert_eq!(sources_summary(&[]), None);
+    }
+
+    #[test]
+    fn keywords_are_the_longest_distinct_words() {
+        assert_eq!(
+            keywords("When is the Lisbon trip? Lisbon, in May, with the deploy?"),
+            vec!["lisbon", "deploy", "when"]
+        );
+        assert!(keywords("is it ok?").is_empty());
     }
 
     #[test]

@@ -1,11 +1,16 @@
-//! The browser side of the OAuth flow: Step 1 (start), Step 3 (callback) and log out.
-//! The protocol itself lives in `crate::oauth`.
+//! The browser side of the OAuth flow: Step 1 (start), Step 3 (callback), disconnect and log out.
+//! Steps 1, 3 and 4 are shared by both providers ([`begin`], [`finish`]); the protocol itself
+//! lives in `crate::oauth`.
 
+use actix_web::cookie::Cookie;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::api::Provider;
 use crate::errors::AppError;
+use crate::oauth::{Grant, OAuthFlow};
+use crate::pending_flows::{FlowCookies, SpentStates};
 use crate::routes::see_other;
 use crate::session::TypedSession;
 use crate::state::AppState;
@@ -15,6 +20,7 @@ use crate::tokens::{TokenError, TokenSet};
 pub const START_ROUTE: &str = "/auth/rememberizer";
 /// Step 3's route: `APP_BASE_URL` + this is the `redirect_uri` registered at Rememberizer.
 pub const CALLBACK_ROUTE: &str = "/auth/rememberizer/callback";
+pub const DISCONNECT_ROUTE: &str = "/auth/rememberizer/disconnect";
 
 /// What a callback whose state matches no flow of this browser is told (no cookie for it, already
 /// claimed, or expired: the browser cannot tell these apart, and need not).
@@ -25,13 +31,18 @@ const UNKNOWN_FLOW: &str =
 const MAX_PROVIDER_TEXT: usize = 500;
 
 /// `GET /auth/rememberizer` — Step 1: send the browser to Rememberizer's authorize endpoint.
-/// The flow's state and verifier go to the browser in an encrypted cookie of their own
-/// (`pending_flows`): nothing is stored on the server for a visitor who is not connected.
 pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let (authorize_url, pending) = state.oauth.start();
+    begin(&req, &state.oauth, &state.flows)
+}
+
+/// Step 1 for either provider. The flow's state and verifier go to the browser in an encrypted
+/// cookie of their own (`pending_flows`): nothing is stored on the server for a visitor who is
+/// not connected.
+pub fn begin(req: &HttpRequest, oauth: &OAuthFlow, flows: &FlowCookies) -> HttpResponse {
+    let (authorize_url, pending) = oauth.start();
     let mut response = HttpResponse::Found();
     response.insert_header((header::LOCATION, authorize_url.as_str()));
-    for cookie in state.flows.start(&req, &pending) {
+    for cookie in flows.start(req, &pending) {
         response.cookie(cookie);
     }
     response.finish()
@@ -52,72 +63,99 @@ pub async fn callback(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
-    let params = params.into_inner();
-
-    // The flow this browser started with this state, from its cookie (whose removal goes out
-    // with the answer).
-    let (pending, spent_cookie) = match params.state.as_deref() {
-        Some(returned) if !returned.is_empty() => state.flows.take(&req, returned),
-        _ => (None, None),
-    };
-
-    // The user refused, or Rememberizer could not authorize: no code, no token request. Only
-    // for a flow this browser started: anyone can craft `?error=…&error_description=Call …` with
-    // a made-up state, and the app's origin must not display their words.
-    if let Some(error) = params.error {
-        if pending.is_none() {
-            return Err(AppError::InvalidState(
-                "This answer does not belong to a sign-in started in this browser.",
-            ));
-        }
-        return Err(AppError::AuthorizationFailed {
-            error: provider_text(error),
-            description: params.error_description.map(provider_text),
-        });
-    }
-
-    if params.state.as_deref().is_none_or(str::is_empty) {
-        return Err(AppError::InvalidState(
-            "The answer from Rememberizer did not say which sign-in it belongs to.",
-        ));
-    }
-    // A state this browser did not start means someone else created the request: abort, and
-    // never send the code anywhere.
-    let Some(pending) = pending else {
-        return Err(AppError::InvalidState(UNKNOWN_FLOW));
-    };
-    let Some(code) = params.code.filter(|code| !code.is_empty()) else {
-        return Err(AppError::BadRequest(
-            "The answer from Rememberizer carried no authorization code. Start again to connect."
-                .to_owned(),
-        ));
-    };
-    // Each state is exchanged once, whatever arrives concurrently (a reload, a proxy retry): a
-    // second exchange of one code would make a provider following RFC 6749 §4.1.2 revoke the
-    // grant.
-    if !state
-        .spent_states
-        .claim(&pending.state)
-        .await
-        .map_err(TokenError::from)?
-    {
-        return Err(AppError::InvalidState(UNKNOWN_FLOW));
-    }
-
-    // Step 4: code + PKCE verifier → tokens, kept server-side.
-    let grant = state
-        .oauth
-        .exchange_code(code, pending)
-        .await
-        .map_err(AppError::Exchange)?;
+    let (grant, spent_cookie) = finish(
+        &req,
+        params.into_inner(),
+        &state.spent_states,
+        &state.oauth,
+        &state.flows,
+        Provider::Rememberizer,
+    )
+    .await?;
     let connection = state.tokens.insert(TokenSet::from_grant(grant)).await?;
     if let Some(previous) = session.connection()? {
         state.tokens.remove(&previous).await?;
     }
     session.start_connection(&connection)?;
     // 303 so the code and state leave the address bar (and the history entry is a clean GET).
-    let mut response = see_other("/dashboard");
-    if let Some(cookie) = spent_cookie {
+    with_cookie(see_other("/dashboard"), spent_cookie)
+}
+
+/// Steps 3 and 4 for either provider: the state checked against this browser's flows and
+/// claimed once, then the code exchanged. Returns the grant and the removal of the flow's cookie
+/// (to go out with the answer).
+pub async fn finish(
+    req: &HttpRequest,
+    params: CallbackParams,
+    spent_states: &SpentStates,
+    oauth: &OAuthFlow,
+    flows: &FlowCookies,
+    provider: Provider,
+) -> Result<(Grant, Option<Cookie<'static>>), AppError> {
+    let invalid = |reason| AppError::InvalidState { provider, reason };
+    // The flow this browser started with this state, from its cookie.
+    let (pending, spent_cookie) = match params.state.as_deref() {
+        Some(returned) if !returned.is_empty() => flows.take(req, returned),
+        _ => (None, None),
+    };
+
+    // The user refused, or the provider could not authorize: no code, no token request. Only
+    // for a flow this browser started: anyone can craft `?error=…&error_description=Call …` with
+    // a made-up state, and the app's origin must not display their words.
+    if let Some(error) = params.error {
+        if pending.is_none() {
+            return Err(invalid(
+                "This answer does not belong to a sign-in started in this browser.",
+            ));
+        }
+        return Err(AppError::AuthorizationFailed {
+            provider,
+            error: provider_text(error),
+            description: params.error_description.map(provider_text),
+        });
+    }
+
+    if params.state.as_deref().is_none_or(str::is_empty) {
+        return Err(invalid(
+            "The answer did not say which sign-in it belongs to.",
+        ));
+    }
+    // A state this browser did not start means someone else created the request: abort, and
+    // never send the code anywhere.
+    let Some(pending) = pending else {
+        return Err(invalid(UNKNOWN_FLOW));
+    };
+    let Some(code) = params.code.filter(|code| !code.is_empty()) else {
+        return Err(AppError::BadRequest(format!(
+            "The answer from {} carried no authorization code. Start again to connect.",
+            provider.name()
+        )));
+    };
+    // Each state is exchanged once, whatever arrives concurrently (a reload, a proxy retry): a
+    // second exchange of one code would make a provider following RFC 6749 §4.1.2 revoke the
+    // grant.
+    if !spent_states
+        .claim(&pending.state)
+        .await
+        .map_err(TokenError::from)?
+    {
+        return Err(invalid(UNKNOWN_FLOW));
+    }
+
+    // Step 4: code + PKCE verifier → tokens.
+    let grant = oauth
+        .exchange_code(code, pending)
+        .await
+        .map_err(|e| AppError::Exchange(provider, e))?;
+    Ok((grant, spent_cookie))
+}
+
+/// `response` with `cookie` (a flow cookie's removal) added.
+pub fn with_cookie(
+    mut response: HttpResponse,
+    cookie: Option<Cookie<'static>>,
+) -> Result<HttpResponse, AppError> {
+    if let Some(cookie) = cookie {
         response
             .add_cookie(&cookie)
             .map_err(|e| AppError::BadRequest(format!("cookie: {e}")))?;
@@ -126,24 +164,54 @@ pub async fn callback(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct LogoutForm {
+pub struct CsrfForm {
     csrf_token: Option<String>,
 }
 
-/// `POST /logout`: forgets the tokens and destroys the session server-side.
+impl CsrfForm {
+    /// The form's token matches this session's (synchronizer-token pattern).
+    pub fn check(&self, session: &TypedSession) -> Result<(), AppError> {
+        let submitted = self.csrf_token.as_deref().unwrap_or_default();
+        if session.csrf_token_matches(submitted)? {
+            Ok(())
+        } else {
+            Err(AppError::Csrf)
+        }
+    }
+}
+
+/// `POST /logout`: forgets every connection and destroys the session server-side.
 pub async fn logout(
-    form: web::Form<LogoutForm>,
+    form: web::Form<CsrfForm>,
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
-    let submitted = form.into_inner().csrf_token.unwrap_or_default();
-    if !session.csrf_token_matches(&submitted)? {
-        return Err(AppError::Csrf);
-    }
+    form.check(&session)?;
     if let Some(connection) = session.connection()? {
         state.tokens.remove(&connection).await?;
     }
+    if let (Some(memoram), Some(connection)) = (&state.memoram, session.memoram_connection()?) {
+        memoram
+            .connections
+            .remove(&connection)
+            .await
+            .map_err(TokenError::from)?;
+    }
     session.log_out();
+    Ok(see_other("/"))
+}
+
+/// `POST /auth/rememberizer/disconnect`: forgets the Rememberizer tokens only.
+pub async fn disconnect(
+    form: web::Form<CsrfForm>,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    form.check(&session)?;
+    if let Some(connection) = session.connection()? {
+        state.tokens.remove(&connection).await?;
+    }
+    session.disconnect_rememberizer()?;
     Ok(see_other("/"))
 }
 

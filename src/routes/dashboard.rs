@@ -212,6 +212,25 @@ impl From<&Document> for DocumentRow {
     }
 }
 
+impl DocumentRow {
+    /// A Memoram memory among search results: its page, its source as the "integration".
+    pub fn memory(name: String, href: String, source: Option<String>) -> Self {
+        Self {
+            key: None,
+            href: Some(href),
+            is_discussion: false,
+            name,
+            kind: String::new(),
+            source: source.unwrap_or_default(),
+            integration: "Memoram".to_owned(),
+            status: String::new(),
+            size: String::new(),
+            indexed_on: String::new(),
+            link: None,
+        }
+    }
+}
+
 /// The app's page for a document: `/discussions/{key}?integration_type=…` for a channel,
 /// `/documents/{key}` for a file.
 pub fn reader_href(doc: &Document, key: u64) -> String {

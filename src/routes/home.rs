@@ -7,14 +7,18 @@ use crate::state::AppState;
 use crate::templates::Templates;
 use crate::tokens::TokenError;
 
-/// `GET /`: what the app does and a "Connect Rememberizer" button; the account when connected.
+/// `GET /`: what the app does, and each provider's state: a "Connect …" button, or the account
+/// (Rememberizer) and the access state (Memoram) with a "Disconnect" button.
 pub async fn home(
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
     let mut context = Context::new();
+    let mut connected = false;
     if let Some(connection) = session.connection()? {
+        connected = true;
+        context.insert("rememberizer_connected", &true);
         let api = &state.api;
         match state
             .call_api(
@@ -33,6 +37,24 @@ pub async fn home(
                 context.insert("account_unavailable", &true);
             }
         }
+    }
+    if let Some(memoram) = &state.memoram {
+        context.insert("memoram_offered", &true);
+        if let Some(id) = session.memoram_connection()? {
+            // The store's word, not the session's: a connection it forgot is not shown.
+            let connection = memoram
+                .connections
+                .get(&id)
+                .await
+                .map_err(TokenError::from)?;
+            if let Some(connection) = connection {
+                connected = true;
+                context.insert("memoram_connected", &true);
+                context.insert("memoram_approved", &connection.credentials.is_some());
+            }
+        }
+    }
+    if connected {
         context.insert("csrf_token", &session.csrf_token()?);
     }
     Ok(templates.page("home.html", &context)?)

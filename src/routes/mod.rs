@@ -9,6 +9,8 @@ pub mod documents;
 pub mod health;
 pub mod home;
 pub mod mementos;
+pub mod memoram;
+pub mod memories;
 pub mod memorize;
 
 use actix_web::http::header;

@@ -806,3 +806,153 @@ async fn a_csp_violation_is_caught_by_the_console_check() {
     );
     browser.close().await;
 }
+
+/// Types `text` into the field `css` after clearing it.
+async fn fill(browser: &Browser, css: &str, text: &str) {
+    let field = browser.wait_for(css).await;
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+async fn click(browser: &Browser, css: &str) {
+    browser.wait_for(css).await.click().await.expect("click");
+}
+
+/// Memoram end to end, as a person does it: connect, approve in Memoram's own dashboard (another
+/// tab) while the waiting page re-checks by itself, then create, tag, find, edit and delete a
+/// memory, and ask a question answered from both services.
+#[tokio::test]
+async fn memoram_connect_approve_manage_memories_and_ask_across_both() {
+    let app = spawn_app_with_memoram(
+        talk_to_mementos::simulator::memoram::MemoramSimulatorConfig::default(),
+        |settings| {
+            settings.llm = Some(talk_to_mementos::config::LlmSettings {
+                base_url: settings.provider_url.join("v1/").expect("url"),
+                api_key: secrecy::SecretString::from(talk_to_mementos::simulator::DEMO_LLM_KEY),
+                model: "simulated".to_owned(),
+                timeout: talk_to_mementos::config::DEFAULT_LLM_TIMEOUT,
+            });
+        },
+    )
+    .await;
+    let browser = Browser::start().await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+
+    // Connect Memoram from the landing page, authorize on Memoram's page.
+    browser.goto(&app.url("/")).await;
+    browser.click_link("Connect Memoram").await;
+    click(&browser, "#authorize").await;
+    browser.wait_for_path(&app.address, "/memoram/access").await;
+    browser.wait_for("[data-status=pending]").await;
+    browser.screenshot("11-memoram-waiting").await;
+
+    // Approve in Memoram's dashboard, in another tab.
+    let waiting: WindowHandle = browser.client.window().await.expect("window");
+    let dashboard = browser
+        .client
+        .new_window(true)
+        .await
+        .expect("new tab")
+        .handle;
+    browser
+        .client
+        .switch_to_window(dashboard)
+        .await
+        .expect("switch");
+    let memoram_url = app.memoram_url.clone().expect("Memoram simulator");
+    browser
+        .goto(memoram_url.join("dashboard").expect("url").as_str())
+        .await;
+    let request = app
+        .mem()
+        .access_requests()
+        .last()
+        .expect("a request")
+        .id
+        .clone();
+    click(&browser, &format!("#approve-{request}")).await;
+    browser.wait_for(&format!("#revoke-{request}")).await;
+    browser.client.close_window().await.expect("close the tab");
+    browser
+        .client
+        .switch_to_window(waiting)
+        .await
+        .expect("switch back");
+    // The waiting page moves on by itself (its refresh), without a click.
+    browser.wait_for_path(&app.address, "/memories").await;
+    browser.wait_for("table.memories").await;
+    browser.screenshot("12-memories").await;
+
+    // Create a tagged memory.
+    click(&browser, "#new-memory").await;
+    fill(&browser, "#title", "Conference badge").await;
+    fill(
+        &browser,
+        "#content",
+        "Ada's conference badge number is 7731.",
+    )
+    .await;
+    fill(&browser, "#tags", "events, badges").await;
+    fill(&browser, "#importance", "0.6").await;
+    click(&browser, "#save-memory").await;
+    browser.wait_for(".success").await;
+    assert!(browser.body_text().await.contains("badge number is 7731"));
+    let stored = app.mem().blobs(&app.mem().demo_user().user_id);
+    let badge = stored
+        .iter()
+        .find(|b| b.title == "Conference badge")
+        .expect("stored at Memoram");
+    assert!(
+        !badge.content.contains("7731"),
+        "sealed before it left the app"
+    );
+
+    // Find it: by tag from the tags page, and by text.
+    browser.goto(&app.url("/memories/tags")).await;
+    browser.click_link("badges").await;
+    browser.wait_for("table.memories").await;
+    assert!(browser.body_text().await.contains("Conference badge"));
+    browser.goto(&app.url("/memories")).await;
+    fill(&browser, "form.filter #q", "7731").await;
+    click(&browser, "form.filter button[type=submit]").await;
+    browser.wait_for("table.memories").await;
+    let text = browser.body_text().await;
+    assert!(text.contains("Conference badge"));
+    assert!(!text.contains("Lisbon trip plans"));
+
+    // Edit it.
+    browser.click_link("Conference badge").await;
+    click(&browser, "#edit-memory").await;
+    fill(
+        &browser,
+        "#content",
+        "Ada's conference badge number is 8842.",
+    )
+    .await;
+    click(&browser, "#save-memory").await;
+    browser.wait_for(".success").await;
+    assert!(browser.body_text().await.contains("8842"));
+
+    // Ask across both services.
+    browser
+        .goto(&app.url("/ask?q=How%20does%20the%20deploy%20rollback%20work%3F"))
+        .await;
+    browser.wait_for("[data-service=Memoram]").await;
+    browser.wait_for("[data-service=Rememberizer]").await;
+    browser.wait_for("a.cite").await;
+    browser.screenshot("13-ask-both").await;
+
+    // Delete the memory.
+    browser.goto(&app.url("/memories?q=8842")).await;
+    browser.click_link("Conference badge").await;
+    click(&browser, "#delete-memory").await;
+    browser.wait_for_path(&app.address, "/memories").await;
+    assert!(browser.body_text().await.contains("Memory deleted."));
+    assert!(app
+        .mem()
+        .blobs(&app.mem().demo_user().user_id)
+        .iter()
+        .all(|b| b.title != "Conference badge"));
+    browser.assert_no_csp_violations().await;
+    browser.close().await;
+}

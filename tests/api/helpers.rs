@@ -11,7 +11,13 @@ use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
-use talk_to_mementos::config::{ClientCredentials, HttpSettings, SessionStoreKind, Settings};
+use talk_to_mementos::config::{
+    ClientCredentials, HttpSettings, MemoramClientSettings, MemoramSettings, SessionStoreKind,
+    Settings,
+};
+use talk_to_mementos::simulator::memoram::{
+    MemoramHandle, MemoramSimulator, MemoramSimulatorConfig,
+};
 use talk_to_mementos::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
 use talk_to_mementos::startup::Application;
 use url::Url;
@@ -27,6 +33,34 @@ pub struct TestApp {
     pub sim: SimulatorHandle,
     pub sim_url: Url,
     _simulator: Arc<Simulator>,
+    /// The Memoram simulator, when the app was started with Memoram (`spawn_app_with_memoram`).
+    pub memoram: Option<MemoramHandle>,
+    pub memoram_url: Option<Url>,
+    _memoram_simulator: Option<Arc<MemoramSimulator>>,
+}
+
+/// Memoram's settings when nothing is configured: in real mode, Memoram is not offered.
+pub fn memoram_unset() -> MemoramSettings {
+    Settings::from_lookup(|_| None)
+        .expect("the defaults are valid")
+        .memoram
+}
+
+/// The app's Memoram settings for a running simulator, with its demo credentials.
+pub fn memoram_settings_for(simulator: &MemoramSimulator) -> MemoramSettings {
+    let defaults = MemoramSimulatorConfig::default();
+    MemoramSettings {
+        client: Some(MemoramClientSettings {
+            client_id: defaults.client_id,
+            client_secret: SecretString::from(defaults.client_secret),
+            api_key: SecretString::from(defaults.api_key),
+        }),
+        base_url: simulator.api_url(),
+        authorize_url: simulator.authorize_url(),
+        token_url: simulator.token_url(),
+        dashboard_url: simulator.dashboard_url(),
+        ..memoram_unset()
+    }
 }
 
 static TRACING: Once = Once::new();
@@ -173,6 +207,9 @@ pub async fn spawn_app_process(env: &[(&str, &str)]) -> (TestApp, AppProcess) {
         sim: simulator.handle(),
         sim_url: simulator.base_url().clone(),
         _simulator: Arc::new(simulator),
+        memoram: None,
+        memoram_url: None,
+        _memoram_simulator: None,
     };
     (app, process)
 }
@@ -187,6 +224,23 @@ pub async fn spawn_app_with(
     sim_config: SimulatorConfig,
     adjust: impl FnOnce(&mut Settings),
 ) -> TestApp {
+    spawn(sim_config, None, adjust).await
+}
+
+/// Both providers: Rememberizer's simulator and Memoram's (configured by `memoram_config`, with
+/// the app's redirect URI registered), the app in real mode against both.
+pub async fn spawn_app_with_memoram(
+    memoram_config: MemoramSimulatorConfig,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    spawn(SimulatorConfig::default(), Some(memoram_config), adjust).await
+}
+
+async fn spawn(
+    sim_config: SimulatorConfig,
+    memoram_config: Option<MemoramSimulatorConfig>,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     init_tracing();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind app port");
     let address = format!(
@@ -195,6 +249,17 @@ pub async fn spawn_app_with(
     );
 
     let simulator = start_simulator(&address, sim_config);
+    let memoram_simulator = memoram_config.map(|config| {
+        let config = MemoramSimulatorConfig {
+            redirect_uris: vec![format!("{address}/auth/memoram/callback")],
+            ..config
+        };
+        MemoramSimulator::start(
+            TcpListener::bind("127.0.0.1:0").expect("bind Memoram simulator"),
+            config,
+        )
+        .expect("Memoram simulator starts")
+    });
 
     let mut settings = Settings {
         client: Some(ClientCredentials {
@@ -212,6 +277,10 @@ pub async fn spawn_app_with(
             ..HttpSettings::default()
         },
         llm: None,
+        memoram: memoram_simulator
+            .as_ref()
+            .map(memoram_settings_for)
+            .unwrap_or_else(memoram_unset),
     };
     adjust(&mut settings);
     let app = Application::build_with_listener(settings, listener)
@@ -227,6 +296,9 @@ pub async fn spawn_app_with(
         sim: simulator.handle(),
         sim_url: simulator.base_url().clone(),
         _simulator: Arc::new(simulator),
+        memoram: memoram_simulator.as_ref().map(MemoramSimulator::handle),
+        memoram_url: memoram_simulator.as_ref().map(|s| s.base_url().clone()),
+        _memoram_simulator: memoram_simulator.map(Arc::new),
     }
 }
 
@@ -451,6 +523,7 @@ async fn start_instance(
             ..HttpSettings::default()
         },
         llm: None,
+        memoram: memoram_unset(),
     };
     let app = Application::build_with_listener(settings, listener)
         .await
@@ -463,6 +536,9 @@ async fn start_instance(
         sim: simulator.handle(),
         sim_url: simulator.base_url().clone(),
         _simulator: simulator.clone(),
+        memoram: None,
+        memoram_url: None,
+        _memoram_simulator: None,
     }
 }
 
@@ -625,6 +701,64 @@ impl TestApp {
         ids.sort_unstable();
         ids.dedup();
         ids
+    }
+
+    /// The Memoram simulator's handle (the app must have been started with Memoram).
+    pub fn mem(&self) -> &MemoramHandle {
+        self.memoram
+            .as_ref()
+            .expect("started with spawn_app_with_memoram")
+    }
+
+    /// Memoram's Steps 1–4: the authorize redirect, the consent page (Authorize or Deny), and
+    /// the callback's response.
+    pub async fn connect_memoram_with(&self, allow: bool) -> Response {
+        let response = self.get("/auth/memoram").await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        let authorize = Url::parse(location(&response)).expect("authorize URL");
+        let callback = self.consent(&authorize, &[], allow).await;
+        self.follow(&callback).await
+    }
+
+    /// Connects Memoram; asserts the waiting page is next. Returns the access request's id.
+    pub async fn connect_memoram(&self) -> String {
+        let response = self.connect_memoram_with(true).await;
+        assert_is_redirect_to(&response, "/memoram/access");
+        self.mem()
+            .access_requests()
+            .last()
+            .expect("an access request was made")
+            .id
+            .clone()
+    }
+
+    /// Connects Memoram and approves the access request in the simulator's dashboard; asserts
+    /// the waiting page moves on to the memories.
+    pub async fn connect_memoram_approved(&self) -> String {
+        let request = self.connect_memoram().await;
+        assert!(self.mem().approve(&request));
+        let response = self.get("/memoram/access").await;
+        assert_is_redirect_to(&response, "/memories");
+        request
+    }
+
+    /// A POST of `form` (plus this session's CSRF token, read from `csrf_page`).
+    pub async fn post_with_csrf(
+        &self,
+        csrf_page: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        let (_, html) = self.get_html(csrf_page).await;
+        let token = extract_hidden(&html, "csrf_token").expect("a form with a CSRF token");
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        fields.push(("csrf_token", &token));
+        self.client
+            .post(self.url(path))
+            .form(&fields)
+            .send()
+            .await
+            .expect("POST")
     }
 
     pub fn token_request_count(&self, grant_type: &str) -> usize {

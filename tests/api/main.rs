@@ -7,6 +7,7 @@ mod dashboard;
 mod fidelity;
 mod helpers;
 mod hostile;
+mod memoram;
 mod observability;
 mod pages;
 mod process;

@@ -44,7 +44,8 @@ pub(super) fn connector_for(req: &HttpRequest, shared: &Shared) -> Result<String
         .ok_or(ApiError::Unauthorized(INVALID_TOKEN))
 }
 
-/// `expires_in` as asked (seconds), clamped; the configured lifetime when absent.
+/// `expires_in` as asked (seconds), clamped, and never beyond the configured lifetime (the
+/// provider "may override" what is asked); the configured lifetime when absent.
 fn lifetime(shared: &Shared, asked: Option<&Value>) -> Result<Duration, ApiError> {
     let seconds = match asked {
         None | Some(Value::Null) => return Ok(shared.developer_token_ttl()),
@@ -56,7 +57,7 @@ fn lifetime(shared: &Shared, asked: Option<&Value>) -> Result<Duration, ApiError
         MIN_DEVELOPER_TOKEN_TTL.as_secs_f64(),
         MAX_DEVELOPER_TOKEN_TTL.as_secs_f64(),
     );
-    Ok(Duration::from_secs(seconds as u64))
+    Ok(Duration::from_secs(seconds as u64).min(shared.developer_token_ttl()))
 }
 
 fn jwt(connector_id: &str, iat: i64, exp: i64) -> String {

@@ -64,7 +64,8 @@ pub struct MemoramSimulatorConfig {
     /// Registered redirect URIs, matched exactly. Empty accepts any `http` URI on `localhost` or
     /// `127.0.0.1` (a development convenience; a real registration lists its URIs).
     pub redirect_uris: Vec<String>,
-    /// Lifetime of a developer JWT when the request names none (clamped to 1 s ..= 24 h).
+    /// Lifetime of a developer JWT when the request names none, and the longest granted when it
+    /// names one (clamped to 1 s ..= 24 h).
     pub developer_token_ttl: Duration,
     /// Lifetime of the user access tokens issued by the OAuth token endpoint.
     pub access_token_ttl: Duration,

@@ -1,0 +1,115 @@
+//! What both providers' API clients share: the one function that sends a bearer call and reads
+//! the status, and the errors it means. Each provider's client (`rememberizer::ApiClient`,
+//! `memoram::MemoramClient`) builds its URLs and bodies and calls [`send_bearer`].
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use crate::http_client::{HttpClient, HttpError};
+use crate::tokens::AccessToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: the bearer token is expired or revoked.
+    #[error("the access token was not accepted")]
+    Unauthorized,
+    /// 429: the provider asks us to slow down.
+    #[error("rate limited by the provider")]
+    RateLimited { retry_after: Option<Duration> },
+    /// Could not connect, 5xx, or a broken connection.
+    #[error("the provider is unavailable")]
+    Unavailable(#[source] Option<HttpError>),
+    #[error("the provider did not answer in time")]
+    Timeout,
+    /// Not JSON, not the expected shape, or too large.
+    #[error("the provider's response was not usable: {0}")]
+    BadResponse(String),
+    #[error("not found")]
+    NotFound,
+    /// Another 4xx: the request itself was refused (403 included).
+    #[error("the provider refused the request with status {0}")]
+    Refused(StatusCode),
+}
+
+/// The one place that attaches a bearer token and interprets the status: the body of a 2xx
+/// answer, or the error the status means.
+pub async fn send_bearer(
+    http: &HttpClient,
+    token: &AccessToken,
+    method: Method,
+    url: Url,
+    body: Option<&serde_json::Value>,
+) -> Result<Vec<u8>, ApiError> {
+    let mut authorization = reqwest::header::HeaderValue::try_from(token.bearer_header())
+        .map_err(|_| ApiError::BadResponse("the token is not a valid header value".to_owned()))?;
+    // Marked sensitive so that no HTTP-layer debug output ever prints it.
+    authorization.set_sensitive(true);
+    let mut request = http
+        .request(method, url)
+        .header(reqwest::header::AUTHORIZATION, authorization)
+        .header(reqwest::header::ACCEPT, "application/json");
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = http.send(request).await.map_err(|e| match e {
+        HttpError::Timeout => ApiError::Timeout,
+        HttpError::TooLarge(limit) => {
+            ApiError::BadResponse(format!("response larger than {limit} bytes"))
+        }
+        other => ApiError::Unavailable(Some(other)),
+    })?;
+    match response.status {
+        status if status.is_success() => Ok(response.body),
+        StatusCode::UNAUTHORIZED => Err(ApiError::Unauthorized),
+        StatusCode::NOT_FOUND => Err(ApiError::NotFound),
+        StatusCode::TOO_MANY_REQUESTS => Err(ApiError::RateLimited {
+            retry_after: retry_after(&response.headers),
+        }),
+        status if status.is_server_error() => Err(ApiError::Unavailable(None)),
+        // A redirect is never followed (see http_client) and is not an answer either.
+        status => Err(ApiError::Refused(status)),
+    }
+}
+
+/// A 2xx body as JSON of type `T`.
+pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadResponse(format!("unexpected JSON: {e}")))
+}
+
+/// `Retry-After` in its delta-seconds form; an HTTP-date is treated as absent.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// The memory services this app connects to, for the words of pages and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Provider {
+    Rememberizer,
+    Memoram,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Rememberizer => "Rememberizer",
+            Provider::Memoram => "Memoram",
+        }
+    }
+
+    /// What the user keeps there, as pages say it ("access to your …").
+    pub fn holdings(self) -> &'static str {
+        match self {
+            Provider::Rememberizer => "mementos",
+            Provider::Memoram => "memories",
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Memoram, the second provider: its OAuth endpoints, the typed API client, and what is
+//! particular to it (the developer token, access requests, encrypted memory content).
+//!
+//! The flow, as Memoram's "Quickstart" numbers it:
+//! 3. developer JWT from `MEMORAM_API_KEY` — [`developer_token::DeveloperTokens`];
+//! 4–5. the user authorizes the app (the shared `oauth::OAuthFlow`, with [`oauth_endpoints`]) and
+//!    the code exchange yields the user's `memory_key` — `routes::memoram::callback`;
+//! 6. an access request the user approves in their Memoram dashboard —
+//!    [`MemoramClient::create_access_request`], polled by `routes::memoram::access`;
+//! 7. the credentials of the approved request — [`MemoramClient::credentials`];
+//! 8–9. memory blobs and tags — the other methods of [`MemoramClient`], content sealed and
+//!    opened by [`cipher::ContentCipher`].
+
+pub mod cipher;
+pub mod connections;
+pub mod developer_token;
+pub mod models;
+
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::api::{decode, send_bearer, ApiError};
+use crate::http_client::HttpClient;
+use crate::oauth::{join, Endpoints};
+use cipher::ContentCipher;
+use connections::UserKeys;
+use developer_token::DeveloperTokens;
+pub use models::*;
+
+/// Where Memoram sends the browser back, relative to `APP_BASE_URL`.
+pub const CALLBACK_PATH: &str = "auth/memoram/callback";
+/// The longest access-request `reason` Memoram takes ("Maximum length: 255").
+pub const MAX_REASON_CHARS: usize = 255;
+/// The update method. Memoram's "Update Memory" reference shows `PATCH`.
+const UPDATE_METHOD: Method = Method::PATCH;
+
+/// The flow's endpoints. The docs call the user authorization "standard" without publishing its
+/// URLs, so both come from configuration (`MEMORAM_AUTHORIZE_URL`, `MEMORAM_TOKEN_URL`). The
+/// client authenticates with HTTP Basic (RFC 6749 §2.3.1's must-support method).
+pub fn oauth_endpoints(
+    authorize: &Url,
+    token: &Url,
+    app_base_url: &Url,
+) -> Result<Endpoints, url::ParseError> {
+    Ok(Endpoints {
+        authorize: authorize.clone(),
+        token: token.clone(),
+        redirect: join(app_base_url, CALLBACK_PATH)?,
+        secret_in_body: false,
+    })
+}
+
+/// Memoram's API, called with the app's developer token.
+pub struct MemoramClient {
+    http: HttpClient,
+    base: Url,
+    developer: DeveloperTokens,
+    pub cipher: ContentCipher,
+}
+
+impl MemoramClient {
+    pub fn new(
+        http: HttpClient,
+        base: Url,
+        developer: DeveloperTokens,
+        cipher: ContentCipher,
+    ) -> Self {
+        Self {
+            http,
+            base,
+            developer,
+            cipher,
+        }
+    }
+
+    /// Step 6: ask the user (through their dashboard) to let this app in.
+    pub async fn create_access_request(
+        &self,
+        memory_key: &SecretString,
+        reason: &str,
+    ) -> Result<AccessRequest, ApiError> {
+        let body = serde_json::json!({
+            "memoryKey": memory_key.expose_secret(),
+            "reason": reason,
+        });
+        self.json(Method::POST, &["access-requests"], &[], Some(&body))
+            .await
+    }
+
+    pub async fn access_request(&self, id: &str) -> Result<AccessRequest, ApiError> {
+        self.json(Method::GET, &["access-requests", id], &[], None)
+            .await
+    }
+
+    /// Step 7: 403 (`ApiError::Refused`) unless the request is approved.
+    pub async fn credentials(&self, request_id: &str) -> Result<Credentials, ApiError> {
+        self.json(
+            Method::GET,
+            &["access-requests", request_id, "credentials"],
+            &[],
+            None,
+        )
+        .await
+    }
+
+    pub async fn memories(&self, user_id: &str, query: &BlobQuery) -> Result<BlobPage, ApiError> {
+        let mut params = vec![
+            ("user_id", user_id.to_owned()),
+            ("limit", query.limit.to_string()),
+        ];
+        if !query.tags.is_empty() {
+            params.push(("tags", query.tags.join(",")));
+        }
+        if let Some(search) = &query.search {
+            params.push(("searchQuery", search.clone()));
+        }
+        if let Some(importance) = query.min_importance {
+            params.push(("importance", importance.to_string()));
+        }
+        if let Some(cursor) = &query.cursor {
+            params.push(("cursor", cursor.clone()));
+        }
+        self.json(Method::GET, &["memory-blobs"], &params, None)
+            .await
+    }
+
+    pub async fn memory(&self, user_id: &str, id: &str) -> Result<MemoryBlob, ApiError> {
+        let params = [("user_id", user_id.to_owned())];
+        self.json(Method::GET, &["memory-blobs", id], &params, None)
+            .await
+    }
+
+    /// `POST /memory-blobs`, the content sealed with the user's key first.
+    pub async fn create_memory(
+        &self,
+        keys: &UserKeys,
+        memory_key: &SecretString,
+        draft: &MemoryDraft,
+    ) -> Result<MemoryBlob, ApiError> {
+        let body = self.blob_body(keys, memory_key, draft)?;
+        self.json(Method::POST, &["memory-blobs"], &[], Some(&body))
+            .await
+    }
+
+    /// Every field is sent: the form edits them all, and `tags` replaces the old list.
+    pub async fn update_memory(
+        &self,
+        keys: &UserKeys,
+        memory_key: &SecretString,
+        id: &str,
+        draft: &MemoryDraft,
+    ) -> Result<MemoryBlob, ApiError> {
+        let body = self.blob_body(keys, memory_key, draft)?;
+        self.json(UPDATE_METHOD, &["memory-blobs", id], &[], Some(&body))
+            .await
+    }
+
+    /// `DELETE /memory-blobs/{id}?user_id=`. Its 200 body is not published: not read.
+    pub async fn delete_memory(&self, user_id: &str, id: &str) -> Result<(), ApiError> {
+        let params = [("user_id", user_id.to_owned())];
+        self.send(Method::DELETE, &["memory-blobs", id], &params, None)
+            .await
+            .map(drop)
+    }
+
+    pub async fn tags(&self, user_id: &str) -> Result<Vec<Tag>, ApiError> {
+        let params = [("user_id", user_id.to_owned())];
+        let list: TagList = self.json(Method::GET, &["tags"], &params, None).await?;
+        Ok(list.items)
+    }
+
+    fn blob_body(
+        &self,
+        keys: &UserKeys,
+        memory_key: &SecretString,
+        draft: &MemoryDraft,
+    ) -> Result<serde_json::Value, ApiError> {
+        let content = self
+            .cipher
+            .seal(&keys.encryption_key(), &draft.content)
+            .map_err(|e| ApiError::BadResponse(format!("credentials: {e}")))?;
+        let optional = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
+        let mut body = serde_json::json!({
+            "user_id": keys.user_id,
+            "memoryKey": memory_key.expose_secret(),
+            "content": content,
+            "title": optional(&draft.title),
+            "summary": optional(&draft.summary),
+            "tags": draft.tags,
+            "source": optional(&draft.source),
+            "importance": draft.importance,
+            "confidence": draft.confidence,
+        });
+        // Absent rather than null: "only include fields you wish to update".
+        if let Some(fields) = body.as_object_mut() {
+            fields.retain(|_, value| !value.is_null());
+        }
+        Ok(body)
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &[&str],
+        params: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, ApiError> {
+        decode(&self.send(method, path, params, body).await?)
+    }
+
+    /// Every call carries the developer token; a 401 renews it once and retries once.
+    async fn send(
+        &self,
+        method: Method,
+        path: &[&str],
+        params: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let url = self.url(path, params)?;
+        let token = self.developer.get().await?;
+        match send_bearer(&self.http, &token, method.clone(), url.clone(), body).await {
+            Err(ApiError::Unauthorized) => {
+                let token = self.developer.renew_rejected(&token).await?;
+                send_bearer(&self.http, &token, method, url, body).await
+            }
+            other => other,
+        }
+    }
+
+    /// `BASE/segment/…?params`, each segment percent-encoded (ids come from addresses).
+    fn url(&self, path: &[&str], params: &[(&str, String)]) -> Result<Url, ApiError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|_| ApiError::BadResponse("MEMORAM_BASE_URL cannot be a base".to_owned()))?
+            .pop_if_empty()
+            .extend(path);
+        if !params.is_empty() {
+            url.query_pairs_mut().extend_pairs(params);
+        }
+        Ok(url)
+    }
+}
