@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use talk_to_mementos::config::{ClientCredentials, HttpSettings, SessionStoreKind, Settings};
-use talk_to_mementos::simulator::{Fault, FaultBody, Simulator, SimulatorConfig};
+use talk_to_mementos::simulator::rememberizer::{Simulator, SimulatorConfig};
+use talk_to_mementos::simulator::{Fault, FaultBody};
 use talk_to_mementos::startup::Application;
 
 #[tokio::main]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use url::Url;
 
+use crate::auth::tokens::AccessToken;
 use crate::http_client::{HttpClient, HttpError};
-use crate::tokens::AccessToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -10,6 +10,7 @@ use base64::Engine;
 use secrecy::SecretString;
 use url::Url;
 
+pub use crate::http_client::HttpSettings;
 use crate::memoram::cipher::ContentCipher;
 
 /// Production Rememberizer. Everything provider-specific derives from this base URL.
@@ -106,24 +107,6 @@ impl std::fmt::Debug for SessionKeyBytes {
 pub enum SessionStoreKind {
     Memory,
     Redis(Url),
-}
-
-/// Limits for every outgoing HTTP call (token endpoint and API alike).
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
-    pub max_response_bytes: usize,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(3),
-            request_timeout: Duration::from_secs(10),
-            max_response_bytes: 2 * 1024 * 1024,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -313,7 +296,7 @@ fn memoram_settings(get: &impl Fn(&str) -> Option<String>) -> Result<MemoramSett
     )?;
     let derived = |var: &'static str, path: &str| match get(var) {
         Some(raw) => parse_http_url(var, &raw),
-        None => crate::oauth::join(&base_url, path).map_err(|e| ConfigError::Invalid {
+        None => crate::auth::oauth::join(&base_url, path).map_err(|e| ConfigError::Invalid {
             var,
             reason: e.to_string(),
         }),

@@ -19,10 +19,10 @@ use serde::Serialize;
 use tracing_actix_web::RequestId;
 
 use crate::api::{ApiError, Provider};
-use crate::oauth::OAuthError;
-use crate::session::SessionError;
+use crate::auth::oauth::OAuthError;
+use crate::auth::session::SessionError;
+use crate::auth::tokens::TokenError;
 use crate::templates::Templates;
-use crate::tokens::TokenError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -398,15 +398,18 @@ pub async fn session_store_unavailable(
 }
 
 /// Where an error page's "Try again" leads: the same address, with two exceptions.
-/// - A failed OAuth callback cannot be retried: its `state` is spent, and repeating it would put
-///   the authorization code in a link. Trying again means starting a new flow.
+/// - A failed OAuth callback (`/auth/<provider>/callback`) cannot be retried: its `state` is
+///   spent, and repeating it would put the authorization code in a link. Trying again means
+///   starting a new flow (`/auth/<provider>`).
 /// - Only a path of this app: a request for `//evil.example/x` must not render a link that the
 ///   browser reads as another origin (protocol-relative), so anything not starting with a single
 ///   `/` leads home.
 pub fn retry_href(uri: &actix_web::http::Uri) -> String {
     let path = uri.path();
-    if path == crate::routes::auth::CALLBACK_ROUTE {
-        return crate::routes::auth::START_ROUTE.to_owned();
+    if let Some(start) = path.strip_suffix("/callback").filter(|start| {
+        start.starts_with("/auth/") && start[6..].chars().all(|c| c.is_ascii_lowercase())
+    }) {
+        return start.to_owned();
     }
     let same_origin = path.starts_with('/') && !path.starts_with("//") && !path.contains('\\');
     match uri.path_and_query() {

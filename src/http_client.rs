@@ -9,11 +9,27 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
-use crate::config::HttpSettings;
-
 pub const USER_AGENT: &str = concat!("talk-to-mementos/", env!("CARGO_PKG_VERSION"));
 
 /// A reqwest client plus the limits its responses are read with.
+/// Limits for every outgoing HTTP call (token endpoint and API alike).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(10),
+            max_response_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     inner: reqwest::Client,

@@ -1,25 +1,22 @@
-//! Talk-to-Mementos: the reference third-party integration for Rememberizer.
+//! Talk-to-Mementos: the reference third-party integration for Rememberizer and Memoram.
 //!
-//! Start at `oauth` (the five steps of the provider's doc), then `routes`. `simulator` is a
-//! stand-in for Rememberizer itself, kept apart as if it were its own crate.
+//! Start at `auth::oauth` (the OAuth 2.0 flow, with Rememberizer's five steps named), then a
+//! provider's folder (`rememberizer`, `memoram`: its endpoints, typed client and models), then
+//! `routes`. `simulator` holds stand-ins for both providers, kept apart as if they were crates
+//! of their own; the app reaches them only over HTTP.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod errors;
-pub mod guards;
 pub mod http_client;
 pub mod llm;
 pub mod memoram;
-pub mod oauth;
-pub mod pending_flows;
 pub mod redis_client;
 pub mod rememberizer;
 pub mod routes;
-pub mod session;
-pub mod session_store;
 pub mod simulator;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod templates;
-pub mod tokens;

@@ -14,6 +14,10 @@ use secrecy::SecretString;
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
+use crate::auth::oauth::{self, OAuthFlow};
+use crate::auth::pending_flows::{FlowCookies, SpentStates};
+use crate::auth::session_store::{MemorySessionStore, RedisSessionStore, SessionBackend};
+use crate::auth::tokens::TokenStore;
 use crate::config::SessionStoreKind;
 use crate::config::{LlmSettings, Settings};
 use crate::errors::{render_error_page, session_store_unavailable, AppError, SECURITY_HEADERS};
@@ -23,21 +27,17 @@ use crate::memoram::cipher::ContentCipher;
 use crate::memoram::connections::MemoramConnections;
 use crate::memoram::developer_token::DeveloperTokens;
 use crate::memoram::MemoramClient;
-use crate::oauth::{self, OAuthFlow};
-use crate::pending_flows::{FlowCookies, SpentStates};
 use crate::redis_client::Redis;
 use crate::rememberizer::ApiClient;
 use crate::routes::{
     ask, assets, auth, dashboard, discussions, documents, health, home, mementos, memoram,
     memories, memorize,
 };
-use crate::session_store::{MemorySessionStore, RedisSessionStore, SessionBackend};
 use crate::simulator::memoram::{MemoramSimulator, MemoramSimulatorConfig};
-use crate::simulator::{Simulator, SimulatorConfig, DEMO_LLM_KEY};
+use crate::simulator::rememberizer::{Simulator, SimulatorConfig, DEMO_LLM_KEY};
 use crate::state::{AppState, MemoramState};
 use crate::telemetry::{self, RequestSpan};
 use crate::templates::Templates;
-use crate::tokens::TokenStore;
 
 pub const SESSION_COOKIE: &str = "ttm_session";
 /// Sessions (and the connection they hold) end this long after their last change.
@@ -372,14 +372,14 @@ fn run(
                     .route(memoram::CALLBACK_ROUTE, web::get().to(memoram::callback))
                     .route(
                         memoram::DISCONNECT_ROUTE,
-                        web::post().to(memoram::disconnect),
+                        web::post().to(auth::disconnect_memoram),
                     )
                     .route(
-                        crate::guards::MEMORAM_ACCESS_ROUTE,
+                        crate::routes::guards::MEMORAM_ACCESS_ROUTE,
                         web::get().to(memoram::access),
                     )
                     .route(
-                        crate::guards::MEMORAM_ACCESS_ROUTE,
+                        crate::routes::guards::MEMORAM_ACCESS_ROUTE,
                         web::post().to(memoram::ask_again),
                     )
                     .service(

@@ -2,23 +2,23 @@
 
 use std::future::Future;
 
+use crate::auth::oauth::OAuthFlow;
+use crate::auth::tokens::{AccessToken, ConnectionId, TokenError, TokenStore};
 use crate::errors::AppError;
 use crate::llm::LlmClient;
 use crate::memoram::connections::MemoramConnections;
 use crate::memoram::MemoramClient;
-use crate::oauth::OAuthFlow;
 use crate::redis_client::Redis;
 use crate::rememberizer::{ApiClient, ApiError};
-use crate::tokens::{AccessToken, ConnectionId, TokenError, TokenStore};
 
 pub struct AppState {
     /// The time a page may spend on Rememberizer in all: refresh, call and retry included.
     pub page_budget: std::time::Duration,
     pub oauth: OAuthFlow,
     /// Flows between Step 1 and Step 3, in the browser's cookies.
-    pub flows: crate::pending_flows::FlowCookies,
+    pub flows: crate::auth::pending_flows::FlowCookies,
     /// States whose code was exchanged: each is used once.
-    pub spent_states: crate::pending_flows::SpentStates,
+    pub spent_states: crate::auth::pending_flows::SpentStates,
     pub api: ApiClient,
     pub tokens: TokenStore,
     /// Set when sessions and tokens live in Redis (for readiness checks).
@@ -32,7 +32,7 @@ pub struct AppState {
 /// Memoram's share of the state: its flow, its client, and the connections' store.
 pub struct MemoramState {
     pub oauth: OAuthFlow,
-    pub flows: crate::pending_flows::FlowCookies,
+    pub flows: crate::auth::pending_flows::FlowCookies,
     pub client: MemoramClient,
     pub connections: MemoramConnections,
     /// The access request's `reason` (`MEMORAM_ACCESS_REASON`).

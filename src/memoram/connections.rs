@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
-use rand::distributions::{Alphanumeric, DistString};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::models::Credentials;
+use crate::auth::tokens::ConnectionId;
 use crate::redis_client::{Redis, RedisError, KEY_PREFIX};
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -66,20 +66,6 @@ impl UserKeys {
     }
 }
 
-/// A random id naming one Memoram connection; the session holds it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MemoramConnectionId(String);
-
-impl MemoramConnectionId {
-    pub fn from_session(value: String) -> Self {
-        Self(value)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 #[derive(Clone)]
 pub enum MemoramConnections {
     Memory(Cache<String, Arc<MemoramConnection>>),
@@ -101,19 +87,13 @@ impl MemoramConnections {
         Self::Redis { redis, idle_ttl }
     }
 
-    pub async fn insert(
-        &self,
-        connection: &MemoramConnection,
-    ) -> Result<MemoramConnectionId, RedisError> {
-        let id = MemoramConnectionId(Alphanumeric.sample_string(&mut rand::thread_rng(), 32));
+    pub async fn insert(&self, connection: &MemoramConnection) -> Result<ConnectionId, RedisError> {
+        let id = ConnectionId::new_random();
         self.put(&id, connection).await?;
         Ok(id)
     }
 
-    pub async fn get(
-        &self,
-        id: &MemoramConnectionId,
-    ) -> Result<Option<MemoramConnection>, RedisError> {
+    pub async fn get(&self, id: &ConnectionId) -> Result<Option<MemoramConnection>, RedisError> {
         match self {
             Self::Memory(cache) => Ok(cache.get(id.as_str()).await.map(|c| (*c).clone())),
             Self::Redis { redis, idle_ttl } => {
@@ -133,13 +113,13 @@ impl MemoramConnections {
 
     pub async fn put(
         &self,
-        id: &MemoramConnectionId,
+        id: &ConnectionId,
         connection: &MemoramConnection,
     ) -> Result<(), RedisError> {
         match self {
             Self::Memory(cache) => {
                 cache
-                    .insert(id.0.clone(), Arc::new(connection.clone()))
+                    .insert(id.as_str().to_owned(), Arc::new(connection.clone()))
                     .await
             }
             Self::Redis { redis, idle_ttl } => {
@@ -158,7 +138,7 @@ impl MemoramConnections {
         Ok(())
     }
 
-    pub async fn remove(&self, id: &MemoramConnectionId) -> Result<(), RedisError> {
+    pub async fn remove(&self, id: &ConnectionId) -> Result<(), RedisError> {
         match self {
             Self::Memory(cache) => cache.invalidate(id.as_str()).await,
             Self::Redis { redis, .. } => redis.query::<()>(redis::cmd("DEL").arg(key(id))).await?,
@@ -167,6 +147,6 @@ impl MemoramConnections {
     }
 }
 
-fn key(id: &MemoramConnectionId) -> String {
+fn key(id: &ConnectionId) -> String {
     format!("{KEY_PREFIX}memoram:conn:{}", id.as_str())
 }

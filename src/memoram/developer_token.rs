@@ -18,9 +18,9 @@ use url::Url;
 
 use super::models::DeveloperTokenResponse;
 use crate::api::{decode, ApiError};
+use crate::auth::tokens::AccessToken;
 use crate::http_client::{HttpClient, HttpError};
 use crate::redis_client::Redis;
-use crate::tokens::AccessToken;
 
 /// The lifetime asked for (`expires_in`); the provider may grant less, and says so in `exp`.
 pub const REQUESTED_LIFETIME: Duration = Duration::from_secs(3600);

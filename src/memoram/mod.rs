@@ -22,8 +22,8 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::api::{decode, send_bearer, ApiError};
+use crate::auth::oauth::{join, Endpoints};
 use crate::http_client::HttpClient;
-use crate::oauth::{join, Endpoints};
 use cipher::ContentCipher;
 use connections::UserKeys;
 use developer_token::DeveloperTokens;

@@ -14,7 +14,7 @@ use super::{
     parse_messages, Account, ApiClient, ApiError, Contents, DiscussionContents, Document,
     IntegrationList, ListOrPage, Me, Memento, Page, SearchResults, SearchShape,
 };
-use crate::tokens::AccessToken;
+use crate::auth::tokens::AccessToken;
 
 /// One endpoint's outcome.
 #[derive(Debug, Clone)]

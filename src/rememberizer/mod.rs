@@ -14,9 +14,9 @@ use url::Url;
 
 pub use crate::api::ApiError;
 use crate::api::{decode, send_bearer};
+use crate::auth::oauth::{join, Endpoints};
+use crate::auth::tokens::AccessToken;
 use crate::http_client::{HttpClient, HttpError};
-use crate::oauth::{join, Endpoints};
-use crate::tokens::AccessToken;
 pub use models::*;
 
 /// Rememberizer's OAuth endpoints, relative to `REMEMBERIZER_BASE_URL` ("Authorizing Rememberizer

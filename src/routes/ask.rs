@@ -8,10 +8,10 @@ use tera::Context;
 
 use crate::api::Provider;
 use crate::errors::AppError;
-use crate::guards::{MemoramMember, RememberizerUser};
 use crate::llm::Passage;
 use crate::rememberizer::{DataSource, Found, SearchHit, SearchQuery};
 use crate::routes::dashboard::{integration_label, DocumentRow};
+use crate::routes::guards::{MemoramMember, RememberizerUser};
 use crate::routes::memories::{memory_href, open_for_search};
 use crate::routes::parse_day;
 use crate::state::{memoram_call, AppState};

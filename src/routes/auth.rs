@@ -1,6 +1,6 @@
 //! The browser side of the OAuth flow: Step 1 (start), Step 3 (callback), disconnect and log out.
 //! Steps 1, 3 and 4 are shared by both providers ([`begin`], [`finish`]); the protocol itself
-//! lives in `crate::oauth`.
+//! lives in `crate::auth::oauth`.
 
 use actix_web::cookie::Cookie;
 use actix_web::http::header;
@@ -8,13 +8,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use crate::api::Provider;
+use crate::auth::oauth::{Grant, OAuthFlow};
+use crate::auth::pending_flows::{FlowCookies, SpentStates};
+use crate::auth::session::TypedSession;
+use crate::auth::tokens::{TokenError, TokenSet};
 use crate::errors::AppError;
-use crate::oauth::{Grant, OAuthFlow};
-use crate::pending_flows::{FlowCookies, SpentStates};
 use crate::routes::see_other;
-use crate::session::TypedSession;
 use crate::state::AppState;
-use crate::tokens::{TokenError, TokenSet};
 
 /// Step 1's route: starts a flow.
 pub const START_ROUTE: &str = "/auth/rememberizer";
@@ -186,19 +186,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
-    form.check(&session)?;
-    if let Some(connection) = session.connection()? {
-        state.tokens.remove(&connection).await?;
-    }
-    if let (Some(memoram), Some(connection)) = (&state.memoram, session.memoram_connection()?) {
-        memoram
-            .connections
-            .remove(&connection)
-            .await
-            .map_err(TokenError::from)?;
-    }
-    session.log_out();
-    Ok(see_other("/"))
+    end_connections(&form, &state, session, None).await
 }
 
 /// `POST /auth/rememberizer/disconnect`: forgets the Rememberizer tokens only.
@@ -207,11 +195,46 @@ pub async fn disconnect(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
+    end_connections(&form, &state, session, Some(Provider::Rememberizer)).await
+}
+
+/// `POST /auth/memoram/disconnect`: forgets the Memoram connection only.
+pub async fn disconnect_memoram(
+    form: web::Form<CsrfForm>,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, AppError> {
+    end_connections(&form, &state, session, Some(Provider::Memoram)).await
+}
+
+/// Forgets one provider's connection (`None`: both, and the session with them), server-side
+/// first; the session ends when no connection is left.
+async fn end_connections(
+    form: &CsrfForm,
+    state: &AppState,
+    session: TypedSession,
+    provider: Option<Provider>,
+) -> Result<HttpResponse, AppError> {
     form.check(&session)?;
-    if let Some(connection) = session.connection()? {
-        state.tokens.remove(&connection).await?;
+    if provider != Some(Provider::Memoram) {
+        if let Some(connection) = session.connection()? {
+            state.tokens.remove(&connection).await?;
+        }
     }
-    session.disconnect_rememberizer()?;
+    if provider != Some(Provider::Rememberizer) {
+        if let (Some(memoram), Some(id)) = (&state.memoram, session.memoram_connection()?) {
+            memoram
+                .connections
+                .remove(&id)
+                .await
+                .map_err(TokenError::from)?;
+        }
+    }
+    match provider {
+        Some(Provider::Rememberizer) => session.disconnect_rememberizer()?,
+        Some(Provider::Memoram) => session.disconnect_memoram()?,
+        None => session.log_out(),
+    }
     Ok(see_other("/"))
 }
 

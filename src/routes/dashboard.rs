@@ -6,8 +6,7 @@ use tera::Context;
 
 use crate::errors::AppError;
 use crate::rememberizer::{Document, DocumentsQuery, Integration};
-use crate::routes::see_other;
-use crate::session::TypedSession;
+use crate::routes::guards::RememberizerUser;
 use crate::state::AppState;
 use crate::templates::Templates;
 
@@ -25,11 +24,12 @@ pub async fn dashboard(
     query: web::Query<DashboardQuery>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
-    session: TypedSession,
+    user: RememberizerUser,
 ) -> Result<HttpResponse, AppError> {
-    let Some(connection) = session.connection()? else {
-        return Ok(see_other("/"));
-    };
+    let RememberizerUser {
+        connection,
+        session,
+    } = user;
     let query = DocumentsQuery {
         page: parse_page(query.page.as_deref())?,
         page_size: PAGE_SIZE,

@@ -16,8 +16,8 @@ use crate::rememberizer::{
 };
 use crate::routes::dashboard::DocumentRow;
 use crate::routes::documents::find_metadata;
-use crate::routes::{parse_day, parse_key, see_other};
-use crate::session::TypedSession;
+use crate::routes::guards::RememberizerUser;
+use crate::routes::{parse_day, parse_key};
 use crate::state::AppState;
 use crate::templates::Templates;
 
@@ -61,11 +61,12 @@ pub async fn discussion(
     query: web::Query<DiscussionQuery>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
-    session: TypedSession,
+    user: RememberizerUser,
 ) -> Result<HttpResponse, AppError> {
-    let Some(connection) = session.connection()? else {
-        return Ok(see_other("/"));
-    };
+    let RememberizerUser {
+        connection,
+        session,
+    } = user;
     let key = parse_key(&path, "/discussions/42")?;
     let integration_type = parse_integration_type(query.integration_type.as_deref())?;
     let today = OffsetDateTime::now_utc().date();

@@ -12,8 +12,8 @@ use crate::errors::AppError;
 use crate::rememberizer::ApiError;
 use crate::rememberizer::{Document, DocumentsQuery};
 use crate::routes::dashboard::{reader_href, DocumentRow};
+use crate::routes::guards::RememberizerUser;
 use crate::routes::{parse_key, see_other};
-use crate::session::TypedSession;
 use crate::state::AppState;
 use crate::templates::Templates;
 
@@ -41,11 +41,12 @@ pub async fn document(
     query: web::Query<DocumentQuery>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
-    session: TypedSession,
+    user: RememberizerUser,
 ) -> Result<HttpResponse, AppError> {
-    let Some(connection) = session.connection()? else {
-        return Ok(see_other("/"));
-    };
+    let RememberizerUser {
+        connection,
+        session,
+    } = user;
     let id = parse_key(&path, "/documents/42")?;
     let start = match query.start_chunk.as_deref().map(str::trim) {
         None | Some("") => 0,
@@ -87,7 +88,7 @@ pub async fn document(
 /// Reads from `start` until the text ends or the call budget is spent: (text, end_chunk, done).
 async fn read_text(
     state: &AppState,
-    connection: &crate::tokens::ConnectionId,
+    connection: &crate::auth::tokens::ConnectionId,
     id: u64,
     start: u32,
 ) -> Result<(String, u32, bool), AppError> {
@@ -113,7 +114,7 @@ async fn read_text(
 /// The document's details, from the first pages of the document list (matched on its key).
 pub async fn find_metadata(
     state: &AppState,
-    connection: &crate::tokens::ConnectionId,
+    connection: &crate::auth::tokens::ConnectionId,
     id: u64,
 ) -> Result<Option<Document>, AppError> {
     let api = &state.api;

@@ -1,11 +1,11 @@
 use actix_web::{web, HttpResponse};
 use tera::Context;
 
+use crate::auth::session::TypedSession;
+use crate::auth::tokens::TokenError;
 use crate::errors::AppError;
-use crate::session::TypedSession;
 use crate::state::AppState;
 use crate::templates::Templates;
-use crate::tokens::TokenError;
 
 /// `GET /`: what the app does, and each provider's state: a "Connect …" button, or the account
 /// (Rememberizer) and the access state (Memoram) with a "Disconnect" button.

@@ -7,8 +7,7 @@ use tera::Context;
 use crate::errors::AppError;
 use crate::rememberizer::{Integration, Me, Memento};
 use crate::routes::dashboard::{human_size, integration_label};
-use crate::routes::see_other;
-use crate::session::TypedSession;
+use crate::routes::guards::RememberizerUser;
 use crate::state::AppState;
 use crate::templates::Templates;
 
@@ -21,11 +20,12 @@ const BAR_GAP: u32 = 10;
 pub async fn mementos(
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
-    session: TypedSession,
+    user: RememberizerUser,
 ) -> Result<HttpResponse, AppError> {
-    let Some(connection) = session.connection()? else {
-        return Ok(see_other("/"));
-    };
+    let RememberizerUser {
+        connection,
+        session,
+    } = user;
     let api = &state.api;
     let (me, mementos, integrations) = tokio::try_join!(
         state.call_api(&connection, |token| async move { api.me(&token).await }),

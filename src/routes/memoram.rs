@@ -6,16 +6,16 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use tera::Context;
 
 use crate::api::{ApiError, Provider};
+use crate::auth::session::TypedSession;
+use crate::auth::tokens::TokenError;
 use crate::errors::AppError;
-use crate::guards::{MemoramUser, MEMORAM_ACCESS_ROUTE};
 use crate::memoram::connections::MemoramConnection;
 use crate::memoram::AccessStatus;
 use crate::routes::auth::{begin, finish, with_cookie, CallbackParams, CsrfForm};
+use crate::routes::guards::{MemoramUser, MEMORAM_ACCESS_ROUTE};
 use crate::routes::see_other;
-use crate::session::TypedSession;
 use crate::state::{memoram_call, AppState, MemoramState};
 use crate::templates::Templates;
-use crate::tokens::TokenError;
 
 pub const START_ROUTE: &str = "/auth/memoram";
 pub const CALLBACK_ROUTE: &str = "/auth/memoram/callback";
@@ -172,22 +172,4 @@ pub async fn ask_again(
         .await
         .map_err(TokenError::from)?;
     Ok(see_other(MEMORAM_ACCESS_ROUTE))
-}
-
-/// `POST /auth/memoram/disconnect`: forgets the Memoram connection only.
-pub async fn disconnect(
-    form: web::Form<CsrfForm>,
-    state: web::Data<AppState>,
-    session: TypedSession,
-) -> Result<HttpResponse, AppError> {
-    form.check(&session)?;
-    if let (Some(memoram), Some(id)) = (&state.memoram, session.memoram_connection()?) {
-        memoram
-            .connections
-            .remove(&id)
-            .await
-            .map_err(TokenError::from)?;
-    }
-    session.disconnect_memoram()?;
-    Ok(see_other("/"))
 }

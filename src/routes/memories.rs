@@ -15,15 +15,15 @@ use serde::{Deserialize, Serialize};
 use tera::Context;
 
 use crate::api::ApiError;
+use crate::auth::tokens::TokenError;
 use crate::errors::AppError;
-use crate::guards::{MemoramMember, MEMORAM_ACCESS_ROUTE};
 use crate::memoram::cipher::CipherError;
 use crate::memoram::{BlobQuery, MemoryBlob, MemoryDraft};
 use crate::routes::auth::CsrfForm;
+use crate::routes::guards::{MemoramMember, MEMORAM_ACCESS_ROUTE};
 use crate::routes::see_other;
 use crate::state::{memoram_call, AppState, MemoramState};
 use crate::templates::Templates;
-use crate::tokens::TokenError;
 
 /// Memories per page.
 pub const PAGE_SIZE: u32 = 10;
@@ -321,18 +321,11 @@ pub async fn show(
     templates: web::Data<Templates>,
     mut member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
-    let memoram = memoram(&state)?;
     let id = path.into_inner();
-    let blob = memoram_call(memoram.client.memory(&member.keys.user_id, &id))
-        .await
-        .map_err(|e| revoked(e, memoram, &mut member))?;
-    let csrf_token = member.session.csrf_token()?;
-    let flash = member.session.take_flash()?;
-    let mut keys = Keys::new(memoram, &mut member);
-    let opened = keys.open(blob.content.as_deref()).await?;
+    let (blob, opened) = fetch(memoram(&state)?, &mut member, &id).await?;
     let mut context = Context::new();
-    context.insert("csrf_token", &csrf_token);
-    context.insert("flash", &flash);
+    context.insert("csrf_token", &member.session.csrf_token()?);
+    context.insert("flash", &member.session.take_flash()?);
     context.insert("memory", &memory_view(&blob));
     context.insert("content", &opened);
     Ok(templates.page("memory.html", &context)?)
@@ -505,30 +498,66 @@ pub async fn create(
     form: web::Form<MemoryForm>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
-    mut member: MemoramMember,
+    member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
-    let memoram = memoram(&state)?;
-    let form = form.into_inner();
+    save(
+        memoram(&state)?,
+        &templates,
+        member,
+        None,
+        form.into_inner(),
+    )
+    .await
+}
+
+/// Create (`editing` is `None`) or update: the form checked, the content sealed, the memory
+/// saved, then `303` to its page; or the form again, with what was typed and why it failed.
+async fn save(
+    memoram: &MemoramState,
+    templates: &Templates,
+    mut member: MemoramMember,
+    editing: Option<&str>,
+    form: MemoryForm,
+) -> Result<HttpResponse, AppError> {
     let draft = match check(&form, &member) {
         Ok(draft) => draft,
-        Err(problem) => return form_page(&templates, &member, None, &form, Some(problem)),
+        Err(problem) => return form_page(templates, &member, editing, &form, Some(problem)),
     };
-    let created = memoram_call(memoram.client.create_memory(
-        &member.keys,
-        &member.connection.memory_key(),
-        &draft,
-    ))
-    .await;
-    match created {
+    let memory_key = member.connection.memory_key();
+    let client = &memoram.client;
+    let saved = match editing {
+        None => memoram_call(client.create_memory(&member.keys, &memory_key, &draft)).await,
+        Some(id) => memoram_call(client.update_memory(&member.keys, &memory_key, id, &draft)).await,
+    };
+    match saved {
         Ok(blob) => {
-            member.session.set_flash("Memory saved.")?;
-            Ok(see_other(&memory_href(&blob.id)))
+            let id = editing.unwrap_or(&blob.id);
+            member.session.set_flash(match editing {
+                None => "Memory saved.",
+                Some(_) => "Changes saved.",
+            })?;
+            Ok(see_other(&memory_href(id)))
         }
         Err(error) => {
             let error = revoked(error, memoram, &mut member);
-            failed_save(&templates, &member, None, &form, error)
+            failed_save(templates, &member, editing, &form, error)
         }
     }
+}
+
+/// `GET /memories/{id}` and its edit form: the memory and its opened content.
+async fn fetch(
+    memoram: &MemoramState,
+    member: &mut MemoramMember,
+    id: &str,
+) -> Result<(MemoryBlob, Opened), AppError> {
+    let blob = memoram_call(memoram.client.memory(&member.keys.user_id, id))
+        .await
+        .map_err(|e| revoked(e, memoram, member))?;
+    let opened = Keys::new(memoram, member)
+        .open(blob.content.as_deref())
+        .await?;
+    Ok((blob, opened))
 }
 
 /// `GET /memories/{id}/edit`: the form, filled with the memory (its content decrypted).
@@ -538,14 +567,8 @@ pub async fn edit_form(
     templates: web::Data<Templates>,
     mut member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
-    let memoram = memoram(&state)?;
     let id = path.into_inner();
-    let blob = memoram_call(memoram.client.memory(&member.keys.user_id, &id))
-        .await
-        .map_err(|e| revoked(e, memoram, &mut member))?;
-    let opened = Keys::new(memoram, &mut member)
-        .open(blob.content.as_deref())
-        .await?;
+    let (blob, opened) = fetch(memoram(&state)?, &mut member, &id).await?;
     let Some(content) = opened.text else {
         // Saving would replace content the app cannot read with an empty one.
         return Err(AppError::BadRequest(format!(
@@ -572,32 +595,17 @@ pub async fn update(
     form: web::Form<MemoryForm>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
-    mut member: MemoramMember,
+    member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
-    let memoram = memoram(&state)?;
     let id = path.into_inner();
-    let form = form.into_inner();
-    let draft = match check(&form, &member) {
-        Ok(draft) => draft,
-        Err(problem) => return form_page(&templates, &member, Some(&id), &form, Some(problem)),
-    };
-    let updated = memoram_call(memoram.client.update_memory(
-        &member.keys,
-        &member.connection.memory_key(),
-        &id,
-        &draft,
-    ))
-    .await;
-    match updated {
-        Ok(_) => {
-            member.session.set_flash("Changes saved.")?;
-            Ok(see_other(&memory_href(&id)))
-        }
-        Err(error) => {
-            let error = revoked(error, memoram, &mut member);
-            failed_save(&templates, &member, Some(&id), &form, error)
-        }
-    }
+    save(
+        memoram(&state)?,
+        &templates,
+        member,
+        Some(&id),
+        form.into_inner(),
+    )
+    .await
 }
 
 /// `POST /memories/{id}/delete`.

@@ -6,9 +6,10 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use tera::Context;
 
+use crate::auth::session::TypedSession;
 use crate::errors::AppError;
+use crate::routes::guards::RememberizerUser;
 use crate::routes::see_other;
-use crate::session::TypedSession;
 use crate::state::AppState;
 use crate::templates::Templates;
 
@@ -28,11 +29,9 @@ pub struct MemorizeForm {
 
 pub async fn form(
     templates: web::Data<Templates>,
-    session: TypedSession,
+    user: RememberizerUser,
 ) -> Result<HttpResponse, AppError> {
-    if session.connection()?.is_none() {
-        return Ok(see_other("/"));
-    }
+    let session = user.session;
     let mut context = page_context(&session)?;
     if let Some(saved) = session.take_flash()? {
         context.insert("saved", &saved);
@@ -44,8 +43,12 @@ pub async fn memorize(
     form: web::Form<MemorizeForm>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
-    session: TypedSession,
+    user: RememberizerUser,
 ) -> Result<HttpResponse, AppError> {
+    let RememberizerUser {
+        connection,
+        session,
+    } = user;
     let form = form.into_inner();
     let name = form.name.unwrap_or_default().trim().to_owned();
     let content = form.content.unwrap_or_default().trim().to_owned();
@@ -66,9 +69,6 @@ pub async fn memorize(
                 .to_owned(),
         );
     }
-    let Some(connection) = session.connection()? else {
-        return Ok(see_other("/"));
-    };
     let problem = if name.is_empty() || content.is_empty() {
         Some("Give the note a name and some content.".to_owned())
     } else if name.chars().count() > MAX_NAME_CHARS {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod discussions;
 pub mod documents;
+pub mod guards;
 pub mod health;
 pub mod home;
 pub mod mementos;

@@ -13,7 +13,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use futures_util::stream;
 
-use super::{Shared, MAX_COUNTED_PATHS, OTHER_PATHS};
+use super::{MAX_COUNTED_PATHS, OTHER_PATHS};
 
 #[derive(Clone, Debug, Default)]
 pub struct Fault {
@@ -83,14 +83,6 @@ impl FaultTable {
 pub trait FaultSource: 'static {
     /// Counts a request for `path`, then returns the fault to apply to it, if any.
     fn take_fault(&self, path: &str) -> Option<Fault>;
-}
-
-impl FaultSource for Shared {
-    fn take_fault(&self, path: &str) -> Option<Fault> {
-        let mut st = self.lock();
-        st.count_request(path);
-        st.faults.take(path)
-    }
 }
 
 /// Counts a request for `path`; beyond `MAX_COUNTED_PATHS` distinct paths, under `OTHER_PATHS`.

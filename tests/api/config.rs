@@ -39,6 +39,11 @@ fn a_misconfiguration_stops_the_start_with_one_line_naming_the_variable() {
         (vec![("SESSION_KEY", "short")], "SESSION_KEY"),
         (vec![("BIND_ADDR", "nowhere")], "BIND_ADDR"),
         (vec![("APP_BASE_URL", "ftp://x")], "APP_BASE_URL"),
+        (vec![("MEMORAM_CLIENT_ID", "abc")], "MEMORAM_CLIENT_SECRET"),
+        (
+            vec![("MEMORAM_CONTENT_CIPHER", "des")],
+            "MEMORAM_CONTENT_CIPHER",
+        ),
     ] {
         let output = run_binary(&env);
         assert!(!output.status.success(), "{variable}: must not start");
@@ -145,4 +150,125 @@ async fn demo_mode_runs_the_whole_flow_against_the_built_in_simulator() {
     let ask = ask.text().await.expect("html");
     assert!(ask.contains("match 1 of"), "passages are found");
     assert!(ask.contains("from Slack"), "with their sources");
+}
+
+#[tokio::test]
+async fn demo_mode_offers_memoram_on_its_simulator_end_to_end() {
+    let settings = Settings::from_lookup(|name| match name {
+        "BIND_ADDR" => Some("127.0.0.1:0".to_owned()),
+        _ => None,
+    })
+    .expect("demo settings");
+    assert!(settings.memoram_offered());
+    let app = Application::build(settings).await.expect("demo app builds");
+    let memoram = app
+        .memoram_simulator_url()
+        .expect("a Memoram simulator in demo mode")
+        .clone();
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    let client = browser();
+    let address = format!("http://127.0.0.1:{port}");
+    let landing = client.get(&address).send().await.expect("landing");
+    assert!(landing
+        .text()
+        .await
+        .expect("html")
+        .contains("Connect Memoram"));
+
+    let start = client
+        .get(format!("{address}/auth/memoram"))
+        .send()
+        .await
+        .expect("start");
+    let authorize = url::Url::parse(location(&start)).expect("authorize URL");
+    assert_eq!(
+        authorize.origin(),
+        memoram.origin(),
+        "the simulator's consent page"
+    );
+    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    form.push(("decision".to_owned(), "allow".to_owned()));
+    let mut endpoint = authorize.clone();
+    endpoint.set_query(None);
+    let back = client
+        .post(endpoint)
+        .form(&form)
+        .send()
+        .await
+        .expect("allow");
+    let mut callback = url::Url::parse(location(&back)).expect("callback");
+    callback.set_host(Some("127.0.0.1")).expect("host");
+    let done = client.get(callback).send().await.expect("callback");
+    assert_is_redirect_to(&done, "/memoram/access");
+    let waiting = client
+        .get(format!("{address}/memoram/access"))
+        .send()
+        .await
+        .expect("waiting page")
+        .text()
+        .await
+        .expect("html");
+    // The waiting page links to the simulator's dashboard, where the person approves.
+    let dashboard = memoram.join("dashboard").expect("url");
+    assert!(
+        hrefs(&waiting).contains(&dashboard.to_string()),
+        "{waiting}"
+    );
+    let page = client.get(dashboard).send().await.expect("dashboard");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.expect("html").contains("Approve"));
+}
+
+#[test]
+fn memoram_settings_are_checked_at_start() {
+    let settings = |pairs: &[(&str, &str)]| {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    };
+    let long = "x".repeat(256);
+    for (pairs, variable) in [
+        (
+            vec![("MEMORAM_ACCESS_REASON", long.as_str())],
+            "MEMORAM_ACCESS_REASON",
+        ),
+        (
+            vec![("MEMORAM_CONTENT_CIPHER", "rot13")],
+            "MEMORAM_CONTENT_CIPHER",
+        ),
+        (vec![("MEMORAM_CLIENT_ID", "id")], "MEMORAM_CLIENT_SECRET"),
+        (
+            vec![("MEMORAM_CLIENT_ID", "id"), ("MEMORAM_CLIENT_SECRET", "s")],
+            "MEMORAM_API_KEY",
+        ),
+        (vec![("MEMORAM_BASE_URL", "not a url")], "MEMORAM_BASE_URL"),
+        (
+            vec![("MEMORAM_TOKEN_URL", "ftp://x/token")],
+            "MEMORAM_TOKEN_URL",
+        ),
+    ] {
+        let error = settings(&pairs).expect_err(variable).to_string();
+        assert!(error.contains(variable), "{variable}: {error}");
+    }
+    let ok = settings(&[("MEMORAM_ACCESS_REASON", &"é".repeat(255))]).expect("255 characters");
+    assert_eq!(ok.memoram.access_reason.chars().count(), 255);
+    let real_rememberizer = settings(&[
+        ("REMEMBERIZER_CLIENT_ID", "id"),
+        ("REMEMBERIZER_CLIENT_SECRET", "s"),
+    ])
+    .expect("valid");
+    assert!(!real_rememberizer.memoram_offered());
+    let defaults = settings(&[]).expect("valid");
+    assert_eq!(
+        defaults.memoram.token_url.as_str(),
+        "https://api.memoram.app/api/v1/oauth/token"
+    );
 }

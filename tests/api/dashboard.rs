@@ -1,5 +1,5 @@
 use reqwest::StatusCode;
-use talk_to_mementos::simulator::SimulatorConfig;
+use talk_to_mementos::simulator::rememberizer::SimulatorConfig;
 
 use crate::helpers::*;
 

@@ -17,12 +17,12 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use oauth2::{PkceCodeChallenge, TokenResponse};
 use reqwest::StatusCode;
 use serde_json::Value;
-use talk_to_mementos::oauth::LenientTokenResponse;
+use talk_to_mementos::auth::oauth::LenientTokenResponse;
 use talk_to_mementos::rememberizer::{
     Account, Contents, DiscussionContents, Integration, ListOrPage, Me, Memento, Page, SearchShape,
 };
 use talk_to_mementos::rememberizer::{Document, SearchResults};
-use talk_to_mementos::simulator::SimulatorConfig;
+use talk_to_mementos::simulator::rememberizer::SimulatorConfig;
 use url::Url;
 
 use crate::helpers::*;
@@ -800,7 +800,7 @@ async fn the_live_check_reads_every_answer_of_the_simulator() {
     use talk_to_mementos::rememberizer::live_check;
     let sim = SimulatorClient::start(SimulatorConfig::default()).await;
     let tokens = sim.token_response().await;
-    let token = talk_to_mementos::tokens::AccessToken::new(secrecy::SecretString::from(
+    let token = talk_to_mementos::auth::tokens::AccessToken::new(secrecy::SecretString::from(
         tokens["access_token"].as_str().expect("token").to_owned(),
     ));
     let checks = live_check::run(&api_client(&sim.app.sim_url), &token, &live_options(true)).await;
@@ -829,8 +829,9 @@ async fn the_live_check_reports_an_answer_the_client_cannot_read() {
         r#"{"count": 1, "next": null, "previous": null, "results": [{"id": "doc-a", "name": "A"}]}"#
             .to_owned(),
     );
-    let token =
-        talk_to_mementos::tokens::AccessToken::new(secrecy::SecretString::from("any".to_owned()));
+    let token = talk_to_mementos::auth::tokens::AccessToken::new(secrecy::SecretString::from(
+        "any".to_owned(),
+    ));
     let checks = live_check::run(&api_client(&provider.url), &token, &live_options(false)).await;
     let report = live_check::render(&checks);
     let failed: Vec<&str> = checks

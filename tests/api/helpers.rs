@@ -18,7 +18,7 @@ use talk_to_mementos::config::{
 use talk_to_mementos::simulator::memoram::{
     MemoramHandle, MemoramSimulator, MemoramSimulatorConfig,
 };
-use talk_to_mementos::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
+use talk_to_mementos::simulator::rememberizer::{Simulator, SimulatorConfig, SimulatorHandle};
 use talk_to_mementos::startup::Application;
 use url::Url;
 
@@ -470,11 +470,22 @@ pub async fn spawn_instances(count: usize, redis: &RedisServer) -> Vec<TestApp> 
         listeners[0].local_addr().expect("addr").port()
     );
     let simulator = Arc::new(start_simulator(&public, SimulatorConfig::default()));
+    let memoram = Arc::new(
+        MemoramSimulator::start(
+            TcpListener::bind("127.0.0.1:0").expect("bind Memoram simulator"),
+            MemoramSimulatorConfig {
+                redirect_uris: vec![format!("{public}/auth/memoram/callback")],
+                ..MemoramSimulatorConfig::default()
+            },
+        )
+        .expect("Memoram simulator starts"),
+    );
     let jar = Arc::new(Jar::default());
     let client = browser_with_jar(jar.clone());
     let mut instances = Vec::new();
     for listener in listeners {
-        instances.push(start_instance(listener, &public, &simulator, redis, &client, &jar).await);
+        let simulators = (&simulator, &memoram);
+        instances.push(start_instance(listener, &public, simulators, redis, &client, &jar).await);
     }
     instances
 }
@@ -482,10 +493,14 @@ pub async fn spawn_instances(count: usize, redis: &RedisServer) -> Vec<TestApp> 
 /// One more instance joining `existing` (a restart, or a scale-out), same browser.
 pub async fn spawn_another_instance(existing: &TestApp, redis: &RedisServer) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind app port");
+    let memoram = existing
+        ._memoram_simulator
+        .as_ref()
+        .expect("instances run with Memoram");
     start_instance(
         listener,
         &existing.public_url(),
-        &existing._simulator,
+        (&existing._simulator, memoram),
         redis,
         &existing.client,
         &existing.jar,
@@ -496,7 +511,7 @@ pub async fn spawn_another_instance(existing: &TestApp, redis: &RedisServer) -> 
 async fn start_instance(
     listener: TcpListener,
     public: &str,
-    simulator: &Arc<Simulator>,
+    (simulator, memoram): (&Arc<Simulator>, &Arc<MemoramSimulator>),
     redis: &RedisServer,
     client: &reqwest::Client,
     jar: &Arc<Jar>,
@@ -523,7 +538,7 @@ async fn start_instance(
             ..HttpSettings::default()
         },
         llm: None,
-        memoram: memoram_unset(),
+        memoram: memoram_settings_for(memoram),
     };
     let app = Application::build_with_listener(settings, listener)
         .await
@@ -536,9 +551,9 @@ async fn start_instance(
         sim: simulator.handle(),
         sim_url: simulator.base_url().clone(),
         _simulator: simulator.clone(),
-        memoram: None,
-        memoram_url: None,
-        _memoram_simulator: None,
+        memoram: Some(memoram.handle()),
+        memoram_url: Some(memoram.base_url().clone()),
+        _memoram_simulator: Some(memoram.clone()),
     }
 }
 

@@ -289,3 +289,44 @@ async fn refreshed_tokens_are_stored_even_if_redis_fails_at_that_moment() {
     assert_eq!(sent.len(), 2, "{}", sent.len());
     assert_ne!(sent[0], sent[1], "the rotated refresh token was kept");
 }
+
+/// Memoram across instances: the connection, its keys and the developer token live in Redis.
+/// One instance runs the flow, the other serves the memories with the same developer token, and
+/// every key expires.
+#[tokio::test]
+async fn memoram_connections_and_the_developer_token_are_shared_through_redis() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(2, &redis).await;
+    let (a, b) = (&instances[0], &instances[1]);
+    let request = a.connect_memoram().await;
+    assert!(a.mem().approve(&request));
+    assert_is_redirect_to(&b.get("/memoram/access").await, "/memories");
+    let (status, html) = a.get_html("/memories").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Lisbon trip plans"));
+    let (status, _) = b.get_html("/memories/tags").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        a.mem().developer_tokens_issued(),
+        1,
+        "one developer token for the deployment"
+    );
+    let keys = redis.keys_with_ttl("ttm:*");
+    assert!(
+        keys.iter().any(|(k, _)| k.starts_with("ttm:memoram:conn:")),
+        "{keys:?}"
+    );
+    assert!(keys.iter().any(|(k, _)| k == "ttm:memoram:developer_token"));
+    for (key, ttl) in &keys {
+        assert!(*ttl > 0, "{key} expires");
+    }
+
+    // Disconnecting on B removes the connection for A too.
+    let response = b.post_with_csrf("/", "/auth/memoram/disconnect", &[]).await;
+    assert_is_redirect_to(&response, "/");
+    assert_is_redirect_to(&a.get("/memories").await, "/");
+    assert!(!redis
+        .keys_with_ttl("ttm:*")
+        .iter()
+        .any(|(k, _)| k.starts_with("ttm:memoram:conn:")));
+}

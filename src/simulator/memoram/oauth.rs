@@ -21,7 +21,7 @@ use serde_json::json;
 use url::Url;
 
 use super::{Shared, State, TokenRequestInfo};
-use crate::simulator::oauth::pkce_s256;
+use crate::simulator::pkce_s256;
 
 pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
 pub const TOKEN_PATH: &str = "/api/v1/oauth/token";

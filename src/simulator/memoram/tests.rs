@@ -10,7 +10,7 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::simulator::oauth::pkce_s256;
+use crate::simulator::pkce_s256;
 use crate::simulator::FaultBody;
 
 const OTHER_API_KEY: &str = "other-memoram-api-key";

@@ -23,7 +23,7 @@ use moka::future::Cache;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::oauth::{PendingFlow, PENDING_FLOW_TTL};
+use crate::auth::oauth::{PendingFlow, PENDING_FLOW_TTL};
 use crate::redis_client::{Redis, RedisError, KEY_PREFIX};
 
 /// How many flows one browser may have pending at once (several tabs); the oldest goes first.

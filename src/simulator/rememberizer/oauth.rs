@@ -3,12 +3,11 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use crate::simulator::pkce_s256;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::Engine;
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::{data, Shared, State, TokenRequestRecord};
@@ -275,11 +274,6 @@ async fn authorize_decision(body: web::Bytes, shared: web::Data<Shared>) -> Http
 
 fn random_token(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), len)
-}
-
-/// RFC 7636 §4.6: BASE64URL-NOPAD(SHA256(verifier)) == challenge.
-pub fn pkce_s256(verifier: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 fn oauth_error(status: u16, error: &str, description: &str) -> (u16, serde_json::Value) {

@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::oauth::{Grant, OAuthError, OAuthFlow};
+use crate::auth::oauth::{Grant, OAuthError, OAuthFlow};
 use crate::redis_client::{Redis, RedisError, KEY_PREFIX};
 
 /// Refresh this long before the provider's stated expiry, so a token does not expire in flight
@@ -181,12 +181,13 @@ pub enum TokenError {
     Internal,
 }
 
-/// A random id naming one connection (one successful Step 4) in the token store.
+/// A random id naming one connection (one successful Step 4) in a provider's store: the session
+/// holds it, the store maps it to tokens (Rememberizer) or credentials (Memoram).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ConnectionId(String);
 
 impl ConnectionId {
-    fn new_random() -> Self {
+    pub fn new_random() -> Self {
         Self(Alphanumeric.sample_string(&mut rand::thread_rng(), 32))
     }
 

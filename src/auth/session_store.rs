@@ -22,9 +22,9 @@ use actix_web::cookie::time::Duration as CookieDuration;
 use moka::future::Cache;
 use rand::distributions::{Alphanumeric, DistString};
 
-use crate::oauth::PENDING_FLOW_TTL;
+use crate::auth::oauth::PENDING_FLOW_TTL;
+use crate::auth::session::is_connected_state;
 use crate::redis_client::{Redis, KEY_PREFIX};
-use crate::session::is_connected_state;
 
 type SessionState = HashMap<String, String>;
 

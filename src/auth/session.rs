@@ -16,8 +16,7 @@ use actix_web::{FromRequest, HttpRequest};
 use oauth2::CsrfToken;
 use subtle::ConstantTimeEq;
 
-use crate::memoram::connections::MemoramConnectionId;
-use crate::tokens::ConnectionId;
+use crate::auth::tokens::ConnectionId;
 
 const CONNECTION_ID: &str = "connection_id";
 const MEMORAM_CONNECTION_ID: &str = "memoram_connection_id";
@@ -48,10 +47,7 @@ impl TypedSession {
     }
 
     /// After Memoram's code exchange, as [`Self::start_connection`].
-    pub fn start_memoram_connection(
-        &self,
-        connection: &MemoramConnectionId,
-    ) -> Result<(), SessionError> {
+    pub fn start_memoram_connection(&self, connection: &ConnectionId) -> Result<(), SessionError> {
         self.connected(MEMORAM_CONNECTION_ID, connection.as_str())
     }
 
@@ -69,11 +65,11 @@ impl TypedSession {
         Ok(())
     }
 
-    pub fn memoram_connection(&self) -> Result<Option<MemoramConnectionId>, SessionError> {
+    pub fn memoram_connection(&self) -> Result<Option<ConnectionId>, SessionError> {
         Ok(self
             .0
             .get::<String>(MEMORAM_CONNECTION_ID)?
-            .map(MemoramConnectionId::from_session))
+            .map(ConnectionId::from_session))
     }
 
     /// Forgets one provider's connection; the session ends when none is left.

@@ -13,11 +13,11 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
+use crate::auth::session::TypedSession;
+use crate::auth::tokens::{ConnectionId, TokenError};
 use crate::errors::AppError;
-use crate::memoram::connections::{MemoramConnection, MemoramConnectionId, UserKeys};
-use crate::session::TypedSession;
+use crate::memoram::connections::{MemoramConnection, UserKeys};
 use crate::state::AppState;
-use crate::tokens::{ConnectionId, TokenError};
 
 /// Where Memoram's waiting page is.
 pub const MEMORAM_ACCESS_ROUTE: &str = "/memoram/access";
@@ -45,7 +45,7 @@ impl FromRequest for RememberizerUser {
 }
 
 pub struct MemoramUser {
-    pub id: MemoramConnectionId,
+    pub id: ConnectionId,
     pub connection: MemoramConnection,
     pub session: TypedSession,
 }
@@ -80,7 +80,7 @@ impl FromRequest for MemoramUser {
 }
 
 pub struct MemoramMember {
-    pub id: MemoramConnectionId,
+    pub id: ConnectionId,
     pub connection: MemoramConnection,
     pub keys: UserKeys,
     pub session: TypedSession,

@@ -1,0 +1,136 @@
+//! The import structure of `src/`: which top-level module uses which (`crate::…` paths outside
+//! test code). It must have no circle, and the README's drawing must be this graph.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const START: &str = "<!-- imports:start -->";
+const END: &str = "<!-- imports:end -->";
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("src is readable") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Top-level module → the top-level modules it uses.
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in files {
+        let relative = file.strip_prefix(&src).expect("under src");
+        let first = relative
+            .components()
+            .next()
+            .expect("a component")
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_owned();
+        // The crate root and the binaries tie everything together; they are not modules.
+        if matches!(first.as_str(), "lib" | "main" | "bin") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("readable");
+        // Unit tests may use anything.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let uses = graph.entry(first.clone()).or_default();
+        for (index, _) in code.match_indices("crate::") {
+            let name: String = code[index + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            if !name.is_empty() && name != first {
+                uses.insert(name);
+            }
+        }
+    }
+    graph
+}
+
+/// A circle in `graph`, if there is one (depth-first search).
+fn circle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|n| n == node) {
+            let mut circle = path[start..].to_vec();
+            circle.push(node.to_owned());
+            return Some(circle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, graph, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+/// The graph as the README draws it (Mermaid).
+fn drawing(graph: &BTreeMap<String, BTreeSet<String>>) -> String {
+    let mut lines = vec!["```mermaid".to_owned(), "graph LR".to_owned()];
+    for (module, uses) in graph {
+        for used in uses {
+            lines.push(format!("  {module} --> {used}"));
+        }
+    }
+    lines.push("```".to_owned());
+    lines.join("\n")
+}
+
+#[test]
+fn the_modules_import_each_other_without_a_circle() {
+    let graph = imports();
+    assert!(
+        graph.contains_key("auth") && graph.contains_key("memoram"),
+        "{graph:?}"
+    );
+    assert_eq!(circle(&graph), None, "an import circle in {graph:#?}");
+}
+
+#[test]
+fn the_circle_check_finds_a_circle() {
+    let mut graph = BTreeMap::new();
+    graph.insert("a".to_owned(), BTreeSet::from(["b".to_owned()]));
+    graph.insert("b".to_owned(), BTreeSet::from(["c".to_owned()]));
+    graph.insert("c".to_owned(), BTreeSet::from(["a".to_owned()]));
+    assert_eq!(
+        circle(&graph),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+}
+
+#[test]
+fn the_readme_draws_the_import_structure_as_it_is() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let start = readme.find(START).expect("the README marks its drawing") + START.len();
+    let end = readme.find(END).expect("the drawing's end marker");
+    let expected = drawing(&imports());
+    assert_eq!(
+        readme[start..end].trim(),
+        expected,
+        "update the README's drawing to:\n{expected}"
+    );
+}
