@@ -81,10 +81,7 @@ impl MemoramClient {
         memory_key: &SecretString,
         reason: &str,
     ) -> Result<AccessRequest, ApiError> {
-        let body = serde_json::json!({
-            "memoryKey": memory_key.expose_secret(),
-            "reason": reason,
-        });
+        let body = access_request_body(memory_key, reason);
         self.json(Method::POST, &["access-requests"], &[], Some(&body))
             .await
     }
@@ -139,7 +136,7 @@ impl MemoramClient {
         memory_key: &SecretString,
         draft: &MemoryDraft,
     ) -> Result<MemoryBlob, ApiError> {
-        let body = self.blob_body(keys, memory_key, draft)?;
+        let body = memory_body(self.cipher, keys, memory_key, draft)?;
         self.json(Method::POST, &["memory-blobs"], &[], Some(&body))
             .await
     }
@@ -152,7 +149,7 @@ impl MemoramClient {
         id: &str,
         draft: &MemoryDraft,
     ) -> Result<MemoryBlob, ApiError> {
-        let body = self.blob_body(keys, memory_key, draft)?;
+        let body = memory_body(self.cipher, keys, memory_key, draft)?;
         self.json(UPDATE_METHOD, &["memory-blobs", id], &[], Some(&body))
             .await
     }
@@ -169,35 +166,6 @@ impl MemoramClient {
         let params = [("user_id", user_id.to_owned())];
         let list: TagList = self.json(Method::GET, &["tags"], &params, None).await?;
         Ok(list.items)
-    }
-
-    fn blob_body(
-        &self,
-        keys: &UserKeys,
-        memory_key: &SecretString,
-        draft: &MemoryDraft,
-    ) -> Result<serde_json::Value, ApiError> {
-        let content = self
-            .cipher
-            .seal(&keys.encryption_key(), &draft.content)
-            .map_err(|e| ApiError::BadResponse(format!("credentials: {e}")))?;
-        let optional = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
-        let mut body = serde_json::json!({
-            "user_id": keys.user_id,
-            "memoryKey": memory_key.expose_secret(),
-            "content": content,
-            "title": optional(&draft.title),
-            "summary": optional(&draft.summary),
-            "tags": draft.tags,
-            "source": optional(&draft.source),
-            "importance": draft.importance,
-            "confidence": draft.confidence,
-        });
-        // Absent rather than null: "only include fields you wish to update".
-        if let Some(fields) = body.as_object_mut() {
-            fields.retain(|_, value| !value.is_null());
-        }
-        Ok(body)
     }
 
     async fn json<T: DeserializeOwned>(
@@ -241,4 +209,42 @@ impl MemoramClient {
         }
         Ok(url)
     }
+}
+
+/// The body of `POST /access-requests` ("Create Access Request").
+pub fn access_request_body(memory_key: &SecretString, reason: &str) -> serde_json::Value {
+    serde_json::json!({
+        "memoryKey": memory_key.expose_secret(),
+        "reason": reason,
+    })
+}
+
+/// The body of `POST /memory-blobs` and of the update ("Create Memory", "Update Memory"): the
+/// content sealed with the user's key.
+pub fn memory_body(
+    cipher: ContentCipher,
+    keys: &UserKeys,
+    memory_key: &SecretString,
+    draft: &MemoryDraft,
+) -> Result<serde_json::Value, ApiError> {
+    let content = cipher
+        .seal(&keys.encryption_key(), &draft.content)
+        .map_err(|e| ApiError::BadResponse(format!("credentials: {e}")))?;
+    let optional = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
+    let mut body = serde_json::json!({
+        "user_id": keys.user_id,
+        "memoryKey": memory_key.expose_secret(),
+        "content": content,
+        "title": optional(&draft.title),
+        "summary": optional(&draft.summary),
+        "tags": draft.tags,
+        "source": optional(&draft.source),
+        "importance": draft.importance,
+        "confidence": draft.confidence,
+    });
+    // Absent rather than null: "only include fields you wish to update".
+    if let Some(fields) = body.as_object_mut() {
+        fields.retain(|_, value| !value.is_null());
+    }
+    Ok(body)
 }

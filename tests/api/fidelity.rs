@@ -486,7 +486,12 @@ fn kind(value: &Value) -> &'static str {
 /// compared with the fixture's first element. `null` on either side matches any type (the docs
 /// mark no field as non-nullable). Objects listed in `maps` have free keys (e.g.
 /// `thread_contents`, keyed by time): only their values are compared.
-fn shape_differences(expected: &Value, actual: &Value, path: &str, maps: &[&str]) -> Vec<String> {
+pub(crate) fn shape_differences(
+    expected: &Value,
+    actual: &Value,
+    path: &str,
+    maps: &[&str],
+) -> Vec<String> {
     match (expected, actual) {
         (Value::Null, _) | (_, Value::Null) => vec![],
         (Value::Object(e), Value::Object(a)) if maps.contains(&path) => {

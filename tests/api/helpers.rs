@@ -139,6 +139,15 @@ pub async fn spawn_app_process(env: &[(&str, &str)]) -> (TestApp, AppProcess) {
         .port();
     let address = format!("http://127.0.0.1:{port}");
     let simulator = start_simulator(&address, SimulatorConfig::default());
+    let memoram = MemoramSimulator::start(
+        TcpListener::bind("127.0.0.1:0").expect("bind Memoram simulator"),
+        MemoramSimulatorConfig {
+            redirect_uris: vec![format!("{address}/auth/memoram/callback")],
+            ..MemoramSimulatorConfig::default()
+        },
+    )
+    .expect("Memoram simulator starts");
+    let memoram_defaults = MemoramSimulatorConfig::default();
     let dir = std::env::temp_dir().join(format!("ttm-process-{port}"));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_talk-to-mementos"));
@@ -150,6 +159,13 @@ pub async fn spawn_app_process(env: &[(&str, &str)]) -> (TestApp, AppProcess) {
         .env("REMEMBERIZER_BASE_URL", simulator.base_url().as_str())
         .env("APP_BASE_URL", &address)
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("MEMORAM_CLIENT_ID", &memoram_defaults.client_id)
+        .env("MEMORAM_CLIENT_SECRET", &memoram_defaults.client_secret)
+        .env("MEMORAM_API_KEY", &memoram_defaults.api_key)
+        .env("MEMORAM_BASE_URL", memoram.api_url().as_str())
+        .env("MEMORAM_AUTHORIZE_URL", memoram.authorize_url().as_str())
+        .env("MEMORAM_TOKEN_URL", memoram.token_url().as_str())
+        .env("MEMORAM_DASHBOARD_URL", memoram.dashboard_url().as_str())
         .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -207,9 +223,9 @@ pub async fn spawn_app_process(env: &[(&str, &str)]) -> (TestApp, AppProcess) {
         sim: simulator.handle(),
         sim_url: simulator.base_url().clone(),
         _simulator: Arc::new(simulator),
-        memoram: None,
-        memoram_url: None,
-        _memoram_simulator: None,
+        memoram: Some(memoram.handle()),
+        memoram_url: Some(memoram.base_url().clone()),
+        _memoram_simulator: Some(Arc::new(memoram)),
     };
     (app, process)
 }

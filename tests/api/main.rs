@@ -9,6 +9,7 @@ mod fidelity;
 mod helpers;
 mod hostile;
 mod memoram;
+mod memoram_fidelity;
 mod observability;
 mod pages;
 mod process;

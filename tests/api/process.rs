@@ -72,6 +72,39 @@ async fn secrets_never_reach_the_logs_at_any_level() {
         StatusCode::BAD_GATEWAY
     );
     secrets.push(question.to_owned());
+    // Memoram: the flow with its code, the developer token, the keys, a memory's content.
+    let response = app.get("/auth/memoram").await;
+    let authorize = url::Url::parse(location(&response)).expect("authorize URL");
+    secrets.push(query_param(&authorize, "state"));
+    let callback = app.consent(&authorize, &[], true).await;
+    secrets.push(query_param(&callback, "code"));
+    assert_is_redirect_to(&app.follow(&callback).await, "/memoram/access");
+    let request = app.mem().access_requests().last().expect("a request").id.clone();
+    assert!(app.mem().approve(&request));
+    assert_is_redirect_to(&app.get("/memoram/access").await, "/memories");
+    let private = "quince4e1b7dprivatememory";
+    let saved = app
+        .post_with_csrf("/memories/new", "/memories", &[("content", private)])
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let (status, page) = app.get_html(location(&saved)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(private));
+    app.mem().expire_developer_tokens();
+    assert_eq!(app.get("/memories").await.status(), StatusCode::OK);
+    let user = app.mem().demo_user();
+    let memoram = talk_to_mementos::simulator::memoram::MemoramSimulatorConfig::default();
+    secrets.extend([
+        private.to_owned(),
+        user.memory_key.clone(),
+        user.encryption_key_hex.clone(),
+        memoram.client_secret,
+        memoram.api_key,
+    ]);
+    let jwts = app.mem().developer_tokens();
+    assert!(!jwts.is_empty());
+    // The signature part: the header and claims are not secret, and are the same for many.
+    secrets.extend(jwts.iter().filter_map(|jwt| jwt.rsplit('.').next().map(str::to_owned)));
     // A revoked grant.
     app.sim.revoke_all_grants();
     assert_eq!(

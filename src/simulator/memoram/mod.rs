@@ -254,6 +254,11 @@ impl MemoramHandle {
         self.0.lock().developer_tokens_issued
     }
 
+    /// The developer JWTs it still knows (unexpired ones, and expired ones not yet purged).
+    pub fn developer_tokens(&self) -> Vec<String> {
+        self.0.lock().developer_tokens.keys().cloned().collect()
+    }
+
     /// Every access request, oldest first.
     pub fn access_requests(&self) -> Vec<AccessRequestInfo> {
         self.0
