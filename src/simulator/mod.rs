@@ -47,3 +47,14 @@ pub(crate) fn security_headers() -> middleware::DefaultHeaders {
 pub fn pkce_s256(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
+
+/// A registered redirect URI, matched exactly; with none registered, any `http` URI on
+/// `localhost` or `127.0.0.1` (a development convenience; a real registration lists its URIs).
+pub(crate) fn redirect_allowed(registered: &[String], redirect_uri: &str) -> bool {
+    if registered.is_empty() {
+        return url::Url::parse(redirect_uri).is_ok_and(|u| {
+            u.scheme() == "http" && matches!(u.host_str(), Some("localhost" | "127.0.0.1"))
+        });
+    }
+    registered.iter().any(|r| r == redirect_uri)
+}

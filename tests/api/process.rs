@@ -79,7 +79,13 @@ async fn secrets_never_reach_the_logs_at_any_level() {
     let callback = app.consent(&authorize, &[], true).await;
     secrets.push(query_param(&callback, "code"));
     assert_is_redirect_to(&app.follow(&callback).await, "/memoram/access");
-    let request = app.mem().access_requests().last().expect("a request").id.clone();
+    let request = app
+        .mem()
+        .access_requests()
+        .last()
+        .expect("a request")
+        .id
+        .clone();
     assert!(app.mem().approve(&request));
     assert_is_redirect_to(&app.get("/memoram/access").await, "/memories");
     let private = "quince4e1b7dprivatememory";
@@ -104,7 +110,10 @@ async fn secrets_never_reach_the_logs_at_any_level() {
     let jwts = app.mem().developer_tokens();
     assert!(!jwts.is_empty());
     // The signature part: the header and claims are not secret, and are the same for many.
-    secrets.extend(jwts.iter().filter_map(|jwt| jwt.rsplit('.').next().map(str::to_owned)));
+    secrets.extend(
+        jwts.iter()
+            .filter_map(|jwt| jwt.rsplit('.').next().map(str::to_owned)),
+    );
     // A revoked grant.
     app.sim.revoke_all_grants();
     assert_eq!(

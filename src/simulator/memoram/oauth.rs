@@ -129,16 +129,7 @@ async fn stylesheet() -> HttpResponse {
 }
 
 fn redirect_allowed(shared: &Shared, redirect_uri: &str) -> bool {
-    if shared.config.redirect_uris.is_empty() {
-        return Url::parse(redirect_uri).is_ok_and(|u| {
-            u.scheme() == "http" && matches!(u.host_str(), Some("localhost" | "127.0.0.1"))
-        });
-    }
-    shared
-        .config
-        .redirect_uris
-        .iter()
-        .any(|r| r == redirect_uri)
+    crate::simulator::redirect_allowed(&shared.config.redirect_uris, redirect_uri)
 }
 
 /// Checks that must pass before the simulator may redirect anywhere; `Err` is the message of
