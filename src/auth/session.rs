@@ -51,17 +51,16 @@ impl TypedSession {
         self.connected(MEMORAM_CONNECTION_ID, connection.as_str())
     }
 
-    /// A new session id on every login (no fixation). The CSRF token is created here, at the
-    /// first login (not on first use, where two concurrent page loads could each write their own
-    /// and leave one tab with a token that no longer matches); a second provider's login keeps
-    /// it, so the forms already open in other tabs still work.
+    /// A new session id and a new CSRF token on every login (no fixation: a token or an id
+    /// planted before the login is worth nothing after it). The CSRF token is created here, at
+    /// login, not on first use, where two concurrent page loads could each write their own and
+    /// leave one tab with a token that no longer matches. A form left open in another tab from
+    /// before a login fails once, and comes back with what was typed in it.
     fn connected(&self, key: &str, id: &str) -> Result<(), SessionError> {
         self.0.renew();
         self.0.insert(key, id)?;
-        if self.0.get::<String>(CSRF_TOKEN)?.is_none() {
-            self.0
-                .insert(CSRF_TOKEN, CsrfToken::new_random_len(32).secret())?;
-        }
+        self.0
+            .insert(CSRF_TOKEN, CsrfToken::new_random_len(32).secret())?;
         Ok(())
     }
 

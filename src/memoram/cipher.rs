@@ -63,7 +63,7 @@ impl ContentCipher {
                 rand::thread_rng().fill_bytes(&mut nonce);
                 let sealed = cipher
                     .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
-                    // Only fails for plaintexts beyond 64 GiB; the forms allow 64 KiB.
+                    // Only fails for plaintexts beyond 64 GiB; the forms allow 47 KiB.
                     .map_err(|_| CipherError::Undecryptable)?;
                 let mut payload = Vec::with_capacity(NONCE_LEN + sealed.len());
                 payload.extend_from_slice(&nonce);

@@ -39,6 +39,9 @@ pub struct DeveloperTokens {
 struct Cached {
     token: AccessToken,
     renew_at: SystemTime,
+    /// When it expires (`renew_at` plus the margin): until then, a failed renewal still leaves
+    /// a token to use.
+    expires_at: SystemTime,
 }
 
 /// How the token is kept in Redis (never logged: no `Debug`).
@@ -46,6 +49,8 @@ struct Cached {
 struct Stored {
     token: String,
     renew_at_ms: u64,
+    #[serde(default)]
+    expires_at_ms: u64,
 }
 
 impl DeveloperTokens {
@@ -65,9 +70,20 @@ impl DeveloperTokens {
         if let Some(current) = cached.as_ref().filter(|c| SystemTime::now() < c.renew_at) {
             return Ok(current.token.clone());
         }
-        let fresh = self.shared_or_new(None).await?;
-        *cached = Some(fresh.clone());
-        Ok(fresh.token)
+        match self.shared_or_new(None).await {
+            Ok(fresh) => {
+                *cached = Some(fresh.clone());
+                Ok(fresh.token)
+            }
+            // Memoram is down at renewal time: the old token still works for a while.
+            Err(error) => match cached.as_ref().filter(|c| SystemTime::now() < c.expires_at) {
+                Some(current) => {
+                    tracing::warn!(%error, "renewing the Memoram developer token failed; using the current one");
+                    Ok(current.token.clone())
+                }
+                None => Err(error),
+            },
+        }
     }
 
     /// `rejected` was answered 401: a new token, unless another call already replaced it.
@@ -104,11 +120,13 @@ impl DeveloperTokens {
             }
         }
         let (secret, lifetime) = self.request().await?;
-        let renew_at = SystemTime::now() + lifetime - RENEW_MARGIN.min(lifetime / 2);
+        let expires_at = SystemTime::now() + lifetime;
+        let renew_at = expires_at - RENEW_MARGIN.min(lifetime / 2);
         if let Some(redis) = &self.redis {
             let stored = Stored {
                 token: secret.expose_secret().to_owned(),
                 renew_at_ms: unix_ms(renew_at),
+                expires_at_ms: unix_ms(expires_at),
             };
             let ttl_ms = renew_at
                 .duration_since(SystemTime::now())
@@ -130,10 +148,12 @@ impl DeveloperTokens {
         Ok(Cached {
             token: AccessToken::new(secret),
             renew_at,
+            expires_at,
         })
     }
 
-    /// `POST /auth/token`. A 400/401/403 means `MEMORAM_API_KEY` is wrong: `Refused`.
+    /// `POST /auth/token`. A 401 or 403 means `MEMORAM_API_KEY` is refused: `Unauthorized`,
+    /// which pages explain as a configuration problem.
     async fn request(&self) -> Result<(SecretString, Duration), ApiError> {
         let body = serde_json::json!({
             "api_key": self.api_key.expose_secret(),
@@ -156,6 +176,9 @@ impl DeveloperTokens {
             return Err(ApiError::RateLimited {
                 retry_after: crate::api::retry_after(&response.headers),
             });
+        }
+        if matches!(status.as_u16(), 401 | 403) {
+            return Err(ApiError::Unauthorized);
         }
         if !status.is_success() {
             return Err(ApiError::Refused(status));
@@ -180,6 +203,8 @@ impl From<Stored> for Cached {
         Self {
             token: AccessToken::new(SecretString::from(stored.token)),
             renew_at: SystemTime::UNIX_EPOCH + Duration::from_millis(stored.renew_at_ms),
+            expires_at: SystemTime::UNIX_EPOCH
+                + Duration::from_millis(stored.expires_at_ms.max(stored.renew_at_ms)),
         }
     }
 }
@@ -194,7 +219,8 @@ fn jwt_lifetime(jwt: &str) -> Option<Duration> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     let claims: Claims = serde_json::from_slice(&bytes).ok()?;
-    let exp = SystemTime::UNIX_EPOCH + Duration::try_from_secs_f64(claims.exp).ok()?;
+    // `checked_add`: an `exp` of 1e300 is a provider's mistake, not a reason to panic.
+    let exp = SystemTime::UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(claims.exp).ok()?)?;
     exp.duration_since(SystemTime::now()).ok()
 }
 
@@ -245,6 +271,8 @@ mod tests {
         );
         assert_eq!(jwt_lifetime("not a jwt"), None);
         assert_eq!(jwt_lifetime(&jwt(r#"{"sub":"x"}"#)), None);
+        assert_eq!(jwt_lifetime(&jwt(r#"{"exp":1e300}"#)), None);
+        assert!(jwt_lifetime(&jwt(r#"{"exp":9.3e18}"#)).is_none_or(|d| d > Duration::ZERO));
     }
 
     #[test]

@@ -136,7 +136,7 @@ impl MemoramClient {
         memory_key: &SecretString,
         draft: &MemoryDraft,
     ) -> Result<MemoryBlob, ApiError> {
-        let body = memory_body(self.cipher, keys, memory_key, draft)?;
+        let body = memory_body(self.cipher, keys, memory_key, draft, Write::Create)?;
         self.json(Method::POST, &["memory-blobs"], &[], Some(&body))
             .await
     }
@@ -149,7 +149,7 @@ impl MemoramClient {
         id: &str,
         draft: &MemoryDraft,
     ) -> Result<MemoryBlob, ApiError> {
-        let body = memory_body(self.cipher, keys, memory_key, draft)?;
+        let body = memory_body(self.cipher, keys, memory_key, draft, Write::Update)?;
         self.json(UPDATE_METHOD, &["memory-blobs", id], &[], Some(&body))
             .await
     }
@@ -219,6 +219,16 @@ pub fn access_request_body(memory_key: &SecretString, reason: &str) -> serde_jso
     })
 }
 
+/// Which write a memory body is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Create,
+    /// The edit form holds every field: an emptied text field is sent as `""` so that it is
+    /// cleared. An emptied number is left out (kept as it was): the docs do not say how to clear
+    /// one.
+    Update,
+}
+
 /// The body of `POST /memory-blobs` and of the update ("Create Memory", "Update Memory"): the
 /// content sealed with the user's key.
 pub fn memory_body(
@@ -226,11 +236,14 @@ pub fn memory_body(
     keys: &UserKeys,
     memory_key: &SecretString,
     draft: &MemoryDraft,
+    write: Write,
 ) -> Result<serde_json::Value, ApiError> {
     let content = cipher
         .seal(&keys.encryption_key(), &draft.content)
         .map_err(|e| ApiError::BadResponse(format!("credentials: {e}")))?;
-    let optional = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
+    let optional = |text: &str| {
+        (write == Write::Update || !text.trim().is_empty()).then(|| text.trim().to_owned())
+    };
     let mut body = serde_json::json!({
         "user_id": keys.user_id,
         "memoryKey": memory_key.expose_secret(),

@@ -12,7 +12,7 @@ use crate::llm::Passage;
 use crate::rememberizer::{DataSource, Found, SearchHit, SearchQuery};
 use crate::routes::dashboard::{integration_label, DocumentRow};
 use crate::routes::guards::{MemoramMember, RememberizerUser};
-use crate::routes::memories::{memory_href, open_for_search};
+use crate::routes::memories::{memory_href, open_for_search, revoked};
 use crate::routes::parse_day;
 use crate::state::{memoram_call, AppState};
 use crate::templates::Templates;
@@ -130,6 +130,10 @@ pub async fn ask(
         // A session that only has Memoram shows Memoram's error; with Rememberizer's passages
         // on the page, a Memoram failure is a note, not the end of the page.
         Err(error) if found.is_none() => return Err(error),
+        Err(AppError::SeeOther(_)) => {
+            context.insert("memoram_revoked", &true);
+            Vec::new()
+        }
         Err(error) => {
             tracing::warn!(%error, "Memoram search failed; Rememberizer's passages only");
             context.insert("memoram_failed", &true);
@@ -236,7 +240,9 @@ async fn search_memoram(
     let pages = futures_util::future::join_all(searches).await;
     let mut blobs = Vec::new();
     for page in pages {
-        for blob in page?.memory_blobs {
+        // A 403: the access was revoked; the credentials are forgotten.
+        let page = page.map_err(|e| revoked(e, memoram, member))?;
+        for blob in page.memory_blobs {
             if blobs.len() < MAX_MEMORIES
                 && !blobs
                     .iter()
@@ -246,9 +252,9 @@ async fn search_memoram(
             }
         }
     }
+    let texts = open_for_search(memoram, member, &blobs).await?;
     let mut groups = Vec::new();
-    for blob in blobs {
-        let text = open_for_search(memoram, member, &blob).await?;
+    for (blob, text) in blobs.iter().zip(texts) {
         let name = blob
             .title
             .clone()

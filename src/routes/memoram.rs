@@ -56,14 +56,9 @@ pub async fn callback(
         .ok_or(AppError::Memoram(ApiError::BadResponse(
             "the token response carried no memory_key".to_owned(),
         )))?;
+    // Kept first, so that a failed access request (the exchange used much of the page's time)
+    // does not cost the user their consent: the waiting page offers to ask again.
     let mut connection = MemoramConnection::new(&memory_key);
-    let request = memoram_call(
-        memoram
-            .client
-            .create_access_request(&memory_key, &memoram.reason),
-    )
-    .await?;
-    connection.request_id = Some(request.id);
     let id = memoram
         .connections
         .insert(&connection)
@@ -77,6 +72,30 @@ pub async fn callback(
             .map_err(TokenError::from)?;
     }
     session.start_memoram_connection(&id)?;
+    let requested = memoram_call(
+        memoram
+            .client
+            .create_access_request(&memory_key, &memoram.reason),
+    )
+    .await;
+    match requested {
+        Ok(request) => {
+            connection.request_id = Some(request.id);
+            memoram
+                .connections
+                .put(&id, &connection)
+                .await
+                .map_err(TokenError::from)?;
+        }
+        // The app's own credentials are refused: a page that says so, not an invitation to
+        // retry (the connection is kept all the same).
+        Err(error @ AppError::Memoram(ApiError::Unauthorized)) => return Err(error),
+        Err(error) => {
+            tracing::warn!(%error, "the access request failed; the waiting page offers to ask again");
+            session
+                .set_flash("Memoram did not take the access request just now. Ask again below.")?;
+        }
+    }
     with_cookie(see_other(MEMORAM_ACCESS_ROUTE), spent_cookie)
 }
 
@@ -116,7 +135,8 @@ pub async fn access(
                     .map_err(TokenError::from)?;
                 return Ok(see_other("/memories"));
             }
-            // Revoked between the two calls: the page below says so after the next check.
+            // Approved, yet the keys are refused (revoked between the two calls, or not yet
+            // released): the page waits and checks again.
             Err(AppError::Memoram(ApiError::Refused(status))) if status.as_u16() == 403 => {}
             Err(other) => return Err(other),
         }
@@ -132,6 +152,7 @@ pub async fn access(
     }
     let mut context = Context::new();
     context.insert("csrf_token", &session.csrf_token()?);
+    context.insert("flash", &session.take_flash()?);
     context.insert("dashboard_url", memoram.dashboard_url.as_str());
     context.insert("reason", &memoram.reason);
     context.insert("recheck_seconds", &RECHECK_SECONDS);
@@ -139,8 +160,7 @@ pub async fn access(
         "status",
         match status.map(|(_, status)| status) {
             None => "none",
-            Some(AccessStatus::Pending) => "pending",
-            Some(AccessStatus::Approved) => "approved",
+            Some(AccessStatus::Pending | AccessStatus::Approved) => "pending",
             Some(AccessStatus::Rejected) => "rejected",
             Some(AccessStatus::Revoked) => "revoked",
             Some(AccessStatus::Unknown) => "unknown",

@@ -11,6 +11,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tera::Context;
 
@@ -32,6 +34,9 @@ const MAX_TRAIL: usize = 50;
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_SUMMARY_CHARS: usize = 2_000;
 pub const MAX_CONTENT_CHARS: usize = 20_000;
+/// Sealed, content grows by a third plus 28 bytes (base64 of nonce, ciphertext and tag): this
+/// many UTF-8 bytes seal to under 64 KiB, the most a provider is assumed to take.
+pub const MAX_CONTENT_BYTES: usize = 47 * 1024;
 pub const MAX_SOURCE_CHARS: usize = 200;
 pub const MAX_TAGS: usize = 20;
 pub const MAX_TAG_CHARS: usize = 50;
@@ -84,20 +89,34 @@ impl<'a> Keys<'a> {
             Err(CipherError::BadKey | CipherError::Undecryptable) if !self.refreshed => {}
             Err(_) => return Ok(self.opened(None)),
         }
+        self.refresh().await?;
+        let text = cipher
+            .open(&self.member.keys.encryption_key(), content)
+            .ok();
+        Ok(self.opened(text))
+    }
+
+    /// Fetches the credentials again (a rotated key comes with a new `key_version`) and keeps
+    /// them; once per request. A 403 means the access was revoked (see [`revoked`]).
+    async fn refresh(&mut self) -> Result<(), AppError> {
+        if self.refreshed {
+            return Ok(());
+        }
         self.refreshed = true;
         let Some(request_id) = self.member.connection.request_id.clone() else {
-            return Ok(self.opened(None));
+            return Ok(());
         };
         let credentials = memoram_call(self.memoram.client.credentials(&request_id))
             .await
             .map_err(|e| revoked(e, self.memoram, self.member))?;
-        if credentials.key_version != self.member.keys.key_version {
-            tracing::info!(
-                old = self.member.keys.key_version,
-                new = credentials.key_version,
-                "Memoram key rotated; using the new key"
-            );
+        if credentials.key_version == self.member.keys.key_version {
+            return Ok(());
         }
+        tracing::info!(
+            old = self.member.keys.key_version,
+            new = credentials.key_version,
+            "Memoram key rotated; using the new key"
+        );
         self.member.connection.set_credentials(credentials);
         if let Some(keys) = self.member.connection.credentials.clone() {
             self.member.keys = keys;
@@ -107,10 +126,7 @@ impl<'a> Keys<'a> {
             .put(&self.member.id, &self.member.connection)
             .await
             .map_err(TokenError::from)?;
-        let text = cipher
-            .open(&self.member.keys.encryption_key(), content)
-            .ok();
-        Ok(self.opened(text))
+        Ok(())
     }
 
     fn opened(&self, text: Option<String>) -> Opened {
@@ -121,29 +137,32 @@ impl<'a> Keys<'a> {
     }
 }
 
-/// A memory's text for search results: its content, opened (with one credentials refresh if the
-/// key rotated), else its summary, else a note that it cannot be decrypted.
+/// The memories' texts for search results: each content opened (the credentials fetched again
+/// at most once, if the key rotated), else its summary, else a note that it cannot be decrypted.
 pub async fn open_for_search(
     memoram: &MemoramState,
     member: &mut MemoramMember,
-    blob: &MemoryBlob,
-) -> Result<String, AppError> {
-    let opened = Keys::new(memoram, member)
-        .open(blob.content.as_deref())
-        .await?;
-    Ok(match (opened.text, &blob.summary) {
-        (Some(text), _) if !text.trim().is_empty() => text.trim().to_owned(),
-        (_, Some(summary)) if !summary.trim().is_empty() => summary.trim().to_owned(),
-        _ => format!(
-            "(This memory cannot be decrypted with this key (key_version {}).)",
-            opened.key_version
-        ),
-    })
+    blobs: &[MemoryBlob],
+) -> Result<Vec<String>, AppError> {
+    let mut keys = Keys::new(memoram, member);
+    let mut texts = Vec::with_capacity(blobs.len());
+    for blob in blobs {
+        let opened = keys.open(blob.content.as_deref()).await?;
+        texts.push(match (opened.text, &blob.summary) {
+            (Some(text), _) if !text.trim().is_empty() => text.trim().to_owned(),
+            (_, Some(summary)) if !summary.trim().is_empty() => summary.trim().to_owned(),
+            _ => format!(
+                "(This memory cannot be decrypted with this key (key_version {}).)",
+                opened.key_version
+            ),
+        });
+    }
+    Ok(texts)
 }
 
 /// A 403 from Memoram once approved means the access was revoked: the kept credentials are
 /// forgotten (best effort) and the browser goes to the waiting page. Other errors pass.
-fn revoked(error: AppError, memoram: &MemoramState, member: &mut MemoramMember) -> AppError {
+pub fn revoked(error: AppError, memoram: &MemoramState, member: &mut MemoramMember) -> AppError {
     if !matches!(&error, AppError::Memoram(ApiError::Refused(status)) if status.as_u16() == 403) {
         return error;
     }
@@ -168,7 +187,7 @@ pub struct ListQuery {
     q: Option<String>,
     importance: Option<String>,
     cursor: Option<String>,
-    /// The cursors of the pages before this one, space-separated (for "Back").
+    /// The cursors of the pages before this one (for "Back"), see [`encode_trail`].
     trail: Option<String>,
 }
 
@@ -204,14 +223,7 @@ pub async fn list(
     }
     let min_importance = parse_unit(query.importance.as_deref(), "minimum importance")?;
     let cursor = clean(query.cursor.as_deref());
-    let trail: Vec<String> = query
-        .trail
-        .as_deref()
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(MAX_TRAIL)
-        .map(str::to_owned)
-        .collect();
+    let trail = decode_trail(query.trail.as_deref());
     let blob_query = BlobQuery {
         tags: tag.iter().cloned().collect(),
         search: search.clone(),
@@ -254,7 +266,7 @@ pub async fn list(
             pairs.push(("cursor", cursor.clone()));
         }
         if !trail.is_empty() {
-            pairs.push(("trail", trail.join(" ")));
+            pairs.push(("trail", encode_trail(trail)));
         }
         if pairs.is_empty() {
             return "/memories".to_owned();
@@ -296,6 +308,33 @@ pub async fn list(
     Ok(templates.page("memories.html", &context)?)
 }
 
+/// The cursors of the pages before this one, as they travel in the address: each base64url
+/// (Memoram's cursors are opaque: they may hold any character), joined with `.`; the newest
+/// `MAX_TRAIL` only (older pages are reached from the first).
+fn encode_trail(trail: &[String]) -> String {
+    let start = trail.len().saturating_sub(MAX_TRAIL);
+    trail[start..]
+        .iter()
+        .map(|cursor| URL_SAFE_NO_PAD.encode(cursor))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The trail of an address; what does not decode is dropped (the page still works, Back may
+/// lead to the first page).
+fn decode_trail(raw: Option<&str>) -> Vec<String> {
+    let trail: Vec<String> = match raw {
+        None | Some("") => Vec::new(),
+        // An empty part is the first page's (empty) cursor.
+        Some(raw) => raw
+            .split('.')
+            .filter_map(|part| String::from_utf8(URL_SAFE_NO_PAD.decode(part).ok()?).ok())
+            .collect(),
+    };
+    let start = trail.len().saturating_sub(MAX_TRAIL);
+    trail[start..].to_vec()
+}
+
 fn row(blob: &MemoryBlob) -> Row {
     Row {
         href: memory_href(&blob.id),
@@ -321,7 +360,7 @@ pub async fn show(
     templates: web::Data<Templates>,
     mut member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
+    let id = memory_id(path.into_inner())?;
     let (blob, opened) = fetch(memoram(&state)?, &mut member, &id).await?;
     let mut context = Context::new();
     context.insert("csrf_token", &member.session.csrf_token()?);
@@ -393,6 +432,14 @@ impl MemoryForm {
         if let Some(problem) = too_long("title", &self.title, MAX_TITLE_CHARS)
             .or_else(|| too_long("summary", &self.summary, MAX_SUMMARY_CHARS))
             .or_else(|| too_long("content", content, MAX_CONTENT_CHARS))
+            .or_else(|| {
+                (content.len() > MAX_CONTENT_BYTES).then(|| {
+                    format!(
+                        "The content is too long once encrypted: at most {} KiB of text (about {MAX_CONTENT_CHARS} characters of Latin script, fewer in others).",
+                        MAX_CONTENT_BYTES / 1024
+                    )
+                })
+            })
             .or_else(|| too_long("source", &self.source, MAX_SOURCE_CHARS))
         {
             return Err(problem);
@@ -523,6 +570,11 @@ async fn save(
         Ok(draft) => draft,
         Err(problem) => return form_page(templates, &member, editing, &form, Some(problem)),
     };
+    // Sealed with the current key: a key rotated since the credentials were kept would make the
+    // memory unreadable once the new key is in use.
+    if let Err(error) = Keys::new(memoram, &mut member).refresh().await {
+        return failed_save(templates, &member, editing, &form, error);
+    }
     let memory_key = member.connection.memory_key();
     let client = &memoram.client;
     let saved = match editing {
@@ -567,7 +619,7 @@ pub async fn edit_form(
     templates: web::Data<Templates>,
     mut member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
+    let id = memory_id(path.into_inner())?;
     let (blob, opened) = fetch(memoram(&state)?, &mut member, &id).await?;
     let Some(content) = opened.text else {
         // Saving would replace content the app cannot read with an empty one.
@@ -597,7 +649,7 @@ pub async fn update(
     templates: web::Data<Templates>,
     member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
+    let id = memory_id(path.into_inner())?;
     save(
         memoram(&state)?,
         &templates,
@@ -617,7 +669,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, AppError> {
     form.check(&member.session)?;
     let memoram = memoram(&state)?;
-    let id = path.into_inner();
+    let id = memory_id(path.into_inner())?;
     memoram_call(memoram.client.delete_memory(&member.keys.user_id, &id))
         .await
         .map_err(|e| revoked(e, memoram, &mut member))?;
@@ -693,7 +745,18 @@ fn failed_save(
     error: AppError,
 ) -> Result<HttpResponse, AppError> {
     if matches!(error, AppError::SeeOther(_)) {
-        return Err(error);
+        // Revoked meanwhile: what was typed stays on the page, with the way to ask again.
+        return form_page(
+            templates,
+            member,
+            editing,
+            form,
+            Some((
+                StatusCode::FORBIDDEN,
+                "Memoram no longer gives this app access to your memories (it was revoked), so nothing was saved. Your memory is below; ask for access again from the Memoram access page."
+                    .to_owned(),
+            )),
+        );
     }
     tracing::warn!(%error, "saving a memory failed; the form is shown again");
     let (page, _) = error.page();
@@ -708,6 +771,21 @@ fn failed_save(
         ),
     };
     form_page(templates, member, editing, form, Some((status, message)))
+}
+
+/// A memory id from an address. Memoram's ids are like `mem_123456789`; anything else (empty,
+/// `.` or `..`, which a URL would resolve away into another endpoint, spaces, slashes) is not a
+/// memory of this user: 404, and Memoram is not asked.
+fn memory_id(raw: String) -> Result<String, AppError> {
+    let plausible = (1..=128).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plausible {
+        Ok(raw)
+    } else {
+        Err(AppError::NotFound)
+    }
 }
 
 /// `/memories/{id}`, the id a path segment: every byte but `A-Za-z0-9*-._` percent-encoded
@@ -766,6 +844,59 @@ mod tests {
         let draft = form.draft().expect("valid");
         assert_eq!(draft.content, "Ada likes tea");
         assert_eq!(draft.importance, Some(0.7));
+    }
+
+    #[test]
+    fn memory_ids_that_could_change_the_endpoint_are_refused() {
+        for id in [
+            "mem_123",
+            "cm8r8ny2i001mm24853tqfd62",
+            "3c90c3cc-0d44-4b50-8888-8dd25736052a",
+        ] {
+            assert!(memory_id(id.to_owned()).is_ok(), "{id}");
+        }
+        for id in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "a%2Fb",
+            "x\ty",
+            &"a".repeat(129),
+        ] {
+            assert!(memory_id(id.to_owned()).is_err(), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn the_back_trail_round_trips_any_cursor_and_keeps_the_newest() {
+        let cursors = vec!["", "a b", "x.y/z+=", "é"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        assert_eq!(decode_trail(Some(&encode_trail(&cursors))), cursors);
+        let long: Vec<String> = (0..MAX_TRAIL + 5).map(|i| format!("c{i}")).collect();
+        let kept = decode_trail(Some(&encode_trail(&long)));
+        assert_eq!(kept.len(), MAX_TRAIL);
+        assert_eq!(kept.last(), long.last());
+        assert!(decode_trail(Some("!!!.%%%")).is_empty());
+        assert!(decode_trail(None).is_empty());
+    }
+
+    #[test]
+    fn content_that_would_seal_beyond_64_kib_is_refused() {
+        let form = MemoryForm {
+            content: "€".repeat(MAX_CONTENT_CHARS),
+            ..MemoryForm::default()
+        };
+        assert!(form.draft().is_err(), "60 000 bytes of text");
+        let key = secrecy::SecretString::from("00".repeat(32));
+        let largest = "a".repeat(MAX_CONTENT_BYTES);
+        let sealed = crate::memoram::cipher::ContentCipher::Aes256Gcm
+            .seal(&key, &largest)
+            .expect("seals");
+        assert!(sealed.len() <= 64 * 1024);
     }
 
     #[test]

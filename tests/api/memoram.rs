@@ -664,3 +664,185 @@ async fn a_memoram_outage_leaves_rememberizers_passages_on_the_page() {
     assert!(html.contains("Memoram is not answering right now"));
     assert!(html.contains("data-service=\"Rememberizer\""));
 }
+
+#[tokio::test]
+async fn a_failed_access_request_keeps_the_consent_and_offers_to_ask_again() {
+    let app = app().await;
+    app.mem().set_fault(
+        "/api/v1/access-requests",
+        Fault {
+            status: Some(503),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let response = app.connect_memoram_with(true).await;
+    assert_is_redirect_to(&response, "/memoram/access");
+    let (status, html) = app.get_html("/memoram/access").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("did not take the access request"), "{html}");
+    assert!(html.contains("data-status=\"none\""));
+    assert!(app.mem().access_requests().is_empty());
+    // No second consent: asking again uses the kept memory_key.
+    let response = app
+        .post_with_csrf("/memoram/access", "/memoram/access", &[])
+        .await;
+    assert_is_redirect_to(&response, "/memoram/access");
+    assert_eq!(app.mem().access_requests().len(), 1);
+    assert_eq!(app.mem().token_requests().len(), 1, "one code exchange");
+}
+
+#[tokio::test]
+async fn an_edit_can_clear_a_field() {
+    let app = app().await;
+    app.connect_memoram_approved().await;
+    let response = app
+        .post_with_csrf(
+            "/memories/new",
+            "/memories",
+            &[
+                ("title", "Temporary title"),
+                ("summary", "gone soon"),
+                ("content", "x"),
+            ],
+        )
+        .await;
+    let id = memory_id(location(&response));
+    app.post_with_csrf(
+        &format!("/memories/{id}/edit"),
+        &format!("/memories/{id}"),
+        &[("title", ""), ("summary", ""), ("content", "x")],
+    )
+    .await;
+    let stored = app
+        .mem()
+        .blobs(&app.mem().demo_user().user_id)
+        .into_iter()
+        .find(|b| b.id == id)
+        .expect("stored");
+    assert_eq!(stored.title, "", "the title was cleared");
+    let (_, html) = app.get_html(&format!("/memories/{id}")).await;
+    assert!(!html.contains("gone soon"));
+}
+
+#[tokio::test]
+async fn a_memory_written_after_a_key_rotation_is_sealed_with_the_new_key() {
+    let app = app().await;
+    app.connect_memoram_approved().await;
+    let user = app.mem().demo_user();
+    assert_eq!(app.mem().rotate_key(&user.user_id), Some(2));
+    let response = app
+        .post_with_csrf(
+            "/memories/new",
+            "/memories",
+            &[
+                ("title", "After rotation"),
+                ("content", "sealed with key two"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let id = memory_id(location(&response));
+    let rotated = app.mem().demo_user();
+    assert_eq!(rotated.key_version, 2);
+    let stored = app
+        .mem()
+        .blobs(&user.user_id)
+        .into_iter()
+        .find(|b| b.id == id)
+        .expect("stored");
+    let new_key = SecretString::from(rotated.encryption_key_hex.clone());
+    assert_eq!(
+        ContentCipher::Aes256Gcm
+            .open(&new_key, &stored.content)
+            .as_deref(),
+        Ok("sealed with key two")
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_while_saving_keeps_what_was_typed() {
+    let app = app().await;
+    let request = app.connect_memoram_approved().await;
+    let (_, form) = app.get_html("/memories/new").await;
+    let token = crate::helpers::extract_hidden(&form, "csrf_token").expect("token");
+    assert!(app.mem().revoke(&request));
+    let response = app
+        .client
+        .post(app.url("/memories"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("content", "do not lose me"),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = response.text().await.expect("html");
+    assert!(html.contains("do not lose me"));
+    assert!(html.contains("revoked"));
+}
+
+#[tokio::test]
+async fn ask_says_when_memoram_access_was_revoked() {
+    let app = app().await;
+    app.connect().await;
+    let request = app.connect_memoram_approved().await;
+    assert!(app.mem().revoke(&request));
+    let (status, html) = app.get_html("/ask?q=deploy%20rollback").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("no longer gives this app access"), "{html}");
+    assert!(html.contains("data-service=\"Rememberizer\""));
+    assert_is_redirect_to(&app.get("/memories").await, "/memoram/access");
+}
+
+#[tokio::test]
+async fn each_login_gets_a_new_csrf_token() {
+    let app = app().await;
+    app.connect().await;
+    let (_, before) = app.get_html("/").await;
+    let before = crate::helpers::extract_hidden(&before, "csrf_token").expect("token");
+    app.connect_memoram().await;
+    let (_, after) = app.get_html("/").await;
+    let after = crate::helpers::extract_hidden(&after, "csrf_token").expect("token");
+    assert_ne!(
+        before, after,
+        "a token known before the login is worth nothing after it"
+    );
+    // The old token no longer works.
+    let response = app
+        .client
+        .post(app.url("/auth/memoram/disconnect"))
+        .form(&[("csrf_token", before.as_str())])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_id_that_would_change_the_endpoint_is_a_404_without_a_call() {
+    let app = app().await;
+    app.connect_memoram_approved().await;
+    let before = app.mem().request_count("/api/v1/memory-blobs");
+    // (`..` itself is resolved away by any URL parser, this client's included, before it is
+    // sent; the unit test of `memory_id` covers a raw `..`.)
+    let long = format!("/memories/{}", "a".repeat(129));
+    for path in [
+        "/memories/a%20b",
+        "/memories/a%2Fb/edit",
+        "/memories/%3Cx%3E",
+        &long,
+    ] {
+        assert_eq!(
+            app.get(path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let response = app
+        .post_with_csrf("/memories/new", "/memories/a%20b/delete", &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.mem().request_count("/api/v1/memory-blobs"), before);
+}

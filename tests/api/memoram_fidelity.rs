@@ -13,7 +13,7 @@ use talk_to_mementos::memoram::cipher::ContentCipher;
 use talk_to_mementos::memoram::connections::MemoramConnection;
 use talk_to_mementos::memoram::{
     access_request_body, memory_body, AccessRequest, AccessStatus, BlobPage, Credentials,
-    MemoryBlob, MemoryDraft, Tag, TagList,
+    MemoryBlob, MemoryDraft, Tag, TagList, Write,
 };
 use talk_to_mementos::simulator::memoram::{MemoramSimulator, MemoramSimulatorConfig};
 
@@ -242,20 +242,33 @@ async fn the_memoram_simulator_answers_in_the_shapes_of_the_published_fixtures()
         confidence: Some(0.5),
         source: "fidelity".to_owned(),
     };
-    let create = memory_body(ContentCipher::Aes256Gcm, &keys, &memory_key, &draft).expect("body");
+    let create = memory_body(
+        ContentCipher::Aes256Gcm,
+        &keys,
+        &memory_key,
+        &draft,
+        Write::Create,
+    )
+    .expect("body");
+    let update = memory_body(
+        ContentCipher::Aes256Gcm,
+        &keys,
+        &memory_key,
+        &draft,
+        Write::Update,
+    )
+    .expect("body");
     assert!(shape_differences(&fixture("request_create_memory.json"), &create, "", &[]).is_empty());
-    let (status, created) = api
-        .call(Method::POST, "/memory-blobs", Some(create.clone()))
-        .await;
+    let (status, created) = api.call(Method::POST, "/memory-blobs", Some(create)).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_same_shape("memory_blob_created.json", status, &created);
     let new_id = created["id"].as_str().expect("id").to_owned();
-    assert!(shape_differences(&fixture("request_update_memory.json"), &create, "", &[]).is_empty());
+    assert!(shape_differences(&fixture("request_update_memory.json"), &update, "", &[]).is_empty());
     let (status, updated) = api
         .call(
             Method::PATCH,
             &format!("/memory-blobs/{new_id}"),
-            Some(create),
+            Some(update),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
