@@ -14,6 +14,7 @@ use crate::routes::dashboard::{integration_label, DocumentRow};
 use crate::routes::guards::{MemoramMember, RememberizerUser};
 use crate::routes::memories::{memory_href, open_for_search, revoked};
 use crate::routes::parse_day;
+use crate::routes::signed_in;
 use crate::state::{memoram_call, AppState};
 use crate::templates::Templates;
 
@@ -106,7 +107,7 @@ pub async fn ask(
     context.insert("from", &from.map(|d| d.to_string()));
     context.insert("to", &to.map(|d| d.to_string()));
     context.insert("answers_enabled", &state.llm.is_some());
-    context.insert("csrf_token", &session.csrf_token()?);
+    signed_in(&mut context, session)?;
     context.insert("searches_rememberizer", &rememberizer.is_some());
     context.insert("searches_memoram", &memoram.is_some());
     if question.is_empty() {

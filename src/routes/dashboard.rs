@@ -7,6 +7,7 @@ use tera::Context;
 use crate::errors::AppError;
 use crate::rememberizer::{Document, DocumentsQuery, Integration};
 use crate::routes::guards::RememberizerUser;
+use crate::routes::signed_in;
 use crate::state::AppState;
 use crate::templates::Templates;
 
@@ -87,7 +88,7 @@ pub async fn dashboard(
         &integration_types(integrations.as_deref().unwrap_or_default()),
     );
     context.insert("integrations_unavailable", &integrations.is_none());
-    context.insert("csrf_token", &session.csrf_token()?);
+    signed_in(&mut context, &session)?;
     Ok(templates.page("dashboard.html", &context)?)
 }
 

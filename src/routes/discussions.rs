@@ -17,6 +17,7 @@ use crate::rememberizer::{
 use crate::routes::dashboard::DocumentRow;
 use crate::routes::documents::find_metadata;
 use crate::routes::guards::RememberizerUser;
+use crate::routes::signed_in;
 use crate::routes::{parse_day, parse_key};
 use crate::state::AppState;
 use crate::templates::Templates;
@@ -102,7 +103,7 @@ pub async fn discussion(
         "window",
         &window_links(key, integration_type, first_day, until, today),
     );
-    context.insert("csrf_token", &session.csrf_token()?);
+    signed_in(&mut context, &session)?;
     Ok(templates.page("discussion.html", &context)?)
 }
 

@@ -13,6 +13,7 @@ use crate::rememberizer::ApiError;
 use crate::rememberizer::{Document, DocumentsQuery};
 use crate::routes::dashboard::{reader_href, DocumentRow};
 use crate::routes::guards::RememberizerUser;
+use crate::routes::signed_in;
 use crate::routes::{parse_key, see_other};
 use crate::state::AppState;
 use crate::templates::Templates;
@@ -81,7 +82,7 @@ pub async fn document(
             finished,
         },
     );
-    context.insert("csrf_token", &session.csrf_token()?);
+    signed_in(&mut context, &session)?;
     Ok(templates.page("document.html", &context)?)
 }
 

@@ -4,6 +4,7 @@ use tera::Context;
 use crate::auth::session::TypedSession;
 use crate::auth::tokens::TokenError;
 use crate::errors::AppError;
+use crate::routes::signed_in;
 use crate::state::AppState;
 use crate::templates::Templates;
 
@@ -55,7 +56,7 @@ pub async fn home(
         }
     }
     if connected {
-        context.insert("csrf_token", &session.csrf_token()?);
+        signed_in(&mut context, &session)?;
     }
     Ok(templates.page("home.html", &context)?)
 }

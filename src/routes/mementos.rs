@@ -8,6 +8,7 @@ use crate::errors::AppError;
 use crate::rememberizer::{Integration, Me, Memento};
 use crate::routes::dashboard::{human_size, integration_label};
 use crate::routes::guards::RememberizerUser;
+use crate::routes::signed_in;
 use crate::state::AppState;
 use crate::templates::Templates;
 
@@ -47,7 +48,7 @@ pub async fn mementos(
     context.insert("chart", &Chart::new(&rows));
     context.insert("integrations", &rows);
     context.insert("usage", &Usage::from(&me));
-    context.insert("csrf_token", &session.csrf_token()?);
+    signed_in(&mut context, &session)?;
     Ok(templates.page("mementos.html", &context)?)
 }
 

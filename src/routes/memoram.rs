@@ -14,6 +14,7 @@ use crate::memoram::AccessStatus;
 use crate::routes::auth::{begin, finish, with_cookie, CallbackParams, CsrfForm};
 use crate::routes::guards::{MemoramUser, MEMORAM_ACCESS_ROUTE};
 use crate::routes::see_other;
+use crate::routes::signed_in;
 use crate::state::{memoram_call, AppState, MemoramState};
 use crate::templates::Templates;
 
@@ -151,7 +152,7 @@ pub async fn access(
             .map_err(TokenError::from)?;
     }
     let mut context = Context::new();
-    context.insert("csrf_token", &session.csrf_token()?);
+    signed_in(&mut context, &session)?;
     context.insert("flash", &session.take_flash()?);
     context.insert("dashboard_url", memoram.dashboard_url.as_str());
     context.insert("reason", &memoram.reason);

@@ -22,8 +22,10 @@ use crate::errors::AppError;
 use crate::memoram::cipher::CipherError;
 use crate::memoram::{BlobQuery, MemoryBlob, MemoryDraft};
 use crate::routes::auth::CsrfForm;
+use crate::routes::dashboard::display_date;
 use crate::routes::guards::{MemoramMember, MEMORAM_ACCESS_ROUTE};
 use crate::routes::see_other;
+use crate::routes::signed_in;
 use crate::state::{memoram_call, AppState, MemoramState};
 use crate::templates::Templates;
 
@@ -291,7 +293,7 @@ pub async fn list(
     });
 
     let mut context = Context::new();
-    context.insert("csrf_token", &member.session.csrf_token()?);
+    signed_in(&mut context, &member.session)?;
     if let Some(flash) = member.session.take_flash()? {
         context.insert("flash", &flash);
     }
@@ -342,7 +344,11 @@ fn row(blob: &MemoryBlob) -> Row {
         summary: blob.summary.clone().filter(|s| !s.trim().is_empty()),
         tags: blob.tags.clone(),
         importance: blob.importance.map(|i| format!("{i:.2}")),
-        updated: blob.updated_at.clone().or_else(|| blob.created_at.clone()),
+        updated: blob
+            .updated_at
+            .as_deref()
+            .or(blob.created_at.as_deref())
+            .map(display_date),
     }
 }
 
@@ -363,7 +369,7 @@ pub async fn show(
     let id = memory_id(path.into_inner())?;
     let (blob, opened) = fetch(memoram(&state)?, &mut member, &id).await?;
     let mut context = Context::new();
-    context.insert("csrf_token", &member.session.csrf_token()?);
+    signed_in(&mut context, &member.session)?;
     context.insert("flash", &member.session.take_flash()?);
     context.insert("memory", &memory_view(&blob));
     context.insert("content", &opened);
@@ -392,8 +398,8 @@ fn memory_view(blob: &MemoryBlob) -> MemoryView {
         importance: blob.importance,
         confidence: blob.confidence,
         source: blob.source.clone().filter(|s| !s.trim().is_empty()),
-        created_at: blob.created_at.clone(),
-        updated_at: blob.updated_at.clone(),
+        created_at: blob.created_at.as_deref().map(display_date),
+        updated_at: blob.updated_at.as_deref().map(display_date),
     }
 }
 
@@ -512,7 +518,7 @@ fn form_page(
     problem: Option<(StatusCode, String)>,
 ) -> Result<HttpResponse, AppError> {
     let mut context = Context::new();
-    context.insert("csrf_token", &member.session.csrf_token()?);
+    signed_in(&mut context, &member.session)?;
     context.insert("form", form);
     context.insert("editing", &editing.map(memory_href));
     context.insert("max_title", &MAX_TITLE_CHARS);
@@ -712,7 +718,7 @@ pub async fn tags(
         })
         .collect();
     let mut context = Context::new();
-    context.insert("csrf_token", &member.session.csrf_token()?);
+    signed_in(&mut context, &member.session)?;
     context.insert("tags", &views);
     Ok(templates.page("memory_tags.html", &context)?)
 }

@@ -10,6 +10,7 @@ use crate::auth::session::TypedSession;
 use crate::errors::AppError;
 use crate::routes::guards::RememberizerUser;
 use crate::routes::see_other;
+use crate::routes::signed_in;
 use crate::state::AppState;
 use crate::templates::Templates;
 
@@ -110,7 +111,7 @@ pub async fn memorize(
 
 fn page_context(session: &TypedSession) -> Result<Context, AppError> {
     let mut context = Context::new();
-    context.insert("csrf_token", &session.csrf_token()?);
+    signed_in(&mut context, session)?;
     context.insert("max_name", &MAX_NAME_CHARS);
     context.insert("max_content", &MAX_CONTENT_CHARS);
     Ok(context)

@@ -52,3 +52,27 @@ pub fn see_other(location: &str) -> HttpResponse {
         .insert_header((header::LOCATION, location))
         .finish()
 }
+
+/// Which providers the navigation links to.
+#[derive(serde::Serialize)]
+struct Nav {
+    rememberizer: bool,
+    memoram: bool,
+}
+
+/// What every page of a connected browser shows: the CSRF token of its forms (log out,
+/// disconnect) and the navigation of the providers it is connected to.
+pub fn signed_in(
+    context: &mut tera::Context,
+    session: &crate::auth::session::TypedSession,
+) -> Result<(), crate::errors::AppError> {
+    context.insert("csrf_token", &session.csrf_token()?);
+    context.insert(
+        "nav",
+        &Nav {
+            rememberizer: session.connection()?.is_some(),
+            memoram: session.memoram_connection()?.is_some(),
+        },
+    );
+    Ok(())
+}

@@ -846,3 +846,18 @@ async fn an_id_that_would_change_the_endpoint_is_a_404_without_a_call() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.mem().request_count("/api/v1/memory-blobs"), before);
 }
+
+#[tokio::test]
+async fn the_navigation_links_only_to_connected_providers() {
+    let app = app().await;
+    app.connect_memoram_approved().await;
+    let (_, html) = app.get_html("/memories").await;
+    let links = hrefs(&html);
+    assert!(links.contains(&"/memories".to_owned()));
+    assert!(!links.contains(&"/dashboard".to_owned()), "{links:?}");
+    app.connect().await;
+    let (_, html) = app.get_html("/dashboard").await;
+    let links = hrefs(&html);
+    assert!(links.contains(&"/dashboard".to_owned()));
+    assert!(links.contains(&"/memories".to_owned()));
+}
