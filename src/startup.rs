@@ -269,7 +269,8 @@ fn memoram_state(
             let simulator = MemoramSimulator::start(TcpListener::bind("127.0.0.1:0")?, config)?;
             tracing::info!(
                 simulator = %simulator.base_url(),
-                "demo mode: MEMORAM_CLIENT_ID is not set, using the built-in Memoram simulator"
+                dashboard = %simulator.dashboard_url(),
+                "demo mode: MEMORAM_CLIENT_ID is not set, using the built-in Memoram simulator (approve access requests on its dashboard)"
             );
             memoram.base_url = simulator.api_url();
             memoram.authorize_url = simulator.authorize_url();
