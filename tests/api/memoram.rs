@@ -861,3 +861,27 @@ async fn the_navigation_links_only_to_connected_providers() {
     assert!(links.contains(&"/dashboard".to_owned()));
     assert!(links.contains(&"/memories".to_owned()));
 }
+
+#[tokio::test]
+async fn html_in_a_memory_is_shown_as_text() {
+    let app = app().await;
+    app.connect_memoram_approved().await;
+    let user = app.mem().demo_user();
+    let key = SecretString::from(user.encryption_key_hex.clone());
+    let sealed = ContentCipher::Aes256Gcm
+        .seal(&key, "<img src=x onerror=alert(1)>")
+        .expect("seals");
+    let id = app
+        .mem()
+        .insert_raw_blob(&user.user_id, "<script>alert(1)</script>", &sealed);
+    let (_, list) = app.get_html("/memories").await;
+    assert!(!list.contains("<script>alert(1)</script>"));
+    assert!(
+        list.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"),
+        "{list}"
+    );
+    let (status, page) = app.get_html(&format!("/memories/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("<img src=x"));
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+}
