@@ -4,8 +4,8 @@
 //! encrypted cookies, `pending_flows`). It holds, server-side in the session store:
 //! - the id of its Rememberizer connection in the token store (`tokens::TokenStore`), and of its
 //!   Memoram connection (`memoram::connections`), either or both;
-//! - a CSRF token for the app's own forms (synchronizer-token pattern), created once, at login,
-//!   so that concurrent first page loads cannot each write a different one;
+//! - a CSRF token for the app's own forms (synchronizer-token pattern), created at each login
+//!   (either provider's), so that concurrent first page loads cannot each write a different one;
 //! - a one-time message for the next page.
 
 use std::future::{ready, Ready};
