@@ -58,3 +58,56 @@ pub(crate) fn redirect_allowed(registered: &[String], redirect_uri: &str) -> boo
     }
     registered.iter().any(|r| r == redirect_uri)
 }
+
+/// Form or query parameters, the first value of each name.
+pub(crate) type Params = std::collections::HashMap<String, String>;
+
+pub(crate) fn parse_pairs(input: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(input).into_owned().collect()
+}
+
+/// The first value of each name (a repeated `state` or `code` is not a way to sneak a second
+/// one past the checks).
+pub(crate) fn first_values(pairs: &[(String, String)]) -> Params {
+    let mut params = Params::new();
+    for (k, v) in pairs {
+        params.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    params
+}
+
+/// `302` to `redirect_uri` (already checked against the registration) with `pairs` added to its
+/// query; empty values are left out.
+pub(crate) fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> actix_web::HttpResponse {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut()
+                .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()));
+            actix_web::HttpResponse::Found()
+                .insert_header((actix_web::http::header::LOCATION, url.as_str()))
+                .finish()
+        }
+        Err(_) => actix_web::HttpResponse::BadRequest().body("bad redirect_uri"),
+    }
+}
+
+/// The authorize request's parameters, as hidden fields of the consent form (its answer carries
+/// them back).
+pub(crate) fn consent_fields(params: &Params) -> Vec<serde_json::Value> {
+    [
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+    ]
+    .iter()
+    .filter_map(|k| {
+        params
+            .get(*k)
+            .map(|v| serde_json::json!({"name": k, "value": v}))
+    })
+    .collect()
+}

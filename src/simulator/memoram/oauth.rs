@@ -9,7 +9,6 @@
 //!   and `refresh_token` (rotated; reusing a rotated one ends the grant) grants. Answers carry the
 //!   user's `memory_key` next to the RFC fields, as the quickstart says.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use actix_web::http::{header, StatusCode};
@@ -18,10 +17,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::json;
-use url::Url;
 
 use super::{Shared, State, TokenRequestInfo};
-use crate::simulator::pkce_s256;
+use crate::simulator::{
+    consent_fields, first_values, parse_pairs, pkce_s256, redirect_with, Params,
+};
 
 pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
 pub const TOKEN_PATH: &str = "/api/v1/oauth/token";
@@ -68,20 +68,6 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .route(AUTHORIZE_PATH, web::get().to(authorize_page))
         .route(AUTHORIZE_PATH, web::post().to(authorize_decision))
         .route(TOKEN_PATH, web::post().to(token));
-}
-
-type Params = HashMap<String, String>;
-
-fn parse_pairs(input: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(input).into_owned().collect()
-}
-
-fn first_values(pairs: &[(String, String)]) -> Params {
-    let mut params = Params::new();
-    for (k, v) in pairs {
-        params.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    params
 }
 
 fn get<'a>(params: &'a Params, name: &str) -> &'a str {
@@ -156,19 +142,6 @@ fn check_request(params: &Params) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> HttpResponse {
-    match Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            url.query_pairs_mut()
-                .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()));
-            HttpResponse::Found()
-                .insert_header((header::LOCATION, url.as_str()))
-                .finish()
-        }
-        Err(_) => error_page(StatusCode::BAD_REQUEST, "The redirect_uri is not a URL."),
-    }
-}
-
 async fn authorize_page(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
     let params = first_values(&parse_pairs(req.query_string().as_bytes()));
     let redirect_uri = match check_client(&shared, &params) {
@@ -179,18 +152,7 @@ async fn authorize_page(req: HttpRequest, shared: web::Data<Shared>) -> HttpResp
     if let Err(error) = check_request(&params) {
         return redirect_with(&redirect_uri, &[("error", error), ("state", state)]);
     }
-    let hidden: Vec<_> = [
-        "client_id",
-        "redirect_uri",
-        "response_type",
-        "scope",
-        "state",
-        "code_challenge",
-        "code_challenge_method",
-    ]
-    .iter()
-    .filter_map(|k| params.get(*k).map(|v| json!({"name": k, "value": v})))
-    .collect();
+    let hidden = consent_fields(&params);
     let user = shared.lock().users[0].info();
     let mut context = tera::Context::new();
     context.insert("app_name", &shared.config.app_name);

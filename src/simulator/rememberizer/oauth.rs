@@ -1,14 +1,14 @@
 //! The provider's side of the authorization-code flow: consent page, codes, token endpoint.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::simulator::pkce_s256;
+use crate::simulator::{
+    consent_fields, first_values, parse_pairs, pkce_s256, redirect_with, Params,
+};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::json;
-use url::Url;
 
 use super::{data, Shared, State, TokenRequestRecord};
 
@@ -56,20 +56,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(AUTHORIZE_PATH, web::get().to(authorize_page))
         .route(AUTHORIZE_PATH, web::post().to(authorize_decision))
         .route(TOKEN_PATH, web::post().to(token));
-}
-
-type Params = HashMap<String, String>;
-
-fn first_values(pairs: &[(String, String)]) -> Params {
-    let mut params = Params::new();
-    for (k, v) in pairs {
-        params.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    params
-}
-
-fn parse_pairs(input: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(input).into_owned().collect()
 }
 
 /// Errors that must not redirect (unknown client, unregistered redirect URI): an HTML page.
@@ -122,19 +108,6 @@ fn check_client(shared: &Shared, params: &Params) -> Result<String, &'static str
     Ok(redirect_uri)
 }
 
-fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> HttpResponse {
-    match Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            url.query_pairs_mut()
-                .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()));
-            HttpResponse::Found()
-                .insert_header((header::LOCATION, url.as_str()))
-                .finish()
-        }
-        Err(_) => HttpResponse::BadRequest().body("bad redirect_uri"),
-    }
-}
-
 /// Errors that are reported to the client by redirect (RFC 6749 §4.1.2.1).
 fn check_request(params: &Params) -> Result<(), &'static str> {
     if params.get("response_type").map(String::as_str) != Some("code") {
@@ -174,18 +147,7 @@ async fn authorize_page(req: HttpRequest, shared: web::Data<Shared>) -> HttpResp
             json!({"id": m.id, "name": m.name, "description": m.description, "count": count})
         })
         .collect();
-    let hidden: Vec<_> = [
-        "client_id",
-        "redirect_uri",
-        "response_type",
-        "scope",
-        "state",
-        "code_challenge",
-        "code_challenge_method",
-    ]
-    .iter()
-    .filter_map(|k| params.get(*k).map(|v| json!({"name": k, "value": v})))
-    .collect();
+    let hidden = consent_fields(&params);
     let mut context = tera::Context::new();
     context.insert("account_name", &shared.config.account_name);
     context.insert("account_email", &shared.config.account_email);
