@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use url::Url;
 
 use crate::auth::tokens::AccessToken;
@@ -53,6 +53,12 @@ pub async fn send_bearer(
     if let Some(body) = body {
         request = request.json(body);
     }
+    send(http, request).await
+}
+
+/// Sends `request` and reads the status: the body of a 2xx answer, or the error the status
+/// means (also for calls that carry no bearer token, such as Memoram's `/auth/token`).
+pub async fn send(http: &HttpClient, request: RequestBuilder) -> Result<Vec<u8>, ApiError> {
     let response = http.send(request).await.map_err(|e| match e {
         HttpError::Timeout => ApiError::Timeout,
         HttpError::TooLarge(limit) => {

@@ -68,6 +68,11 @@ pub async fn with_deadline<F: Future>(budget: std::time::Duration, handling: F) 
 }
 
 impl AppState {
+    /// Memoram's state; a 404 where Memoram is not offered.
+    pub fn memoram(&self) -> Result<&MemoramState, AppError> {
+        self.memoram.as_ref().ok_or(AppError::NotFound)
+    }
+
     /// Step 5 for handlers: runs `call` with a valid access token of this connection. If the API
     /// still answers 401, the token is refreshed once and `call` retried once; a second 401 means
     /// the grant is gone, and the user is asked to connect again. All of it ends by the

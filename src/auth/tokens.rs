@@ -129,7 +129,8 @@ struct StoredTokens {
     expires_at_ms: Option<u64>,
 }
 
-fn unix_ms(time: SystemTime) -> u64 {
+/// Milliseconds since the Unix epoch (0 for an earlier time), as stored timestamps are kept.
+pub fn unix_ms(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)

@@ -11,15 +11,16 @@ use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use url::Url;
 
 use super::models::DeveloperTokenResponse;
-use crate::api::{decode, ApiError};
-use crate::auth::tokens::AccessToken;
-use crate::http_client::{HttpClient, HttpError};
+use crate::api::{decode, send, ApiError};
+use crate::auth::tokens::{unix_ms, AccessToken};
+use crate::http_client::HttpClient;
 use crate::redis_client::Redis;
 
 /// The lifetime asked for (`expires_in`); the provider may grant less, and says so in `exp`.
@@ -164,26 +165,14 @@ impl DeveloperTokens {
             .request(reqwest::Method::POST, self.url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .json(&body);
-        let response = self.http.send(request).await.map_err(|e| match e {
-            HttpError::Timeout => ApiError::Timeout,
-            other => ApiError::Unavailable(Some(other)),
-        })?;
-        let status = response.status;
-        if status.is_server_error() {
-            return Err(ApiError::Unavailable(None));
-        }
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(ApiError::RateLimited {
-                retry_after: crate::api::retry_after(&response.headers),
-            });
-        }
-        if matches!(status.as_u16(), 401 | 403) {
-            return Err(ApiError::Unauthorized);
-        }
-        if !status.is_success() {
-            return Err(ApiError::Refused(status));
-        }
-        let answer: DeveloperTokenResponse = decode(&response.body)?;
+        let body = send(&self.http, request)
+            .await
+            .map_err(|error| match error {
+                ApiError::Refused(StatusCode::FORBIDDEN) => ApiError::Unauthorized,
+                ApiError::NotFound => ApiError::Refused(StatusCode::NOT_FOUND),
+                other => other,
+            })?;
+        let answer: DeveloperTokenResponse = decode(&body)?;
         if answer.token.trim().is_empty() {
             return Err(ApiError::BadResponse("an empty developer token".to_owned()));
         }
@@ -237,12 +226,6 @@ fn lifetime_until(value: &serde_json::Value) -> Option<Duration> {
     };
     let left = at - time::OffsetDateTime::now_utc();
     left.try_into().ok()
-}
-
-fn unix_ms(time: SystemTime) -> u64 {
-    time.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

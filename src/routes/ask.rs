@@ -12,7 +12,7 @@ use crate::llm::Passage;
 use crate::rememberizer::{DataSource, Found, SearchHit, SearchQuery};
 use crate::routes::dashboard::{integration_label, DocumentRow};
 use crate::routes::guards::{MemoramMember, RememberizerUser};
-use crate::routes::memories::{memory_href, open_for_search, revoked};
+use crate::routes::memories::{display_title, memory_href, open_for_search, revoked};
 use crate::routes::parse_day;
 use crate::routes::signed_in;
 use crate::state::{memoram_call, AppState};
@@ -256,11 +256,7 @@ async fn search_memoram(
     let texts = open_for_search(memoram, member, &blobs).await?;
     let mut groups = Vec::new();
     for (blob, text) in blobs.iter().zip(texts) {
-        let name = blob
-            .title
-            .clone()
-            .filter(|t| !t.trim().is_empty())
-            .unwrap_or_else(|| "(untitled memory)".to_owned());
+        let name = display_title(blob);
         groups.push(DocumentGroup {
             identity: format!("memoram:{}", blob.id),
             service: Provider::Memoram,

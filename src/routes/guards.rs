@@ -59,7 +59,7 @@ impl FromRequest for MemoramUser {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let state = state.ok_or(AppError::NotFound)?;
-            let memoram = state.memoram.as_ref().ok_or(AppError::NotFound)?;
+            let memoram = state.memoram()?;
             let id = session
                 .memoram_connection()?
                 .ok_or(AppError::SeeOther("/"))?;

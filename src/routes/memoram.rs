@@ -15,7 +15,7 @@ use crate::routes::auth::{begin, finish, with_cookie, CallbackParams, CsrfForm};
 use crate::routes::guards::{MemoramUser, MEMORAM_ACCESS_ROUTE};
 use crate::routes::see_other;
 use crate::routes::signed_in;
-use crate::state::{memoram_call, AppState, MemoramState};
+use crate::state::{memoram_call, AppState};
 use crate::templates::Templates;
 
 pub const START_ROUTE: &str = "/auth/memoram";
@@ -24,13 +24,9 @@ pub const DISCONNECT_ROUTE: &str = "/auth/memoram/disconnect";
 /// The waiting page re-checks by itself this often (a `<meta http-equiv="refresh">`: no script).
 pub const RECHECK_SECONDS: u32 = 5;
 
-fn memoram(state: &AppState) -> Result<&MemoramState, AppError> {
-    state.memoram.as_ref().ok_or(AppError::NotFound)
-}
-
 /// `GET /auth/memoram`: Step 1, to Memoram's authorize page.
 pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let memoram = memoram(&state)?;
+    let memoram = state.memoram()?;
     Ok(begin(&req, &memoram.oauth, &memoram.flows))
 }
 
@@ -42,7 +38,7 @@ pub async fn callback(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
-    let memoram = memoram(&state)?;
+    let memoram = state.memoram()?;
     let (grant, spent_cookie) = finish(
         &req,
         params.into_inner(),
@@ -108,7 +104,7 @@ pub async fn access(
     templates: web::Data<Templates>,
     user: MemoramUser,
 ) -> Result<HttpResponse, AppError> {
-    let memoram = memoram(&state)?;
+    let memoram = state.memoram()?;
     let MemoramUser {
         id,
         mut connection,
@@ -177,7 +173,7 @@ pub async fn ask_again(
     user: MemoramUser,
 ) -> Result<HttpResponse, AppError> {
     form.check(&user.session)?;
-    let memoram = memoram(&state)?;
+    let memoram = state.memoram()?;
     let mut connection = user.connection;
     let request = memoram_call(
         memoram

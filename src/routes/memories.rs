@@ -48,10 +48,6 @@ pub const MAX_FORM_BYTES: usize =
     (MAX_TITLE_CHARS + MAX_SUMMARY_CHARS + MAX_CONTENT_CHARS + MAX_SOURCE_CHARS + 1_100) * 12
         + 1024;
 
-fn memoram(state: &AppState) -> Result<&MemoramState, AppError> {
-    state.memoram.as_ref().ok_or(AppError::NotFound)
-}
-
 /// The member's keys, kept up to date within one request (a key rotation is noticed once).
 struct Keys<'a> {
     memoram: &'a MemoramState,
@@ -211,7 +207,7 @@ pub async fn list(
     templates: web::Data<Templates>,
     mut member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
-    let memoram = memoram(&state)?;
+    let memoram = state.memoram()?;
     let query = query.into_inner();
     let tag = clean(query.tag.as_deref());
     let search = clean(query.q.as_deref());
@@ -352,7 +348,8 @@ fn row(blob: &MemoryBlob) -> Row {
     }
 }
 
-fn display_title(blob: &MemoryBlob) -> String {
+/// A memory's title as pages show it (`(untitled memory)` when it has none).
+pub fn display_title(blob: &MemoryBlob) -> String {
     blob.title
         .clone()
         .filter(|t| !t.trim().is_empty())
@@ -367,7 +364,7 @@ pub async fn show(
     mut member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
     let id = memory_id(path.into_inner())?;
-    let (blob, opened) = fetch(memoram(&state)?, &mut member, &id).await?;
+    let (blob, opened) = fetch(state.memoram()?, &mut member, &id).await?;
     let mut context = Context::new();
     signed_in(&mut context, &member.session)?;
     context.insert("flash", &member.session.take_flash()?);
@@ -554,7 +551,7 @@ pub async fn create(
     member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
     save(
-        memoram(&state)?,
+        state.memoram()?,
         &templates,
         member,
         None,
@@ -626,7 +623,7 @@ pub async fn edit_form(
     mut member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
     let id = memory_id(path.into_inner())?;
-    let (blob, opened) = fetch(memoram(&state)?, &mut member, &id).await?;
+    let (blob, opened) = fetch(state.memoram()?, &mut member, &id).await?;
     let Some(content) = opened.text else {
         // Saving would replace content the app cannot read with an empty one.
         return Err(AppError::BadRequest(format!(
@@ -657,7 +654,7 @@ pub async fn update(
 ) -> Result<HttpResponse, AppError> {
     let id = memory_id(path.into_inner())?;
     save(
-        memoram(&state)?,
+        state.memoram()?,
         &templates,
         member,
         Some(&id),
@@ -674,7 +671,7 @@ pub async fn delete(
     mut member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
     form.check(&member.session)?;
-    let memoram = memoram(&state)?;
+    let memoram = state.memoram()?;
     let id = memory_id(path.into_inner())?;
     memoram_call(memoram.client.delete_memory(&member.keys.user_id, &id))
         .await
@@ -697,7 +694,7 @@ pub async fn tags(
     templates: web::Data<Templates>,
     mut member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
-    let memoram = memoram(&state)?;
+    let memoram = state.memoram()?;
     let tags = memoram_call(memoram.client.tags(&member.keys.user_id))
         .await
         .map_err(|e| revoked(e, memoram, &mut member))?;
