@@ -36,6 +36,8 @@ async fn main() -> anyhow::Result<()> {
         session_key: None,
         session_store: SessionStoreKind::Memory,
         http: HttpSettings::default(),
+        // Every fault is injected on the account call: nothing is kept between views.
+        profile_cache_ttl: Duration::ZERO,
         llm: None,
         // Rememberizer only: with a client id and no MEMORAM_CLIENT_ID, Memoram is not offered.
         memoram: Settings::from_lookup(|_| None)?.memoram,

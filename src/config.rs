@@ -25,6 +25,10 @@ pub const DEFAULT_MEMORAM_DASHBOARD_URL: &str = "https://memoram.app/dashboard";
 pub const DEFAULT_MEMORAM_REASON: &str =
     "Talk to Mementos would like to read and write your memories, to answer your questions with them.";
 
+/// `REMEMBERIZER_CACHE_SECS` when unset: the dashboard reuses a connection's account and
+/// integrations for a minute.
+pub const DEFAULT_PROFILE_CACHE_TTL: Duration = Duration::from_secs(60);
+
 /// The app's whole configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -39,6 +43,9 @@ pub struct Settings {
     pub session_key: Option<SessionKeyBytes>,
     pub session_store: SessionStoreKind,
     pub http: HttpSettings,
+    /// How long the dashboard reuses a connection's account and integrations
+    /// (`REMEMBERIZER_CACHE_SECS`; zero: not at all). See `rememberizer::cache`.
+    pub profile_cache_ttl: Duration,
     /// An OpenAI-compatible chat endpoint for written answers on `/ask`; `None` shows passages
     /// only (in demo mode the simulator's endpoint is used).
     pub llm: Option<LlmSettings>,
@@ -229,6 +236,20 @@ impl Settings {
             http.request_timeout = Duration::from_secs(seconds);
         }
 
+        let profile_cache_ttl = match get("REMEMBERIZER_CACHE_SECS") {
+            None => DEFAULT_PROFILE_CACHE_TTL,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s <= 3600)
+                .map(Duration::from_secs)
+                .ok_or_else(|| ConfigError::Invalid {
+                    var: "REMEMBERIZER_CACHE_SECS",
+                    reason: "expected a whole number of seconds from 0 (off) to 3600".to_owned(),
+                })?,
+        };
+
         let llm = match get("LLM_BASE_URL") {
             None => None,
             Some(raw) => Some(LlmSettings {
@@ -256,6 +277,7 @@ impl Settings {
             session_key,
             session_store,
             http,
+            profile_cache_ttl,
             llm,
             memoram,
         })
@@ -474,11 +496,21 @@ mod tests {
             ("SESSION_STORE", "postgres://x"),
             ("REMEMBERIZER_TIMEOUT_SECS", "0"),
             ("REMEMBERIZER_TIMEOUT_SECS", "soon"),
+            ("REMEMBERIZER_CACHE_SECS", "3601"),
+            ("REMEMBERIZER_CACHE_SECS", "-1"),
             ("LLM_BASE_URL", "nope"),
         ] {
             let err = settings(&[(var, value)]).unwrap_err().to_string();
             assert!(err.starts_with(var), "{var}={value} gave: {err}");
         }
+    }
+
+    #[test]
+    fn the_dashboard_cache_lasts_a_minute_unless_set() {
+        let ttl = |pairs: &[(&str, &str)]| settings(pairs).expect("valid").profile_cache_ttl;
+        assert_eq!(ttl(&[]), Duration::from_secs(60));
+        assert_eq!(ttl(&[("REMEMBERIZER_CACHE_SECS", "0")]), Duration::ZERO);
+        assert_eq!(ttl(&[("REMEMBERIZER_CACHE_SECS", " 5 ")]), Duration::from_secs(5));
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::memoram::connections::MemoramConnections;
 use crate::memoram::developer_token::DeveloperTokens;
 use crate::memoram::MemoramClient;
 use crate::redis_client::Redis;
+use crate::rememberizer::cache::ProfileCache;
 use crate::rememberizer::ApiClient;
 use crate::routes::{
     ask, assets, auth, dashboard, discussions, documents, health, home, mementos, memoram,
@@ -185,6 +186,7 @@ impl Application {
             spent_states,
             api: ApiClient::new(http, &provider_url)?,
             tokens,
+            profiles: ProfileCache::new(settings.profile_cache_ttl),
             redis,
             llm,
             memoram,

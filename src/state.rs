@@ -9,6 +9,7 @@ use crate::llm::LlmClient;
 use crate::memoram::connections::MemoramConnections;
 use crate::memoram::MemoramClient;
 use crate::redis_client::Redis;
+use crate::rememberizer::cache::ProfileCache;
 use crate::rememberizer::{ApiClient, ApiError};
 
 pub struct AppState {
@@ -21,6 +22,8 @@ pub struct AppState {
     pub spent_states: crate::auth::pending_flows::SpentStates,
     pub api: ApiClient,
     pub tokens: TokenStore,
+    /// Each connection's account and integrations, kept a short while for the dashboard.
+    pub profiles: ProfileCache,
     /// Set when sessions and tokens live in Redis (for readiness checks).
     pub redis: Option<Redis>,
     /// Set when an answer service is configured (`LLM_*`, or the simulator's in demo mode).
@@ -116,6 +119,7 @@ impl AppState {
                     .await?;
                 match call(token).await {
                     Err(ApiError::Unauthorized) => {
+                        self.profiles.forget(connection).await;
                         self.tokens.drop_tokens(connection).await?;
                         Err(TokenError::Reconnect.into())
                     }

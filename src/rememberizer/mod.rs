@@ -3,6 +3,7 @@
 //! One method per endpoint, serde types per response (`models`), and one place (`get_json`) that
 //! attaches the bearer token and turns HTTP outcomes into [`ApiError`]s the pages can explain.
 
+pub mod cache;
 pub mod live_check;
 pub mod models;
 

@@ -218,6 +218,7 @@ async fn end_connections(
     form.check(&session)?;
     if provider != Some(Provider::Memoram) {
         if let Some(connection) = session.connection()? {
+            state.profiles.forget(&connection).await;
             state.tokens.remove(&connection).await?;
         }
     }

@@ -37,20 +37,24 @@ pub async fn dashboard(
         integration_type: parse_integration_type(query.integration_type.as_deref())?,
     };
 
-    let api = &state.api;
+    let (api, profiles) = (&state.api, &state.profiles);
     let query_ref = &query;
-    // Three independent calls, made concurrently.
+    let connection_ref = &connection;
+    // Three independent calls, made concurrently. The account and the integrations change
+    // rarely: they are reused for a short while (`rememberizer::cache`); the documents are
+    // asked for on every view.
     let (account, documents, integrations) = tokio::join!(
-        state.call_api(
-            &connection,
+        profiles.account(connection_ref, || state.call_api(
+            connection_ref,
             |token| async move { api.account(&token).await }
-        ),
-        state.call_api(&connection, |token| async move {
+        )),
+        state.call_api(connection_ref, |token| async move {
             api.documents(&token, query_ref).await
         }),
-        state.call_api(&connection, |token| async move {
-            api.integrations(&token).await
-        }),
+        profiles.integrations(connection_ref, || state
+            .call_api(connection_ref, |token| async move {
+                api.integrations(&token).await
+            })),
     );
     let (account, documents) = (account?, documents?);
     // The integrations only feed the filter: if Rememberizer fails to list them, the documents
@@ -71,7 +75,7 @@ pub async fn dashboard(
         documents.previous.is_some(),
     );
     let mut context = Context::new();
-    context.insert("account", &account);
+    context.insert("account", account.as_ref());
     context.insert(
         "documents",
         &documents
@@ -85,7 +89,7 @@ pub async fn dashboard(
     context.insert("filter", &query.integration_type);
     context.insert(
         "integrations",
-        &integration_types(integrations.as_deref().unwrap_or_default()),
+        &integration_types(integrations.as_deref().map_or(&[], Vec::as_slice)),
     );
     context.insert("integrations_unavailable", &integrations.is_none());
     signed_in(&mut context, &session)?;

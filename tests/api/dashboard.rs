@@ -1,5 +1,7 @@
+use std::time::Duration;
+
 use reqwest::StatusCode;
-use talk_to_mementos::simulator::rememberizer::SimulatorConfig;
+use talk_to_mementos::simulator::rememberizer::{Fault, SimulatorConfig};
 
 use crate::helpers::*;
 
@@ -170,17 +172,142 @@ async fn an_empty_grant_says_what_to_do_next() {
     assert_eq!(rows(&html), 0);
 }
 
-#[tokio::test]
-async fn account_documents_and_integrations_are_each_fetched_once_per_view() {
-    let app = spawn_app().await;
-    app.connect().await;
-    let before = (
+/// (account, documents, integrations) calls the simulator has answered.
+fn profile_calls(app: &TestApp) -> (usize, usize, usize) {
+    (
         app.sim.request_count("/api/v1/account/"),
         app.sim.request_count("/api/v1/documents/"),
         app.sim.request_count("/api/v1/integrations/"),
-    );
+    )
+}
+
+#[tokio::test]
+async fn account_documents_and_integrations_are_each_fetched_once_per_view() {
+    let app = spawn_app_with(SimulatorConfig::default(), |settings| {
+        settings.profile_cache_ttl = Duration::ZERO;
+    })
+    .await;
+    app.connect().await;
+    for _ in 0..2 {
+        let before = profile_calls(&app);
+        assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
+        assert_eq!(
+            profile_calls(&app),
+            (before.0 + 1, before.1 + 1, before.2 + 1)
+        );
+    }
+}
+
+#[tokio::test]
+async fn within_a_minute_a_view_asks_only_for_the_documents() {
+    let app = spawn_app().await;
+    app.connect().await;
+    let before = profile_calls(&app);
     assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
-    assert_eq!(app.sim.request_count("/api/v1/account/"), before.0 + 1);
-    assert_eq!(app.sim.request_count("/api/v1/documents/"), before.1 + 1);
-    assert_eq!(app.sim.request_count("/api/v1/integrations/"), before.2 + 1);
+    assert_eq!(
+        profile_calls(&app),
+        (before.0 + 1, before.1 + 1, before.2 + 1)
+    );
+    for page in [
+        "/dashboard",
+        "/dashboard?page=2",
+        "/dashboard?integration_type=slack",
+    ] {
+        let (status, html) = app.get_html(page).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Ada Lovelace"), "the kept account is shown");
+        assert!(
+            html.contains("id=\"integration_type\""),
+            "the kept integrations feed the filter"
+        );
+    }
+    assert_eq!(
+        profile_calls(&app),
+        (before.0 + 1, before.1 + 4, before.2 + 1)
+    );
+}
+
+#[tokio::test]
+async fn kept_answers_expire() {
+    let app = spawn_app_with(SimulatorConfig::default(), |settings| {
+        settings.profile_cache_ttl = Duration::from_millis(300);
+    })
+    .await;
+    app.connect().await;
+    let before = profile_calls(&app);
+    app.get_html("/dashboard").await;
+    app.get_html("/dashboard").await;
+    assert_eq!(
+        profile_calls(&app),
+        (before.0 + 1, before.1 + 2, before.2 + 1)
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    app.get_html("/dashboard").await;
+    assert_eq!(
+        profile_calls(&app),
+        (before.0 + 2, before.1 + 3, before.2 + 2)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_answer_is_not_kept() {
+    let app = spawn_app().await;
+    app.connect().await;
+    app.sim.set_fault(
+        "/api/v1/integrations/",
+        Fault {
+            status: Some(503),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let (status, html) = app.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("The integration filter is unavailable"));
+    let before = profile_calls(&app);
+    let (_, html) = app.get_html("/dashboard").await;
+    assert!(
+        html.contains("id=\"integration_type\""),
+        "asked again, and shown"
+    );
+    assert_eq!(profile_calls(&app), (before.0, before.1 + 1, before.2 + 1));
+}
+
+#[tokio::test]
+async fn kept_answers_do_not_hide_a_revoked_grant() {
+    let app = spawn_app().await;
+    app.connect().await;
+    assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
+    app.sim.revoke_all_grants();
+    let (status, html) = app.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(html.contains("connect again") || html.contains("Connect again"));
+    assert!(!html.contains("Ada Lovelace"));
+}
+
+#[tokio::test]
+async fn each_connection_has_its_own_answers() {
+    let app = spawn_app().await;
+    app.connect().await;
+    app.get_html("/dashboard").await;
+    // Another person on another browser.
+    let other = app.second_browser();
+    other.connect().await;
+    let before = profile_calls(&app);
+    let (status, _) = other.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        profile_calls(&app),
+        (before.0 + 1, before.1 + 1, before.2 + 1)
+    );
+    // The same person after logging out and in again: a new connection, asked afresh.
+    let csrf = app.csrf_token().await;
+    app.logout(Some(&csrf)).await;
+    app.connect().await;
+    let before = profile_calls(&app);
+    app.get_html("/dashboard").await;
+    assert_eq!(
+        profile_calls(&app),
+        (before.0 + 1, before.1 + 1, before.2 + 1)
+    );
 }

@@ -13,7 +13,7 @@ use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
 use talk_to_mementos::config::{
     ClientCredentials, HttpSettings, MemoramClientSettings, MemoramSettings, SessionStoreKind,
-    Settings,
+    Settings, DEFAULT_PROFILE_CACHE_TTL,
 };
 use talk_to_mementos::simulator::memoram::{
     MemoramHandle, MemoramSimulator, MemoramSimulatorConfig,
@@ -292,6 +292,7 @@ async fn spawn(
             request_timeout: Duration::from_secs(3),
             ..HttpSettings::default()
         },
+        profile_cache_ttl: DEFAULT_PROFILE_CACHE_TTL,
         llm: None,
         memoram: memoram_simulator
             .as_ref()
@@ -553,6 +554,7 @@ async fn start_instance(
             request_timeout: Duration::from_secs(3),
             ..HttpSettings::default()
         },
+        profile_cache_ttl: DEFAULT_PROFILE_CACHE_TTL,
         llm: None,
         memoram: memoram_settings_for(memoram),
     };
@@ -699,6 +701,23 @@ impl TestApp {
                 form["refresh_token"].clone()
             })
             .collect()
+    }
+
+    /// The same app and simulators seen from another browser (its own cookie jar): another
+    /// person.
+    pub fn second_browser(&self) -> TestApp {
+        let jar = Arc::new(Jar::default());
+        TestApp {
+            address: self.address.clone(),
+            client: browser_with_jar(jar.clone()),
+            jar,
+            sim: self.sim.clone(),
+            sim_url: self.sim_url.clone(),
+            _simulator: self._simulator.clone(),
+            memoram: self.memoram.clone(),
+            memoram_url: self.memoram_url.clone(),
+            _memoram_simulator: self._memoram_simulator.clone(),
+        }
     }
 
     /// The CSRF token of the logout form on a page.
