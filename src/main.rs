@@ -4,6 +4,9 @@ use talk_to_mementos::config::Settings;
 use talk_to_mementos::startup::Application;
 use talk_to_mementos::telemetry;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[actix_web::main]
 async fn main() -> ExitCode {
     let settings = match Settings::from_env() {
