@@ -510,7 +510,10 @@ mod tests {
         let ttl = |pairs: &[(&str, &str)]| settings(pairs).expect("valid").profile_cache_ttl;
         assert_eq!(ttl(&[]), Duration::from_secs(60));
         assert_eq!(ttl(&[("REMEMBERIZER_CACHE_SECS", "0")]), Duration::ZERO);
-        assert_eq!(ttl(&[("REMEMBERIZER_CACHE_SECS", " 5 ")]), Duration::from_secs(5));
+        assert_eq!(
+            ttl(&[("REMEMBERIZER_CACHE_SECS", " 5 ")]),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

@@ -122,15 +122,15 @@ impl HttpClient {
         request: reqwest::Request,
     ) -> Result<FetchedResponse, HttpError> {
         let mut response = client.execute(request).await?;
-        if response
-            .content_length()
-            .is_some_and(|len| len > self.max_response_bytes as u64)
-        {
+        let announced = response.content_length();
+        if announced.is_some_and(|len| len > self.max_response_bytes as u64) {
             return Err(HttpError::TooLarge(self.max_response_bytes));
         }
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
-        let mut body = Vec::new();
+        // Sized once from the announced length (up to 256 KiB: an announcement is not a
+        // promise), so that the chunks do not make the buffer grow and copy itself.
+        let mut body = Vec::with_capacity(announced.map_or(0, |len| len.min(256 * 1024) as usize));
         while let Some(chunk) = response.chunk().await? {
             if body.len() + chunk.len() > self.max_response_bytes {
                 return Err(HttpError::TooLarge(self.max_response_bytes));

@@ -154,17 +154,18 @@ struct FilterOption {
 
 /// "google_drive" → "Google Drive".
 pub fn integration_label(kind: &str) -> String {
-    kind.split(['_', '-'])
-        .filter(|w| !w.is_empty())
-        .map(|word| {
-            let mut chars = word.chars();
-            match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut label = String::with_capacity(kind.len());
+    for word in kind.split(['_', '-']).filter(|w| !w.is_empty()) {
+        if !label.is_empty() {
+            label.push(' ');
+        }
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            label.extend(first.to_uppercase());
+            label.push_str(chars.as_str());
+        }
+    }
+    label
 }
 
 /// A document as the pages show it.
@@ -248,7 +249,7 @@ pub fn reader_href(doc: &Document, key: u64) -> String {
 /// Links built from API data must be http(s): no `javascript:`, `data:` or relative tricks.
 pub fn safe_link(raw: &str) -> Option<String> {
     let url = url::Url::parse(raw.trim()).ok()?;
-    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+    matches!(url.scheme(), "http" | "https").then(|| url.into())
 }
 
 pub fn human_size(bytes: u64) -> String {
@@ -375,5 +376,8 @@ mod tests {
             Some("/dashboard?page=1&integration_type=slack")
         );
         assert_eq!(integration_label("google_drive"), "Google Drive");
+        assert_eq!(integration_label("_web-crawl__x"), "Web Crawl X");
+        assert_eq!(integration_label("ümlaut"), "Ümlaut");
+        assert_eq!(integration_label(""), "");
     }
 }
