@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Where the app's CPU time goes, from `perf script -F ip,sym` on standard input.
 
-`BENCH_PROFILE=1 bash bench/run.sh` records the app under the `/dashboard` load and pipes the
-samples here.
+`BENCH_PROFILE=1 bash bench/run.sh` records the app under each page's load and pipes the samples
+here: `python3 bench/profile.py [PAGE]` prints one table, titled with PAGE (default /dashboard).
 """
 import collections
 import re
@@ -18,15 +18,18 @@ BUCKETS = [
      r"tera::context::Context::insert|Context::from_serialize|serde_json::value::ser|to_value"),
     ("JSON: API responses parsed (serde_json)", r"serde_json::de|Deserialize|from_slice"),
     ("HTTP client: the upstream calls (reqwest, hyper)", r"reqwest::|hyper::|hyper_util::|http_client::|ApiClient::"),
+    ("cache: the dashboard's kept account and integrations", r"rememberizer::cache::"),
     ("session: cookie and store",
      r"actix_session::storage|actix_session::session::|session_store::|moka::|cookie::"),
-    ("tokens: store lookup", r"talk_to_mementos::tokens::"),
-    ("handler: the rest of the dashboard's own code (view, joins)", r"routes::dashboard"),
+    ("tokens: store lookup", r"auth::tokens::"),
+    ("handler: the page's own code (view rows, joins)", r"talk_to_mementos::routes::"),
     ("logs and request id", r"tracing_subscriber|tracing_core::dispatch|uuid::"),
     ("HTTP server: actix-http parses and writes", r"actix_http::|actix_server::|actix_web::"),
     ("event loop (tokio, mio, kernel)", r"tokio::|mio::"),
 ]
 COMPILED = [(name, re.compile(pattern)) for name, pattern in BUCKETS]
+# A sample whose innermost frame is the allocator's, whoever asked for the memory.
+ALLOCATOR = re.compile(r"\s(_?mi_\w+|malloc|free|cfree\S*|_int_malloc|_int_free|realloc|malloc_consolidate)(\+|$)")
 
 
 def without_generics(frame):
@@ -63,14 +66,19 @@ def samples(lines):
 
 
 def main():
-    counts = collections.Counter(bucket(s) for s in samples(sys.stdin))
+    counts, in_allocator = collections.Counter(), 0
+    for stack in samples(sys.stdin):
+        counts[bucket(stack)] += 1
+        in_allocator += bool(ALLOCATOR.search(stack[0]))
     total = sum(counts.values())
     if total == 0:
         sys.exit("profile: no samples (is perf allowed? see /proc/sys/kernel/perf_event_paranoid)")
-    print(f"| where the app's CPU time goes under /dashboard load ({total} samples) | share |")
+    page = sys.argv[1] if len(sys.argv) > 1 else "/dashboard"
+    print(f"| where the app's CPU time goes under {page} load ({total} samples) | share |")
     print("|---|---|")
     for name, count in counts.most_common():
         print(f"| {name} | {100 * count / total:.1f}% |")
+    print(f"| *across all of the above: inside the allocator (malloc/free)* | *{100 * in_allocator / total:.1f}%* |")
 
 
 if __name__ == "__main__":
