@@ -29,7 +29,7 @@ BUCKETS = [
 ]
 COMPILED = [(name, re.compile(pattern)) for name, pattern in BUCKETS]
 # A sample whose innermost frame is the allocator's, whoever asked for the memory.
-ALLOCATOR = re.compile(r"\s(_?mi_\w+|malloc|free|cfree\S*|_int_malloc|_int_free|realloc|malloc_consolidate)(\+|$)")
+ALLOCATOR = re.compile(r"\s(_?mi_\w+|malloc|free|cfree\S*|_int_malloc|_int_free|realloc|malloc_consolidate)(\s|\+|$)")
 
 
 def without_generics(frame):

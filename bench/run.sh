@@ -30,7 +30,7 @@ if [ "$PROFILE" = 1 ]; then
   export CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
   target=target/bench-profile
 fi
-cargo build --release --quiet --bins --example bench-connect --example bench-upstream --target-dir "$target"
+cargo build --release --quiet --bins --example bench-connect --example bench-upstream --example bench-stages --target-dir "$target"
 bin=$target/release
 client="$bin/examples/bench-connect"
 fast_upstream="$bin/examples/bench-upstream"
@@ -178,6 +178,10 @@ read -r f_dash_rps f_dash_p50 f_dash_p99 f_dash_bad f_dash_cpu < <(page "$fast_a
 read -r f_cold_rps f_cold_p50 f_cold_p99 f_cold_bad f_cold_cpu < <(page "$cold_app_pid" "$cold_app" "$work/cold-app-cookies.txt" /dashboard)
 read -r f_ask_rps f_ask_p50 f_ask_p99 f_ask_bad f_ask_cpu < <(page "$fast_app_pid" "$fast_app" "$cookies" "/ask?q=deploy")
 read -r f_doc_rps f_doc_p50 f_doc_p99 f_doc_bad f_doc_cpu < <(page "$fast_app_pid" "$fast_app" "$cookies" "/documents/$doc")
+# The least a request costs here: no session, no upstream, no template.
+read -r f_hz_rps f_hz_p50 f_hz_p99 f_hz_bad f_hz_cpu < <(measure_cpu "$fast_app_pid" -t2 -c"$CONNECTIONS" -d"$DURATION" "$fast_app/healthz")
+# The dashboard's stages alone, on one thread with nothing else running (bench/stages.rs).
+stages=$("$bin/examples/bench-stages" "$canned" "$fast")
 f_rss=$(hwm_mb "$fast_app_pid")
 f_bound=$(awk -v r="$f_up_rps" 'BEGIN {printf "%.0f", r/3}')
 f_ratio=$(awk -v d="$f_dash_rps" -v b="$f_bound" 'BEGIN {printf "%.0f", 100*d/b}')
@@ -198,6 +202,7 @@ fast_table=$(cat <<TABLE
 | \`/dashboard\`, cache off (\`REMEMBERIZER_CACHE_SECS=0\`: 3 API calls) | $f_cold_rps | $f_cold_p50 | $f_cold_p99 | $f_cold_cpu |
 | \`/ask?q=deploy\` (search, 10 passages) | $f_ask_rps | $f_ask_p50 | $f_ask_p99 | $f_ask_cpu |
 | \`/documents/$doc\` (2 contents calls + 1 documents call) | $f_doc_rps | $f_doc_p50 | $f_doc_p99 | $f_doc_cpu |
+| \`/healthz\` (no session, no upstream, no template: the floor of a request) | $f_hz_rps | $f_hz_p50 | $f_hz_p99 | $f_hz_cpu |
 
 | figure | value | target |
 |---|---|---|
@@ -205,6 +210,8 @@ fast_table=$(cat <<TABLE
 | app CPU per dashboard | ${f_dash_cpu} µs (cache off: ${f_cold_cpu} µs) | ≤ 150 µs |
 | RSS peak of the app under these loads | ${f_rss} MB | |
 | non-2xx answers | upstream ${f_up_bad}, dashboard ${f_dash_bad} (cache off ${f_cold_bad}), ask ${f_ask_bad}, document ${f_doc_bad} | 0 |
+
+$stages
 TABLE
 )
 
