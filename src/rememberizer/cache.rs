@@ -9,7 +9,9 @@
 //! - Only answers are kept: a failure (an outage, a 429, a bad body) is asked again on the next
 //!   view.
 //! - It is per connection: another user, or the same user after logging in again, starts empty.
-//!   Disconnecting, logging out and a lost grant forget the connection's entries.
+//!   Disconnecting and logging out forget the connection's entries, and so does an API call
+//!   refused even after a refresh. Whatever way a grant is lost, the documents call (never
+//!   cached) ends the page first: kept answers are never shown for it.
 //! - What a user reads and acts on (documents, search, contents, mementos) is never cached; nor
 //!   is the landing page's account check, which is where a lost grant shows.
 //! - It lives in this instance's memory (instances sharing Redis each keep their own), for at
