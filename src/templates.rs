@@ -40,7 +40,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Bytes reserved for a rendered page: the dashboard's twenty rows take about 12 KiB.
+/// Bytes reserved for a rendered page: the dashboard with twenty rows is about 15 KiB.
 const PAGE_CAPACITY: usize = 16 * 1024;
 
 pub struct Templates(Tera);

@@ -15,7 +15,7 @@
 //! - What a user reads and acts on (documents, search, contents, mementos) is never cached; nor
 //!   is the landing page's account check, which is where a lost grant shows.
 //! - It lives in this instance's memory (instances sharing Redis each keep their own), for at
-//!   most [`MAX_CONNECTIONS`] connections; the least recently used go first.
+//!   most [`MAX_CONNECTIONS`] connections; beyond that, moka evicts the least used.
 
 use std::future::Future;
 use std::sync::Arc;
