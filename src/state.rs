@@ -92,12 +92,17 @@ impl AppState {
         Fut: Future<Output = Result<T, ApiError>>,
     {
         let work = self.call_api_once(connection, call);
-        match DEADLINE.try_with(|deadline| *deadline) {
+        let outcome = match DEADLINE.try_with(|deadline| *deadline) {
             Ok(deadline) => tokio::time::timeout_at(deadline, work)
                 .await
                 .unwrap_or(Err(AppError::Api(ApiError::Timeout))),
             Err(_) => work.await,
+        };
+        // The grant is gone, however it was found out: what was kept for it goes too.
+        if let Err(AppError::Token(TokenError::Reconnect)) = &outcome {
+            self.profiles.forget(connection).await;
         }
+        outcome
     }
 
     async fn call_api_once<T, F, Fut>(
@@ -119,7 +124,6 @@ impl AppState {
                     .await?;
                 match call(token).await {
                     Err(ApiError::Unauthorized) => {
-                        self.profiles.forget(connection).await;
                         self.tokens.drop_tokens(connection).await?;
                         Err(TokenError::Reconnect.into())
                     }

@@ -3,19 +3,24 @@
 //! Each view still asks Rememberizer for the documents, so a view costs one call instead of
 //! three, which also spares the provider's rate limit.
 //!
-//! The fresh-data rules (each has a test in `tests/api/dashboard.rs`):
+//! The fresh-data rules (what a page shows under each is tested in `tests/api/dashboard.rs`;
+//! forgetting is tested here):
 //! - An answer is reused for at most `REMEMBERIZER_CACHE_SECS` (default 60 s) after it arrived;
 //!   `0` turns the cache off.
 //! - Only answers are kept: a failure (an outage, a 429, a bad body) is asked again on the next
 //!   view.
 //! - It is per connection: another user, or the same user after logging in again, starts empty.
-//!   Disconnecting and logging out forget the connection's entries, and so does an API call
-//!   refused even after a refresh. Whatever way a grant is lost, the documents call (never
-//!   cached) ends the page first: kept answers are never shown for it.
+//!   Disconnecting, logging out, connecting again and a lost grant (any call that ends in
+//!   "connect again") forget the connection's entries. A lost grant is found by the documents
+//!   call, which is never cached, so kept answers are never shown for it.
 //! - What a user reads and acts on (documents, search, contents, mementos) is never cached; nor
 //!   is the landing page's account check, which is where a lost grant shows.
 //! - It lives in this instance's memory (instances sharing Redis each keep their own), for at
-//!   most [`MAX_CONNECTIONS`] connections; beyond that, moka evicts the least used.
+//!   most [`MAX_CONNECTIONS`] connections per kind of answer; beyond that, moka evicts or
+//!   declines the least used.
+//!
+//! A view in flight while its connection ends may put its answer back after `forget`: the
+//! connection's id is never used again, and the entry expires with the others.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,7 +31,7 @@ use moka::future::Cache;
 use crate::auth::tokens::ConnectionId;
 use crate::rememberizer::{Account, Integration};
 
-/// The most connections whose answers are kept at once (about 1 KB each).
+/// The most connections whose account (and, apart, integrations) are kept at once.
 pub const MAX_CONNECTIONS: u64 = 10_000;
 
 /// The account and integrations of recently seen connections.
@@ -163,11 +168,11 @@ mod tests {
 
     #[tokio::test]
     async fn entries_expire_and_zero_keeps_nothing() {
-        let cache = ProfileCache::new(Duration::from_millis(50));
+        let cache = ProfileCache::new(Duration::from_secs(1));
         let id = ConnectionId::new_random();
         assert!(fetched(&cache, &id, "Ada").await.1);
         assert!(!fetched(&cache, &id, "Ada").await.1);
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
         assert!(fetched(&cache, &id, "Ada").await.1, "expired");
 
         let off = ProfileCache::new(Duration::ZERO);

@@ -74,6 +74,7 @@ pub async fn callback(
     .await?;
     let connection = state.tokens.insert(TokenSet::from_grant(grant)).await?;
     if let Some(previous) = session.connection()? {
+        state.profiles.forget(&previous).await;
         state.tokens.remove(&previous).await?;
     }
     session.start_connection(&connection)?;
