@@ -4,6 +4,7 @@
 //! with one line naming the variable (`ConfigError`'s `Display`).
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use base64::Engine;
@@ -223,32 +224,12 @@ impl Settings {
         };
 
         let mut http = HttpSettings::default();
-        if let Some(raw) = get("REMEMBERIZER_TIMEOUT_SECS") {
-            let seconds = raw
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|s| (1..=120).contains(s))
-                .ok_or_else(|| ConfigError::Invalid {
-                    var: "REMEMBERIZER_TIMEOUT_SECS",
-                    reason: "expected a whole number of seconds from 1 to 120".to_owned(),
-                })?;
-            http.request_timeout = Duration::from_secs(seconds);
+        if let Some(timeout) = whole_seconds("REMEMBERIZER_TIMEOUT_SECS", get, 1..=120)? {
+            http.request_timeout = timeout;
         }
 
-        let profile_cache_ttl = match get("REMEMBERIZER_CACHE_SECS") {
-            None => DEFAULT_PROFILE_CACHE_TTL,
-            Some(raw) => raw
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|s| *s <= 3600)
-                .map(Duration::from_secs)
-                .ok_or_else(|| ConfigError::Invalid {
-                    var: "REMEMBERIZER_CACHE_SECS",
-                    reason: "expected a whole number of seconds from 0 (off) to 3600".to_owned(),
-                })?,
-        };
+        let profile_cache_ttl = whole_seconds("REMEMBERIZER_CACHE_SECS", get, 0..=3600)?
+            .unwrap_or(DEFAULT_PROFILE_CACHE_TTL);
 
         let llm = match get("LLM_BASE_URL") {
             None => None,
@@ -262,7 +243,8 @@ impl Settings {
                     var: "LLM_MODEL",
                     because: "LLM_BASE_URL",
                 })?,
-                timeout: llm_timeout(get("LLM_TIMEOUT_SECS"))?,
+                timeout: whole_seconds("LLM_TIMEOUT_SECS", get, 1..=300)?
+                    .unwrap_or(DEFAULT_LLM_TIMEOUT),
             }),
         };
 
@@ -365,20 +347,30 @@ fn memoram_settings(get: &impl Fn(&str) -> Option<String>) -> Result<MemoramSett
     })
 }
 
-fn llm_timeout(raw: Option<String>) -> Result<Duration, ConfigError> {
-    match raw {
-        None => Ok(DEFAULT_LLM_TIMEOUT),
-        Some(raw) => raw
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|s| (1..=300).contains(s))
-            .map(Duration::from_secs)
-            .ok_or_else(|| ConfigError::Invalid {
-                var: "LLM_TIMEOUT_SECS",
-                reason: "expected a whole number of seconds from 1 to 300".to_owned(),
-            }),
-    }
+/// `var` as a whole number of seconds within `allowed` (`None` when unset); `0`, where allowed,
+/// means "off".
+fn whole_seconds(
+    var: &'static str,
+    get: impl Fn(&str) -> Option<String>,
+    allowed: RangeInclusive<u64>,
+) -> Result<Option<Duration>, ConfigError> {
+    let Some(raw) = get(var) else {
+        return Ok(None);
+    };
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|seconds| allowed.contains(seconds))
+        .map(|seconds| Some(Duration::from_secs(seconds)))
+        .ok_or_else(|| ConfigError::Invalid {
+            var,
+            reason: format!(
+                "expected a whole number of seconds from {}{} to {}",
+                allowed.start(),
+                if *allowed.start() == 0 { " (off)" } else { "" },
+                allowed.end()
+            ),
+        })
 }
 
 fn parse_http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
