@@ -36,82 +36,66 @@ pub const MAX_CONNECTIONS: u64 = 10_000;
 
 /// The account and integrations of recently seen connections.
 pub struct ProfileCache {
-    account: Option<Cache<String, Arc<Account>>>,
-    integrations: Option<Cache<String, Arc<Vec<Integration>>>>,
+    pub account: Kept<Account>,
+    pub integrations: Kept<Vec<Integration>>,
 }
 
 impl ProfileCache {
     /// A cache whose entries live `ttl`; `Duration::ZERO` keeps nothing.
     pub fn new(ttl: Duration) -> Self {
-        fn entries<T: Send + Sync + 'static>(ttl: Duration) -> Option<Cache<String, Arc<T>>> {
-            (!ttl.is_zero()).then(|| {
-                Cache::builder()
-                    .max_capacity(MAX_CONNECTIONS)
-                    .time_to_live(ttl)
-                    .build()
-            })
-        }
         Self {
-            account: entries(ttl),
-            integrations: entries(ttl),
+            account: Kept::new(ttl),
+            integrations: Kept::new(ttl),
         }
-    }
-
-    /// The connection's account: kept, or fetched by `fetch` (and kept if it succeeds).
-    pub async fn account<E, Fut>(
-        &self,
-        connection: &ConnectionId,
-        fetch: impl FnOnce() -> Fut,
-    ) -> Result<Arc<Account>, E>
-    where
-        Fut: Future<Output = Result<Account, E>>,
-    {
-        get_or_fetch(self.account.as_ref(), connection, fetch).await
-    }
-
-    /// The connection's integrations: kept, or fetched by `fetch` (and kept if it succeeds).
-    pub async fn integrations<E, Fut>(
-        &self,
-        connection: &ConnectionId,
-        fetch: impl FnOnce() -> Fut,
-    ) -> Result<Arc<Vec<Integration>>, E>
-    where
-        Fut: Future<Output = Result<Vec<Integration>, E>>,
-    {
-        get_or_fetch(self.integrations.as_ref(), connection, fetch).await
     }
 
     /// Forgets what is kept for `connection` (it was disconnected, or its grant was lost).
     pub async fn forget(&self, connection: &ConnectionId) {
-        if let Some(account) = &self.account {
-            account.invalidate(connection.as_str()).await;
-        }
-        if let Some(integrations) = &self.integrations {
-            integrations.invalidate(connection.as_str()).await;
-        }
+        self.account.forget(connection).await;
+        self.integrations.forget(connection).await;
     }
 }
 
-async fn get_or_fetch<T, E, Fut>(
-    entries: Option<&Cache<String, Arc<T>>>,
-    connection: &ConnectionId,
-    fetch: impl FnOnce() -> Fut,
-) -> Result<Arc<T>, E>
-where
-    T: Send + Sync + 'static,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let Some(entries) = entries else {
-        return fetch().await.map(Arc::new);
-    };
-    if let Some(kept) = entries.get(connection.as_str()).await {
-        return Ok(kept);
+/// One kind of answer, per connection; `None` when the cache is off.
+pub struct Kept<T>(Option<Cache<String, Arc<T>>>);
+
+impl<T: Send + Sync + 'static> Kept<T> {
+    fn new(ttl: Duration) -> Self {
+        Self((!ttl.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(MAX_CONNECTIONS)
+                .time_to_live(ttl)
+                .build()
+        }))
     }
-    let fetched = Arc::new(fetch().await?);
-    entries
-        .insert(connection.as_str().to_owned(), Arc::clone(&fetched))
-        .await;
-    Ok(fetched)
+
+    /// The connection's answer: kept, or fetched by `fetch` (and kept if it succeeds).
+    pub async fn get_or_fetch<E, Fut>(
+        &self,
+        connection: &ConnectionId,
+        fetch: impl FnOnce() -> Fut,
+    ) -> Result<Arc<T>, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let Some(entries) = &self.0 else {
+            return fetch().await.map(Arc::new);
+        };
+        if let Some(kept) = entries.get(connection.as_str()).await {
+            return Ok(kept);
+        }
+        let fetched = Arc::new(fetch().await?);
+        entries
+            .insert(connection.as_str().to_owned(), Arc::clone(&fetched))
+            .await;
+        Ok(fetched)
+    }
+
+    async fn forget(&self, connection: &ConnectionId) {
+        if let Some(entries) = &self.0 {
+            entries.invalidate(connection.as_str()).await;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -125,7 +109,8 @@ mod tests {
     async fn fetched(cache: &ProfileCache, id: &ConnectionId, name: &str) -> (String, bool) {
         let mut called = false;
         let kept = cache
-            .account(id, || {
+            .account
+            .get_or_fetch(id, || {
                 called = true;
                 std::future::ready(Ok::<_, ()>(account(name)))
             })
@@ -160,7 +145,8 @@ mod tests {
         let cache = ProfileCache::new(Duration::from_secs(60));
         let id = ConnectionId::new_random();
         let failed = cache
-            .account(&id, || std::future::ready(Err::<Account, _>("down")))
+            .account
+            .get_or_fetch(&id, || std::future::ready(Err::<Account, _>("down")))
             .await;
         assert_eq!(failed.err(), Some("down"));
         assert_eq!(fetched(&cache, &id, "Ada").await, ("Ada".to_owned(), true));

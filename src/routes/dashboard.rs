@@ -44,14 +44,16 @@ pub async fn dashboard(
     // rarely: they are reused for a short while (`rememberizer::cache`); the documents are
     // asked for on every view.
     let (account, documents, integrations) = tokio::join!(
-        profiles.account(connection_ref, || state.call_api(
-            connection_ref,
-            |token| async move { api.account(&token).await }
-        )),
+        profiles
+            .account
+            .get_or_fetch(connection_ref, || state.call_api(
+                connection_ref,
+                |token| async move { api.account(&token).await }
+            )),
         state.call_api(connection_ref, |token| async move {
             api.documents(&token, query_ref).await
         }),
-        profiles.integrations(connection_ref, || state
+        profiles.integrations.get_or_fetch(connection_ref, || state
             .call_api(connection_ref, |token| async move {
                 api.integrations(&token).await
             })),
