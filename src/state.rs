@@ -76,6 +76,12 @@ impl AppState {
         self.memoram.as_ref().ok_or(AppError::NotFound)
     }
 
+    /// Ends a Rememberizer connection here: its tokens, and what was kept for it.
+    pub async fn end_connection(&self, connection: &ConnectionId) -> Result<(), TokenError> {
+        self.profiles.forget(connection).await;
+        self.tokens.remove(connection).await
+    }
+
     /// Step 5 for handlers: runs `call` with a valid access token of this connection. If the API
     /// still answers 401, the token is refreshed once and `call` retried once; a second 401 means
     /// the grant is gone, and the user is asked to connect again. All of it ends by the

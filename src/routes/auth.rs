@@ -74,8 +74,7 @@ pub async fn callback(
     .await?;
     let connection = state.tokens.insert(TokenSet::from_grant(grant)).await?;
     if let Some(previous) = session.connection()? {
-        state.profiles.forget(&previous).await;
-        state.tokens.remove(&previous).await?;
+        state.end_connection(&previous).await?;
     }
     session.start_connection(&connection)?;
     // 303 so the code and state leave the address bar (and the history entry is a clean GET).
@@ -219,8 +218,7 @@ async fn end_connections(
     form.check(&session)?;
     if provider != Some(Provider::Memoram) {
         if let Some(connection) = session.connection()? {
-            state.profiles.forget(&connection).await;
-            state.tokens.remove(&connection).await?;
+            state.end_connection(&connection).await?;
         }
     }
     if provider != Some(Provider::Rememberizer) {
