@@ -25,7 +25,7 @@ use talk_to_mementos::http_client::{HttpClient, HttpSettings};
 use talk_to_mementos::rememberizer::{
     Account, ApiClient, Document, DocumentsQuery, IntegrationList, Page,
 };
-use talk_to_mementos::routes::dashboard;
+use talk_to_mementos::routes::{self, dashboard};
 use talk_to_mementos::templates::Templates;
 
 #[global_allocator]
@@ -92,10 +92,13 @@ fn main() -> anyhow::Result<()> {
     let context = || {
         let mut context = dashboard::view(&account, &documents, Some(&integrations.data), &query);
         // What `routes::signed_in` adds from the session.
-        context.insert("csrf_token", "a-csrf-token-of-the-usual-length-0123456789");
-        context.insert(
-            "nav",
-            &serde_json::json!({"rememberizer": true, "memoram": false}),
+        routes::chrome(
+            &mut context,
+            "a-csrf-token-of-the-usual-length-0123456789",
+            &routes::Nav {
+                rememberizer: true,
+                memoram: false,
+            },
         );
         context
     };

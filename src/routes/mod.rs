@@ -55,9 +55,9 @@ pub fn see_other(location: &str) -> HttpResponse {
 
 /// Which providers the navigation links to.
 #[derive(serde::Serialize)]
-struct Nav {
-    rememberizer: bool,
-    memoram: bool,
+pub struct Nav {
+    pub rememberizer: bool,
+    pub memoram: bool,
 }
 
 /// What every page of a connected browser shows: the CSRF token of its forms (log out,
@@ -66,13 +66,19 @@ pub fn signed_in(
     context: &mut tera::Context,
     session: &crate::auth::session::TypedSession,
 ) -> Result<(), crate::errors::AppError> {
-    context.insert("csrf_token", &session.csrf_token()?);
-    context.insert(
-        "nav",
+    chrome(
+        context,
+        &session.csrf_token()?,
         &Nav {
             rememberizer: session.connection()?.is_some(),
             memoram: session.memoram_connection()?.is_some(),
         },
     );
     Ok(())
+}
+
+/// `signed_in`'s part of the context, given its values (`bench/stages.rs` has no session).
+pub fn chrome(context: &mut tera::Context, csrf_token: &str, nav: &Nav) {
+    context.insert("csrf_token", csrf_token);
+    context.insert("nav", nav);
 }
