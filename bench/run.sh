@@ -30,7 +30,7 @@ if [ "$PROFILE" = 1 ]; then
   export CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
   target=target/bench-profile
 fi
-cargo build --release --quiet --bins --example bench-connect --example bench-upstream --example bench-stages --target-dir "$target"
+cargo build --release --quiet --workspace --bins --example bench-connect --example bench-upstream --example bench-stages --target-dir "$target"
 bin=$target/release
 client="$bin/examples/bench-connect"
 fast_upstream="$bin/examples/bench-upstream"

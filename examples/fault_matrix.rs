@@ -7,9 +7,9 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
+use simulators::rememberizer::{Simulator, SimulatorConfig};
+use simulators::{Fault, FaultBody};
 use talk_to_mementos::config::{ClientCredentials, HttpSettings, SessionStoreKind, Settings};
-use talk_to_mementos::simulator::rememberizer::{Simulator, SimulatorConfig};
-use talk_to_mementos::simulator::{Fault, FaultBody};
 use talk_to_mementos::startup::Application;
 
 #[tokio::main]
@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
         llm: None,
         // Rememberizer only: with a client id and no MEMORAM_CLIENT_ID, Memoram is not offered.
         memoram: Settings::from_lookup(|_| None)?.memoram,
+        public_demo: false,
     };
     let app = Application::build_with_listener(settings, listener).await?;
     tokio::spawn(app.run_until_stopped());

@@ -23,13 +23,13 @@ use std::sync::Mutex;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context as _;
 use secrecy::SecretString;
+use simulators::rememberizer::{Simulator, SimulatorConfig};
 use talk_to_mementos::auth::oauth::{OAuthFlow, PendingFlow};
 use talk_to_mementos::auth::tokens::AccessToken;
 use talk_to_mementos::config::Settings;
 use talk_to_mementos::http_client::HttpClient;
 use talk_to_mementos::rememberizer::live_check::{self, Options};
 use talk_to_mementos::rememberizer::{self, ApiClient};
-use talk_to_mementos::simulator::rememberizer::{Simulator, SimulatorConfig};
 use tokio::sync::oneshot;
 use url::Url;
 

@@ -3,6 +3,7 @@
 //! Every variable is documented in the README and in `.env.example`. A bad value stops the start
 //! with one line naming the variable (`ConfigError`'s `Display`).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -51,6 +52,8 @@ pub struct Settings {
     /// only (in demo mode the simulator's endpoint is used).
     pub llm: Option<LlmSettings>,
     pub memoram: MemoramSettings,
+    /// `DEMO=1`: demo mode may listen on a public address (see [`Settings::from_vars`]).
+    pub public_demo: bool,
 }
 
 /// Memoram's configuration. Whether Memoram is offered: with `MEMORAM_CLIENT_ID` (for real), or
@@ -117,10 +120,43 @@ pub enum SessionStoreKind {
     Redis(Url),
 }
 
+/// Rememberizer's settings that name a service and a registration: any of them means "the real
+/// Rememberizer", so everything it needs must then be set too. With none of them, Rememberizer is
+/// the built-in simulator (demo mode).
+pub const REMEMBERIZER_VARS: [&str; 4] = [
+    "REMEMBERIZER_CLIENT_ID",
+    "REMEMBERIZER_CLIENT_SECRET",
+    "REMEMBERIZER_BASE_URL",
+    "REMEMBERIZER_SCOPE",
+];
+/// Memoram's, likewise.
+pub const MEMORAM_VARS: [&str; 8] = [
+    "MEMORAM_CLIENT_ID",
+    "MEMORAM_CLIENT_SECRET",
+    "MEMORAM_API_KEY",
+    "MEMORAM_BASE_URL",
+    "MEMORAM_AUTHORIZE_URL",
+    "MEMORAM_TOKEN_URL",
+    "MEMORAM_SCOPE",
+    "MEMORAM_DASHBOARD_URL",
+];
+/// Settings that tune the app whichever service it talks to, simulator included.
+const TUNING_VARS: [&str; 8] = [
+    "REMEMBERIZER_TIMEOUT_SECS",
+    "REMEMBERIZER_CACHE_SECS",
+    "MEMORAM_ACCESS_REASON",
+    "MEMORAM_CONTENT_CIPHER",
+    "LLM_BASE_URL",
+    "LLM_API_KEY",
+    "LLM_MODEL",
+    "LLM_TIMEOUT_SECS",
+];
+/// A variable with one of these prefixes must be one of the app's: a misspelt name is refused
+/// rather than silently ignored (an ignored `REMEMBERIZER_CLIENTID` would mean demo mode).
+const OWN_PREFIXES: [&str; 3] = ["REMEMBERIZER_", "MEMORAM_", "LLM_"];
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("{var} is required when REMEMBERIZER_CLIENT_ID is set")]
-    Missing { var: &'static str },
     #[error("{var} is required when {because} is set")]
     MissingFor {
         var: &'static str,
@@ -128,6 +164,23 @@ pub enum ConfigError {
     },
     #[error("{var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
+    #[error("{var} is not a setting of this app{}", suggestion.map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
+    Unknown {
+        var: String,
+        suggestion: Option<&'static str>,
+    },
+    /// Demo mode would serve simulated accounts on an address others can reach.
+    #[error("{var}={value} is not a loopback address, and with no {provider}_* settings {provider} would be the built-in simulator: set {provider}_CLIENT_ID and its secret, or DEMO=1 to serve the demo there on purpose")]
+    PublicDemo {
+        var: &'static str,
+        value: String,
+        provider: &'static str,
+    },
+    /// A build without the `demo` feature has no simulators to fall back on.
+    #[error(
+        "{var} is required: this build has no demo mode (it was built without the `demo` feature)"
+    )]
+    NoDemo { var: &'static str },
 }
 
 impl Settings {
@@ -135,30 +188,55 @@ impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         // A missing .env is normal; a malformed one is not worth refusing to start over.
         let _ = dotenvy::dotenv();
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_vars(&std::env::vars().collect())
     }
 
-    /// Builds settings from any variable lookup; the tests use a map instead of the process env.
+    /// Builds settings from a set of variables (the process environment, or a map in tests).
+    ///
+    /// A provider runs on its built-in simulator only when *none* of its settings is set
+    /// ([`REMEMBERIZER_VARS`], [`MEMORAM_VARS`]); any of them and all it needs must be there.
+    /// Memoram is simulated only alongside a simulated Rememberizer (demo mode); with
+    /// Rememberizer configured and no Memoram settings, Memoram is not offered. Demo mode
+    /// refuses a non-loopback `BIND_ADDR` or `APP_BASE_URL` unless `DEMO=1`, and a build without
+    /// the `demo` feature refuses to start without Rememberizer's settings. An unknown
+    /// `REMEMBERIZER_*`, `MEMORAM_*` or `LLM_*` variable is refused (a misspelt name).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        for name in vars.keys() {
+            if OWN_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+                && !REMEMBERIZER_VARS
+                    .iter()
+                    .chain(&MEMORAM_VARS)
+                    .chain(&TUNING_VARS)
+                    .any(|known| known == name)
+            {
+                return Err(ConfigError::Unknown {
+                    var: name.clone(),
+                    suggestion: closest_known(name),
+                });
+            }
+        }
+        let settings = Self::from_lookup(|name| vars.get(name).cloned())?;
+        settings.check_demo()?;
+        Ok(settings)
+    }
+
+    /// Builds settings from any variable lookup, without the checks of [`Self::from_vars`]
+    /// that need the whole set of variables or concern demo mode.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-
-        let client = match get("REMEMBERIZER_CLIENT_ID") {
-            None => None,
-            Some(client_id) => {
-                let secret = get("REMEMBERIZER_CLIENT_SECRET").ok_or(ConfigError::Missing {
-                    var: "REMEMBERIZER_CLIENT_SECRET",
-                })?;
-                Some(ClientCredentials {
-                    client_id: client_id.trim().to_owned(),
-                    client_secret: SecretString::from(secret),
-                })
-            }
-        };
 
         let provider_url = parse_http_url(
             "REMEMBERIZER_BASE_URL",
             &get("REMEMBERIZER_BASE_URL").unwrap_or_else(|| DEFAULT_PROVIDER_URL.to_owned()),
         )?;
+
+        // Values are checked before completeness: a bad URL is named as such.
+        let client = required(&get, &REMEMBERIZER_VARS, &REMEMBERIZER_VARS[..2])?.map(|values| {
+            ClientCredentials {
+                client_id: values[0].trim().to_owned(),
+                client_secret: SecretString::from(values[1].clone()),
+            }
+        });
 
         let scopes = get("REMEMBERIZER_SCOPE")
             .unwrap_or_else(|| DEFAULT_SCOPE.to_owned())
@@ -249,6 +327,16 @@ impl Settings {
         };
 
         let memoram = memoram_settings(&get)?;
+        let public_demo = match get("DEMO").as_deref().map(str::trim) {
+            None | Some("0" | "false") => false,
+            Some("1" | "true") => true,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    var: "DEMO",
+                    reason: "expected 1 or 0".to_owned(),
+                })
+            }
+        };
 
         Ok(Self {
             client,
@@ -262,6 +350,7 @@ impl Settings {
             profile_cache_ttl,
             llm,
             memoram,
+            public_demo,
         })
     }
 
@@ -270,30 +359,112 @@ impl Settings {
         self.memoram.client.is_some() || self.is_demo_mode()
     }
 
+    /// Rememberizer has no settings: it runs on its simulator (and so may Memoram).
     pub fn is_demo_mode(&self) -> bool {
         self.client.is_none()
     }
+
+    /// Memoram has no settings and Rememberizer is simulated: Memoram is simulated too.
+    pub fn memoram_simulated(&self) -> bool {
+        self.is_demo_mode() && self.memoram.client.is_none()
+    }
+
+    /// Demo mode only where it is meant: in a build that has it, and on a loopback address
+    /// unless `DEMO=1`.
+    fn check_demo(&self) -> Result<(), ConfigError> {
+        if !self.is_demo_mode() {
+            return Ok(());
+        }
+        if !cfg!(feature = "demo") {
+            return Err(ConfigError::NoDemo {
+                var: "REMEMBERIZER_CLIENT_ID",
+            });
+        }
+        if self.public_demo {
+            return Ok(());
+        }
+        let public = |var: &'static str, value: String| ConfigError::PublicDemo {
+            var,
+            value,
+            provider: "REMEMBERIZER",
+        };
+        if !self.bind_addr.ip().is_loopback() {
+            return Err(public("BIND_ADDR", self.bind_addr.to_string()));
+        }
+        if let Some(url) = &self.app_base_url {
+            let local = match url.host() {
+                Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !local {
+                return Err(public("APP_BASE_URL", url.to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `needed` (in order), if any of `provider`'s settings is set; `None` if none is. The first
+/// setting of `needed` that is missing is named, with the first of `provider`'s that is set.
+fn required(
+    get: &impl Fn(&str) -> Option<String>,
+    provider: &[&'static str],
+    needed: &[&'static str],
+) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(because) = provider.iter().copied().find(|var| get(var).is_some()) else {
+        return Ok(None);
+    };
+    needed
+        .iter()
+        .map(|var| get(var).ok_or(ConfigError::MissingFor { var, because }))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// The known variable `name` was most likely meant to be: the same letters but for `_` and
+/// case, the start of one, or at most two edits away.
+fn closest_known(name: &str) -> Option<&'static str> {
+    let letters = |s: &str| s.replace('_', "").to_ascii_uppercase();
+    let known = || {
+        REMEMBERIZER_VARS
+            .iter()
+            .chain(&MEMORAM_VARS)
+            .chain(&TUNING_VARS)
+            .copied()
+    };
+    known()
+        .find(|k| letters(k) == letters(name))
+        .or_else(|| known().find(|k| k.starts_with(name)))
+        .or_else(|| {
+            known()
+                .map(|k| (edit_distance(k, name), k))
+                .filter(|(distance, _)| *distance <= 2)
+                .min()
+                .map(|(_, k)| k)
+        })
+}
+
+/// Levenshtein distance over bytes (variable names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 fn memoram_settings(get: &impl Fn(&str) -> Option<String>) -> Result<MemoramSettings, ConfigError> {
-    let client = match get("MEMORAM_CLIENT_ID") {
-        None => None,
-        Some(client_id) => {
-            let required = |var: &'static str| {
-                get(var)
-                    .map(SecretString::from)
-                    .ok_or(ConfigError::MissingFor {
-                        var,
-                        because: "MEMORAM_CLIENT_ID",
-                    })
-            };
-            Some(MemoramClientSettings {
-                client_id: client_id.trim().to_owned(),
-                client_secret: required("MEMORAM_CLIENT_SECRET")?,
-                api_key: required("MEMORAM_API_KEY")?,
-            })
-        }
-    };
     let base_url = parse_http_url(
         "MEMORAM_BASE_URL",
         &get("MEMORAM_BASE_URL").unwrap_or_else(|| DEFAULT_MEMORAM_BASE_URL.to_owned()),
@@ -327,6 +498,17 @@ fn memoram_settings(get: &impl Fn(&str) -> Option<String>) -> Result<MemoramSett
             reason: "expected `aes-256-gcm` or `none`".to_owned(),
         })?,
     };
+    let dashboard_url = parse_http_url(
+        "MEMORAM_DASHBOARD_URL",
+        &get("MEMORAM_DASHBOARD_URL").unwrap_or_else(|| DEFAULT_MEMORAM_DASHBOARD_URL.to_owned()),
+    )?;
+    // Values are checked before completeness: a bad URL is named as such.
+    let client =
+        required(get, &MEMORAM_VARS, &MEMORAM_VARS[..3])?.map(|values| MemoramClientSettings {
+            client_id: values[0].trim().to_owned(),
+            client_secret: SecretString::from(values[1].clone()),
+            api_key: SecretString::from(values[2].clone()),
+        });
     Ok(MemoramSettings {
         client,
         base_url,
@@ -339,11 +521,7 @@ fn memoram_settings(get: &impl Fn(&str) -> Option<String>) -> Result<MemoramSett
             .collect(),
         access_reason,
         cipher,
-        dashboard_url: parse_http_url(
-            "MEMORAM_DASHBOARD_URL",
-            &get("MEMORAM_DASHBOARD_URL")
-                .unwrap_or_else(|| DEFAULT_MEMORAM_DASHBOARD_URL.to_owned()),
-        )?,
+        dashboard_url,
     })
 }
 
@@ -569,9 +747,155 @@ mod tests {
         assert!(err.to_string().starts_with("LLM_TIMEOUT_SECS"), "{err}");
     }
 
+    fn from_vars(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_vars(
+            &vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn any_provider_setting_means_the_real_provider_so_the_rest_is_required() {
+        for (vars, message) in [
+            (
+                vec![("REMEMBERIZER_CLIENT_SECRET", "shh")],
+                "REMEMBERIZER_CLIENT_ID is required when REMEMBERIZER_CLIENT_SECRET is set",
+            ),
+            (
+                vec![("REMEMBERIZER_BASE_URL", "https://api.rememberizer.ai")],
+                "REMEMBERIZER_CLIENT_ID is required when REMEMBERIZER_CLIENT_ID",
+            ),
+            (
+                vec![("REMEMBERIZER_SCOPE", "offline_access")],
+                "REMEMBERIZER_CLIENT_ID is required when REMEMBERIZER_SCOPE is set",
+            ),
+            (
+                vec![("MEMORAM_API_KEY", "k")],
+                "MEMORAM_CLIENT_ID is required when MEMORAM_API_KEY is set",
+            ),
+            (
+                vec![("MEMORAM_CLIENT_ID", "id"), ("MEMORAM_API_KEY", "k")],
+                "MEMORAM_CLIENT_SECRET is required when MEMORAM_CLIENT_ID is set",
+            ),
+            (
+                vec![("MEMORAM_DASHBOARD_URL", "https://memoram.app/dashboard")],
+                "MEMORAM_CLIENT_ID is required when MEMORAM_DASHBOARD_URL is set",
+            ),
+        ] {
+            let error = from_vars(&vars).expect_err(message).to_string();
+            // The second case names the first variable of the provider that is set.
+            let expected = message.replace(
+                "when REMEMBERIZER_CLIENT_ID",
+                "when REMEMBERIZER_BASE_URL is set",
+            );
+            assert_eq!(error, expected);
+        }
+    }
+
+    #[test]
+    fn tuning_variables_do_not_take_a_provider_out_of_demo_mode() {
+        let s = from_vars(&[
+            ("REMEMBERIZER_TIMEOUT_SECS", "3"),
+            ("REMEMBERIZER_CACHE_SECS", "0"),
+            ("MEMORAM_CONTENT_CIPHER", "none"),
+        ])
+        .expect("valid");
+        assert!(s.is_demo_mode() && s.memoram_simulated());
+    }
+
+    #[test]
+    fn memoram_is_simulated_only_in_demo_mode() {
+        let real = [
+            ("REMEMBERIZER_CLIENT_ID", "id"),
+            ("REMEMBERIZER_CLIENT_SECRET", "s"),
+        ];
+        let s = from_vars(&real).expect("valid");
+        assert!(!s.memoram_simulated() && !s.memoram_offered());
+        let memoram = [
+            ("MEMORAM_CLIENT_ID", "id"),
+            ("MEMORAM_CLIENT_SECRET", "s"),
+            ("MEMORAM_API_KEY", "k"),
+        ];
+        let s = from_vars(&memoram).expect("valid");
+        assert!(s.is_demo_mode() && !s.memoram_simulated() && s.memoram_offered());
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_refused_and_the_likely_one_named() {
+        for (var, suggestion) in [
+            ("REMEMBERIZER_CLIENTID", "REMEMBERIZER_CLIENT_ID"),
+            ("REMEMBERIZER_CLIENT_IDS", "REMEMBERIZER_CLIENT_ID"),
+            ("MEMORAM_APIKEY", "MEMORAM_API_KEY"),
+            ("LLM_TIMEOUT", "LLM_TIMEOUT_SECS"),
+        ] {
+            let error = from_vars(&[(var, "x")]).expect_err(var).to_string();
+            assert_eq!(
+                error,
+                format!("{var} is not a setting of this app (did you mean {suggestion}?)")
+            );
+        }
+        let error = from_vars(&[("REMEMBERIZER_SOMETHING_ELSE", "x")])
+            .expect_err("unknown")
+            .to_string();
+        assert_eq!(
+            error,
+            "REMEMBERIZER_SOMETHING_ELSE is not a setting of this app"
+        );
+        // Others' variables are not this app's business.
+        assert!(from_vars(&[("PATH", "/bin"), ("SIMULATOR_BIND", "x")]).is_ok());
+    }
+
+    #[test]
+    fn demo_mode_stays_on_loopback_unless_demo_is_set() {
+        let error = from_vars(&[("BIND_ADDR", "0.0.0.0:8080")])
+            .expect_err("public bind")
+            .to_string();
+        assert!(
+            error.starts_with("BIND_ADDR=0.0.0.0:8080 is not a loopback address")
+                && error.contains("DEMO=1"),
+            "{error}"
+        );
+        let error = from_vars(&[("APP_BASE_URL", "https://demo.example.com")])
+            .expect_err("public URL")
+            .to_string();
+        assert!(
+            error.starts_with("APP_BASE_URL=https://demo.example.com/"),
+            "{error}"
+        );
+        for local in [
+            "http://localhost:8080",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+        ] {
+            assert!(from_vars(&[("APP_BASE_URL", local)]).is_ok(), "{local}");
+        }
+        assert!(from_vars(&[("BIND_ADDR", "[::1]:8080")]).is_ok());
+        let meant = from_vars(&[("BIND_ADDR", "0.0.0.0:8080"), ("DEMO", "1")]).expect("meant");
+        assert!(meant.is_demo_mode() && meant.public_demo);
+        assert!(from_vars(&[("DEMO", "yes")])
+            .expect_err("DEMO")
+            .to_string()
+            .starts_with("DEMO"));
+        // Configured for real, a public address is what production is.
+        assert!(from_vars(&[
+            ("REMEMBERIZER_CLIENT_ID", "id"),
+            ("REMEMBERIZER_CLIENT_SECRET", "s"),
+            ("BIND_ADDR", "0.0.0.0:8080"),
+            ("APP_BASE_URL", "https://mementos.example.com"),
+        ])
+        .is_ok());
+    }
+
     #[test]
     fn scopes_are_space_separated() {
-        let s = settings(&[("REMEMBERIZER_SCOPE", "offline_access  read")]).expect("valid");
+        let s = settings(&[
+            ("REMEMBERIZER_CLIENT_ID", "abc"),
+            ("REMEMBERIZER_CLIENT_SECRET", "shh"),
+            ("REMEMBERIZER_SCOPE", "offline_access  read"),
+        ])
+        .expect("valid");
         assert_eq!(s.scopes, vec!["offline_access", "read"]);
     }
 }

@@ -2,12 +2,14 @@
 //!
 //! Start at `auth::oauth` (the OAuth 2.0 flow, with Rememberizer's five steps named), then a
 //! provider's folder (`rememberizer`, `memoram`: its endpoints, typed client and models), then
-//! `routes`. `simulator` holds stand-ins for both providers, kept apart as if they were crates
-//! of their own; the app reaches them only over HTTP.
+//! `routes`. The stand-ins for both providers are a crate of their own (`simulators/`), used
+//! only by demo mode (`demo`, the `demo` cargo feature) and the tests, and reached over HTTP.
 
 pub mod api;
 pub mod auth;
 pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod errors;
 pub mod http_client;
 pub mod llm;
@@ -15,7 +17,6 @@ pub mod memoram;
 pub mod redis_client;
 pub mod rememberizer;
 pub mod routes;
-pub mod simulator;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -1,4 +1,5 @@
-//! Wiring: binds the listener, starts the simulator in demo mode, and builds the actix-web app.
+//! Wiring: binds the listener, starts the simulators in demo mode (`demo`), and builds the
+//! actix-web app.
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -10,7 +11,6 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
-use secrecy::SecretString;
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
@@ -19,11 +19,10 @@ use crate::auth::pending_flows::{FlowCookies, SpentStates};
 use crate::auth::session_store::{MemorySessionStore, RedisSessionStore, SessionBackend};
 use crate::auth::tokens::TokenStore;
 use crate::config::SessionStoreKind;
-use crate::config::{LlmSettings, Settings};
+use crate::config::{MemoramSettings, Settings};
 use crate::errors::{render_error_page, session_store_unavailable, AppError, SECURITY_HEADERS};
 use crate::http_client::HttpClient;
 use crate::llm::LlmClient;
-use crate::memoram::cipher::ContentCipher;
 use crate::memoram::connections::MemoramConnections;
 use crate::memoram::developer_token::DeveloperTokens;
 use crate::memoram::MemoramClient;
@@ -34,8 +33,6 @@ use crate::routes::{
     ask, assets, auth, dashboard, discussions, documents, health, home, mementos, memoram,
     memories, memorize,
 };
-use crate::simulator::memoram::{MemoramSimulator, MemoramSimulatorConfig};
-use crate::simulator::rememberizer::{Simulator, SimulatorConfig, DEMO_LLM_KEY};
 use crate::state::{AppState, MemoramState};
 use crate::telemetry::{self, RequestSpan};
 use crate::templates::Templates;
@@ -56,8 +53,8 @@ pub struct Application {
     base_url: Url,
     server: Server,
     /// Kept so the demo-mode simulators live as long as the app.
-    simulator: Option<Simulator>,
-    memoram_simulator: Option<MemoramSimulator>,
+    #[cfg(feature = "demo")]
+    simulators: crate::demo::Simulators,
 }
 
 impl Application {
@@ -81,42 +78,12 @@ impl Application {
             None => Url::parse(&format!("http://localhost:{port}"))?,
         };
 
-        let mut llm_settings = settings.llm.clone();
-        let (client_id, client_secret, provider_url, simulator) = match &settings.client {
-            Some(client) => (
-                client.client_id.clone(),
-                client.client_secret.clone(),
-                settings.provider_url.clone(),
-                None,
-            ),
-            None => {
-                // Demo mode: a Rememberizer stand-in on its own port, reached over HTTP like the
-                // real one. It knows this app's redirect URI as if registered in the Developer Hub.
-                let config = SimulatorConfig {
-                    redirect_uris: vec![crate::rememberizer::redirect_uri(&base_url)?.to_string()],
-                    ..SimulatorConfig::default()
-                };
-                let (client_id, client_secret) = (
-                    config.client_id.clone(),
-                    SecretString::from(config.client_secret.clone()),
-                );
-                let simulator = Simulator::start(TcpListener::bind("127.0.0.1:0")?, config)?;
-                tracing::info!(
-                    simulator = %simulator.base_url(),
-                    "demo mode: REMEMBERIZER_CLIENT_ID is not set, using the built-in Rememberizer simulator"
-                );
-                let provider_url = simulator.base_url().clone();
-                // Answers come from the simulator's small chat endpoint unless LLM_* is set.
-                if llm_settings.is_none() {
-                    llm_settings = Some(LlmSettings {
-                        base_url: provider_url.join("v1/")?,
-                        api_key: SecretString::from(DEMO_LLM_KEY),
-                        model: "simulated-extractive".to_owned(),
-                        timeout: crate::config::DEFAULT_LLM_TIMEOUT,
-                    });
-                }
-                (client_id, client_secret, provider_url, Some(simulator))
-            }
+        #[cfg(feature = "demo")]
+        let (settings, simulators) = crate::demo::start_simulators(settings, &base_url)?;
+        let Some(client) = settings.client.clone() else {
+            anyhow::bail!(crate::config::ConfigError::NoDemo {
+                var: "REMEMBERIZER_CLIENT_ID"
+            });
         };
 
         let http = HttpClient::new(&settings.http).context("building the HTTP client")?;
@@ -145,7 +112,8 @@ impl Application {
                 )
             }
         };
-        let llm = llm_settings
+        let llm = settings
+            .llm
             .as_ref()
             .map(|llm| LlmClient::new(llm, http.clone()))
             .transpose()
@@ -160,8 +128,8 @@ impl Application {
             }
         };
         let https = base_url.scheme() == "https";
-        let (memoram, memoram_simulator) = memoram_state(
-            &settings,
+        let memoram = memoram_state(
+            &settings.memoram,
             &base_url,
             &http,
             redis.as_ref(),
@@ -176,15 +144,15 @@ impl Application {
             // One upstream timeout, and a second for the refresh's bookkeeping around it.
             page_budget: settings.http.request_timeout + Duration::from_secs(1),
             oauth: OAuthFlow::new(
-                crate::rememberizer::oauth_endpoints(&provider_url, &base_url)?,
-                &client_id,
-                &client_secret,
+                crate::rememberizer::oauth_endpoints(&settings.provider_url, &base_url)?,
+                &client.client_id,
+                &client.client_secret,
                 &settings.scopes,
                 http.clone(),
             ),
             flows: FlowCookies::new(session_key.clone(), https, auth::START_ROUTE),
             spent_states,
-            api: ApiClient::new(http, &provider_url)?,
+            api: ApiClient::new(http, &settings.provider_url)?,
             tokens,
             profiles: ProfileCache::new(settings.profile_cache_ttl),
             redis,
@@ -198,8 +166,8 @@ impl Application {
             port,
             base_url,
             server,
-            simulator,
-            memoram_simulator,
+            #[cfg(feature = "demo")]
+            simulators,
         })
     }
 
@@ -213,83 +181,44 @@ impl Application {
     }
 
     /// The built-in simulator's URL, in demo mode.
+    #[cfg(feature = "demo")]
     pub fn simulator_url(&self) -> Option<&Url> {
-        self.simulator.as_ref().map(Simulator::base_url)
+        self.simulators.rememberizer.as_ref().map(|s| s.base_url())
     }
 
     /// The built-in Memoram simulator's URL (its dashboard is at `/dashboard`), in demo mode.
+    #[cfg(feature = "demo")]
     pub fn memoram_simulator_url(&self) -> Option<&Url> {
-        self.memoram_simulator
-            .as_ref()
-            .map(MemoramSimulator::base_url)
+        self.simulators.memoram.as_ref().map(|s| s.base_url())
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        if let Some(simulator) = self.simulator {
-            simulator.stop().await;
-        }
-        if let Some(simulator) = self.memoram_simulator {
-            simulator.stop().await;
-        }
+        #[cfg(feature = "demo")]
+        self.simulators.stop().await;
         result
     }
 }
 
-/// Memoram, if offered: for real with `MEMORAM_CLIENT_ID`, else on its simulator in demo mode
-/// (started here, on its own port, reached over HTTP like the real one).
+/// Memoram's state, if it is offered (configured, or pointed at its simulator in demo mode).
 fn memoram_state(
-    settings: &Settings,
+    memoram: &MemoramSettings,
     base_url: &Url,
     http: &HttpClient,
     redis: Option<&Redis>,
     session_key: &Key,
     https: bool,
-) -> anyhow::Result<(Option<MemoramState>, Option<MemoramSimulator>)> {
-    let mut memoram = settings.memoram.clone();
-    let redirect =
-        crate::memoram::oauth_endpoints(&memoram.authorize_url, &memoram.token_url, base_url)?
-            .redirect;
-    let (client_id, client_secret, api_key, simulator) = match &memoram.client {
-        Some(client) => (
-            client.client_id.clone(),
-            client.client_secret.clone(),
-            client.api_key.clone(),
-            None,
-        ),
-        None if settings.is_demo_mode() => {
-            let config = MemoramSimulatorConfig {
-                redirect_uris: vec![redirect.to_string()],
-                plaintext_content: memoram.cipher == ContentCipher::None,
-                ..MemoramSimulatorConfig::default()
-            };
-            let credentials = (
-                config.client_id.clone(),
-                SecretString::from(config.client_secret.clone()),
-                SecretString::from(config.api_key.clone()),
-            );
-            let simulator = MemoramSimulator::start(TcpListener::bind("127.0.0.1:0")?, config)?;
-            tracing::info!(
-                simulator = %simulator.base_url(),
-                dashboard = %simulator.dashboard_url(),
-                "demo mode: MEMORAM_CLIENT_ID is not set, using the built-in Memoram simulator (approve access requests on its dashboard)"
-            );
-            memoram.base_url = simulator.api_url();
-            memoram.authorize_url = simulator.authorize_url();
-            memoram.token_url = simulator.token_url();
-            memoram.dashboard_url = simulator.dashboard_url();
-            let (id, secret, key) = credentials;
-            (id, secret, key, Some(simulator))
-        }
-        // Rememberizer configured for real and Memoram not: Memoram is not offered.
-        None => return Ok((None, None)),
+) -> anyhow::Result<Option<MemoramState>> {
+    // Rememberizer configured for real and Memoram not: Memoram is not offered.
+    let Some(client) = &memoram.client else {
+        return Ok(None);
     };
     let endpoints =
         crate::memoram::oauth_endpoints(&memoram.authorize_url, &memoram.token_url, base_url)?;
     let developer = DeveloperTokens::new(
         http.clone(),
         oauth::join(&memoram.base_url, "auth/token")?,
-        api_key,
+        client.api_key.clone(),
         redis.cloned(),
     );
     let connections = match redis {
@@ -299,8 +228,8 @@ fn memoram_state(
     let state = MemoramState {
         oauth: OAuthFlow::new(
             endpoints,
-            &client_id,
-            &client_secret,
+            &client.client_id,
+            &client.client_secret,
             &memoram.scopes,
             http.clone(),
         ),
@@ -315,7 +244,7 @@ fn memoram_state(
         reason: memoram.access_reason.clone(),
         dashboard_url: memoram.dashboard_url.clone(),
     };
-    Ok((Some(state), simulator))
+    Ok(Some(state))
 }
 
 fn run(

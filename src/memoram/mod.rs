@@ -36,6 +36,11 @@ pub const MAX_REASON_CHARS: usize = 255;
 /// The update method. Memoram's "Update Memory" reference shows `PATCH`.
 const UPDATE_METHOD: Method = Method::PATCH;
 
+/// Where Memoram sends the browser back (the redirect URI to register).
+pub fn redirect_uri(app_base_url: &Url) -> Result<Url, url::ParseError> {
+    join(app_base_url, CALLBACK_PATH)
+}
+
 /// The flow's endpoints. The docs call the user authorization "standard" without publishing its
 /// URLs, so both come from configuration (`MEMORAM_AUTHORIZE_URL`, `MEMORAM_TOKEN_URL`). The
 /// client authenticates with HTTP Basic (RFC 6749 §2.3.1's must-support method).
@@ -47,7 +52,7 @@ pub fn oauth_endpoints(
     Ok(Endpoints {
         authorize: authorize.clone(),
         token: token.clone(),
-        redirect: join(app_base_url, CALLBACK_PATH)?,
+        redirect: redirect_uri(app_base_url)?,
         secret_in_body: false,
     })
 }

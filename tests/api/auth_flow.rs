@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
-use talk_to_mementos::simulator::Fault;
+use simulators::Fault;
 
 use crate::helpers::*;
 
@@ -514,7 +514,7 @@ async fn a_request_racing_logout_does_not_bring_the_session_back() {
     // A note whose storing takes a second; the user logs out in another tab meanwhile.
     app.sim.set_fault(
         "/api/v1/documents/memorize/",
-        talk_to_mementos::simulator::Fault {
+        simulators::Fault {
             delay: Some(std::time::Duration::from_secs(1)),
             remaining: Some(1),
             ..Default::default()

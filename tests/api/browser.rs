@@ -615,9 +615,7 @@ async fn ask_a_question_open_the_cited_document_and_remember_a_note() {
     let app = spawn_app_with(Default::default(), |settings| {
         settings.llm = Some(talk_to_mementos::config::LlmSettings {
             base_url: settings.provider_url.join("v1/").expect("url"),
-            api_key: secrecy::SecretString::from(
-                talk_to_mementos::simulator::rememberizer::DEMO_LLM_KEY,
-            ),
+            api_key: secrecy::SecretString::from(simulators::rememberizer::DEMO_LLM_KEY),
             model: "simulated".to_owned(),
             timeout: talk_to_mementos::config::DEFAULT_LLM_TIMEOUT,
         });
@@ -826,13 +824,11 @@ async fn click(browser: &Browser, css: &str) {
 #[tokio::test]
 async fn memoram_connect_approve_manage_memories_and_ask_across_both() {
     let app = spawn_app_with_memoram(
-        talk_to_mementos::simulator::memoram::MemoramSimulatorConfig::default(),
+        simulators::memoram::MemoramSimulatorConfig::default(),
         |settings| {
             settings.llm = Some(talk_to_mementos::config::LlmSettings {
                 base_url: settings.provider_url.join("v1/").expect("url"),
-                api_key: secrecy::SecretString::from(
-                    talk_to_mementos::simulator::rememberizer::DEMO_LLM_KEY,
-                ),
+                api_key: secrecy::SecretString::from(simulators::rememberizer::DEMO_LLM_KEY),
                 model: "simulated".to_owned(),
                 timeout: talk_to_mementos::config::DEFAULT_LLM_TIMEOUT,
             });

@@ -44,6 +44,25 @@ fn a_misconfiguration_stops_the_start_with_one_line_naming_the_variable() {
             vec![("MEMORAM_CONTENT_CIPHER", "des")],
             "MEMORAM_CONTENT_CIPHER",
         ),
+        // Partial configurations: a provider is simulated only when none of its settings is set.
+        (
+            vec![("REMEMBERIZER_CLIENT_SECRET", "shh")],
+            "REMEMBERIZER_CLIENT_ID is required when REMEMBERIZER_CLIENT_SECRET is set",
+        ),
+        (
+            vec![("MEMORAM_API_KEY", "k")],
+            "MEMORAM_CLIENT_ID is required when MEMORAM_API_KEY is set",
+        ),
+        (
+            vec![("REMEMBERIZER_CLIENTID", "abc")],
+            "did you mean REMEMBERIZER_CLIENT_ID?",
+        ),
+        // Demo mode is for this machine unless DEMO=1 says otherwise.
+        (vec![("BIND_ADDR", "0.0.0.0:0")], "BIND_ADDR=0.0.0.0:0"),
+        (
+            vec![("APP_BASE_URL", "https://mementos.example.com")],
+            "APP_BASE_URL=https://mementos.example.com/",
+        ),
     ] {
         let output = run_binary(&env);
         assert!(!output.status.success(), "{variable}: must not start");
@@ -52,6 +71,59 @@ fn a_misconfiguration_stops_the_start_with_one_line_naming_the_variable() {
         assert_eq!(lines.len(), 1, "{variable}: one line, got {stderr}");
         assert!(lines[0].contains(variable), "{variable}: {stderr}");
     }
+}
+
+/// What a new user tried (2026-12-01): the secret set, the id's name misspelt, a public address
+/// and a public https URL. The binary used to start both simulators and serve a fake account.
+#[test]
+fn a_production_start_with_a_misspelt_client_id_refuses_instead_of_serving_a_demo() {
+    let output = run_binary(&[
+        ("REMEMBERIZER_CLIENT_SECRET", "the-real-secret"),
+        ("REMEMBERIZER_CLIENT_IDD", "the-real-id"),
+        ("BIND_ADDR", "0.0.0.0:0"),
+        ("APP_BASE_URL", "https://mementos.example.com"),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("REMEMBERIZER_CLIENT_IDD is not a setting of this app (did you mean REMEMBERIZER_CLIENT_ID?)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("the-real"), "no value is echoed: {stderr}");
+    // The id fixed but still missing: the refusal names it.
+    let output = run_binary(&[
+        ("REMEMBERIZER_CLIENT_SECRET", "the-real-secret"),
+        ("BIND_ADDR", "0.0.0.0:0"),
+        ("APP_BASE_URL", "https://mementos.example.com"),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .contains("REMEMBERIZER_CLIENT_ID is required when REMEMBERIZER_CLIENT_SECRET is set"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn demo_on_a_public_address_starts_when_demo_1_says_it_is_meant() {
+    let vars = [("BIND_ADDR", "0.0.0.0:0"), ("DEMO", "1")]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let settings = Settings::from_vars(&vars).expect("DEMO=1 allows it");
+    assert!(settings.is_demo_mode());
+    let app = Application::build(settings).await.expect("demo app builds");
+    assert!(app.simulator_url().is_some() && app.memoram_simulator_url().is_some());
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    let landing = browser()
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .expect("landing");
+    assert_eq!(landing.status(), StatusCode::OK);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use talk_to_mementos::simulator::rememberizer::{Fault, SimulatorConfig};
+use simulators::rememberizer::{Fault, SimulatorConfig};
 
 use crate::helpers::*;
 

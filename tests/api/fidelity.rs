@@ -17,12 +17,12 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use oauth2::{PkceCodeChallenge, TokenResponse};
 use reqwest::StatusCode;
 use serde_json::Value;
+use simulators::rememberizer::SimulatorConfig;
 use talk_to_mementos::auth::oauth::LenientTokenResponse;
 use talk_to_mementos::rememberizer::{
     Account, Contents, DiscussionContents, Integration, ListOrPage, Me, Memento, Page, SearchShape,
 };
 use talk_to_mementos::rememberizer::{Document, SearchResults};
-use talk_to_mementos::simulator::rememberizer::SimulatorConfig;
 use url::Url;
 
 use crate::helpers::*;

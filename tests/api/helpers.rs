@@ -11,14 +11,12 @@ use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
+use simulators::memoram::{MemoramHandle, MemoramSimulator, MemoramSimulatorConfig};
+use simulators::rememberizer::{Simulator, SimulatorConfig, SimulatorHandle};
 use talk_to_mementos::config::{
     ClientCredentials, HttpSettings, MemoramClientSettings, MemoramSettings, SessionStoreKind,
     Settings, DEFAULT_PROFILE_CACHE_TTL,
 };
-use talk_to_mementos::simulator::memoram::{
-    MemoramHandle, MemoramSimulator, MemoramSimulatorConfig,
-};
-use talk_to_mementos::simulator::rememberizer::{Simulator, SimulatorConfig, SimulatorHandle};
 use talk_to_mementos::startup::Application;
 use url::Url;
 
@@ -298,6 +296,7 @@ async fn spawn(
             .as_ref()
             .map(memoram_settings_for)
             .unwrap_or_else(memoram_unset),
+        public_demo: false,
     };
     adjust(&mut settings);
     let app = Application::build_with_listener(settings, listener)
@@ -557,6 +556,7 @@ async fn start_instance(
         profile_cache_ttl: DEFAULT_PROFILE_CACHE_TTL,
         llm: None,
         memoram: memoram_settings_for(memoram),
+        public_demo: false,
     };
     let app = Application::build_with_listener(settings, listener)
         .await

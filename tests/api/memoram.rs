@@ -8,9 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::StatusCode;
 use secrecy::SecretString;
+use simulators::memoram::MemoramSimulatorConfig;
+use simulators::Fault;
 use talk_to_mementos::memoram::cipher::ContentCipher;
-use talk_to_mementos::simulator::memoram::MemoramSimulatorConfig;
-use talk_to_mementos::simulator::Fault;
 
 use crate::helpers::{
     assert_is_redirect_to, hrefs, location, query_param, spawn_app, spawn_app_with_memoram, TestApp,
@@ -498,7 +498,7 @@ async fn memoram_faults_give_retry_pages_and_keep_the_connection() {
     app.mem().set_fault(
         "/api/v1/memory-blobs",
         Fault {
-            body: talk_to_mementos::simulator::FaultBody::Html,
+            body: simulators::FaultBody::Html,
             ..Fault::default()
         },
     );
@@ -592,7 +592,7 @@ async fn no_memoram_secret_reaches_a_cookie_or_a_page() {
 fn with_answers(settings: &mut talk_to_mementos::config::Settings) {
     settings.llm = Some(talk_to_mementos::config::LlmSettings {
         base_url: settings.provider_url.join("v1/").expect("url"),
-        api_key: SecretString::from(talk_to_mementos::simulator::rememberizer::DEMO_LLM_KEY),
+        api_key: SecretString::from(simulators::rememberizer::DEMO_LLM_KEY),
         model: "simulated".to_owned(),
         timeout: talk_to_mementos::config::DEFAULT_LLM_TIMEOUT,
     });

@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{json, Value};
+use simulators::memoram::{MemoramSimulator, MemoramSimulatorConfig};
 use talk_to_mementos::memoram::cipher::ContentCipher;
 use talk_to_mementos::memoram::connections::MemoramConnection;
 use talk_to_mementos::memoram::{
     access_request_body, memory_body, AccessRequest, AccessStatus, BlobPage, Credentials,
     MemoryBlob, MemoryDraft, Tag, TagList, Write,
 };
-use talk_to_mementos::simulator::memoram::{MemoramSimulator, MemoramSimulatorConfig};
 
 use crate::fidelity::shape_differences;
 

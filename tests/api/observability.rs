@@ -1,7 +1,7 @@
 //! Request ids, readiness, and what operators see.
 
 use reqwest::StatusCode;
-use talk_to_mementos::simulator::Fault;
+use simulators::Fault;
 
 use crate::helpers::*;
 

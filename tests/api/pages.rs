@@ -1,7 +1,7 @@
 //! The document view and the mementos page.
 
 use reqwest::StatusCode;
-use talk_to_mementos::simulator::rememberizer::SimulatorConfig;
+use simulators::rememberizer::SimulatorConfig;
 
 use crate::helpers::*;
 

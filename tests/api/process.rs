@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use talk_to_mementos::simulator::{Fault, FaultBody};
+use simulators::{Fault, FaultBody};
 
 use crate::helpers::*;
 
@@ -99,7 +99,7 @@ async fn secrets_never_reach_the_logs_at_any_level() {
     app.mem().expire_developer_tokens();
     assert_eq!(app.get("/memories").await.status(), StatusCode::OK);
     let user = app.mem().demo_user();
-    let memoram = talk_to_mementos::simulator::memoram::MemoramSimulatorConfig::default();
+    let memoram = simulators::memoram::MemoramSimulatorConfig::default();
     secrets.extend([
         private.to_owned(),
         user.memory_key.clone(),

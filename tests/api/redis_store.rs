@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use talk_to_mementos::simulator::Fault;
+use simulators::Fault;
 
 use crate::helpers::*;
 

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use reqwest::StatusCode;
+use simulators::rememberizer::DEMO_LLM_KEY;
+use simulators::{Fault, FaultBody};
 use talk_to_mementos::config::LlmSettings;
-use talk_to_mementos::simulator::rememberizer::DEMO_LLM_KEY;
-use talk_to_mementos::simulator::{Fault, FaultBody};
 
 use crate::helpers::*;
 
@@ -411,7 +411,7 @@ async fn a_slow_answer_has_its_own_time_limit_not_the_api_calls_one() {
     let app = spawn_app_with_answers().await;
     app.connect().await;
     app.sim.set_fault(
-        talk_to_mementos::simulator::rememberizer::CHAT_PATH,
+        simulators::rememberizer::CHAT_PATH,
         Fault {
             delay: Some(std::time::Duration::from_millis(3_500)),
             ..Fault::default()

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use talk_to_mementos::simulator::rememberizer::SimulatorConfig;
-use talk_to_mementos::simulator::Fault;
+use simulators::rememberizer::SimulatorConfig;
+use simulators::Fault;
 
 use crate::helpers::*;
 

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use talk_to_mementos::simulator::{Fault, FaultBody};
+use simulators::{Fault, FaultBody};
 
 use crate::helpers::*;
 

@@ -2,9 +2,7 @@
 
 use std::time::Instant;
 
-use crate::simulator::{
-    consent_fields, first_values, parse_pairs, pkce_s256, redirect_with, Params,
-};
+use crate::{consent_fields, first_values, parse_pairs, pkce_s256, redirect_with, Params};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use rand::distributions::{Alphanumeric, DistString};
@@ -91,7 +89,7 @@ fn templates() -> &'static tera::Tera {
 }
 
 fn redirect_allowed(shared: &Shared, redirect_uri: &str) -> bool {
-    crate::simulator::redirect_allowed(&shared.config.redirect_uris, redirect_uri)
+    crate::redirect_allowed(&shared.config.redirect_uris, redirect_uri)
 }
 
 /// Checks that must pass before the simulator may redirect anywhere; `Err` is the message of

@@ -1,8 +1,8 @@
 //! Stand-ins for the two providers, each serving its provider's published contract over real
-//! HTTP, kept apart from the app as if they were crates of their own: they use nothing from the
-//! rest of this package, and the app reaches them only through their URLs (demo mode starts them
-//! in-process, `rememberizer-simulator` runs Rememberizer's alone, and the tests drive their
-//! handles to count calls, change state and inject faults).
+//! HTTP. A crate of its own: it uses nothing of the app, and the app reaches it only through its
+//! URLs. The app depends on it only through its `demo` cargo feature (demo mode starts both
+//! simulators in-process); `rememberizer-simulator` runs Rememberizer's alone; the app's tests
+//! drive their handles to count calls, change state and inject faults.
 //!
 //! - `rememberizer`: consent with memento choice, codes, tokens with rotation, the API.
 //! - `memoram`: developer JWTs, consent and code exchange with `memory_key`, access requests and

@@ -4,7 +4,7 @@
 //! user's credentials, memory blobs (encrypted with the user's key) and tags.
 //!
 //! Like the Rememberizer simulator it is kept apart from the app as if it were its own crate: it
-//! uses nothing outside `crate::simulator`, and the app reaches it only over HTTP. Demo mode starts
+//! uses nothing outside `crate`, and the app reaches it only over HTTP. Demo mode starts
 //! it in-process; the tests drive its [`MemoramHandle`] to approve requests, expire developer
 //! tokens, rotate keys and inject faults.
 //!

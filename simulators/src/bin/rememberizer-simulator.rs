@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use talk_to_mementos::simulator::rememberizer::{Simulator, SimulatorConfig};
+use simulators::rememberizer::{Simulator, SimulatorConfig};
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())

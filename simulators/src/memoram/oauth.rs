@@ -19,9 +19,7 @@ use rand::distributions::{Alphanumeric, DistString};
 use serde_json::json;
 
 use super::{Shared, State, TokenRequestInfo};
-use crate::simulator::{
-    consent_fields, first_values, parse_pairs, pkce_s256, redirect_with, Params,
-};
+use crate::{consent_fields, first_values, parse_pairs, pkce_s256, redirect_with, Params};
 
 pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
 pub const TOKEN_PATH: &str = "/api/v1/oauth/token";
@@ -115,7 +113,7 @@ async fn stylesheet() -> HttpResponse {
 }
 
 fn redirect_allowed(shared: &Shared, redirect_uri: &str) -> bool {
-    crate::simulator::redirect_allowed(&shared.config.redirect_uris, redirect_uri)
+    crate::redirect_allowed(&shared.config.redirect_uris, redirect_uri)
 }
 
 /// Checks that must pass before the simulator may redirect anywhere; `Err` is the message of

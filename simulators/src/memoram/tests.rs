@@ -10,8 +10,8 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::simulator::pkce_s256;
-use crate::simulator::FaultBody;
+use crate::pkce_s256;
+use crate::FaultBody;
 
 const OTHER_API_KEY: &str = "other-memoram-api-key";
 const REDIRECT_URI: &str = "http://127.0.0.1:9/auth/memoram/callback";
