@@ -2,15 +2,19 @@
 //! the status, and the errors it means. Each provider's client (`rememberizer::ApiClient`,
 //! `memoram::MemoramClient`) builds its URLs and bodies and calls [`send_bearer`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
 use url::Url;
 
+use crate::auth::single_flight::{Late, Panicked};
 use crate::auth::tokens::AccessToken;
 use crate::http_client::{HttpClient, HttpError};
 
-#[derive(Debug, thiserror::Error)]
+/// What a call to a provider's API can end in. Cheap to clone: a renewal's failure is shared
+/// with every call that waited for it (`auth::single_flight`).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// 401: the bearer token is expired or revoked.
     #[error("the access token was not accepted")]
@@ -20,7 +24,7 @@ pub enum ApiError {
     RateLimited { retry_after: Option<Duration> },
     /// Could not connect, 5xx, or a broken connection.
     #[error("the provider is unavailable")]
-    Unavailable(#[source] Option<HttpError>),
+    Unavailable(#[source] Option<Arc<HttpError>>),
     #[error("the provider did not answer in time")]
     Timeout,
     /// Not JSON, not the expected shape, or too large.
@@ -31,6 +35,18 @@ pub enum ApiError {
     /// Another 4xx: the request itself was refused (403 included).
     #[error("the provider refused the request with status {0}")]
     Refused(StatusCode),
+}
+
+impl From<Late> for ApiError {
+    fn from(_: Late) -> Self {
+        ApiError::Timeout
+    }
+}
+
+impl From<Panicked> for ApiError {
+    fn from(_: Panicked) -> Self {
+        ApiError::Unavailable(None)
+    }
 }
 
 /// The one place that attaches a bearer token and interprets the status: the body of a 2xx
@@ -64,7 +80,7 @@ pub async fn send(http: &HttpClient, request: RequestBuilder) -> Result<Vec<u8>,
         HttpError::TooLarge(limit) => {
             ApiError::BadResponse(format!("response larger than {limit} bytes"))
         }
-        other => ApiError::Unavailable(Some(other)),
+        other => ApiError::Unavailable(Some(Arc::new(other))),
     })?;
     match response.status {
         status if status.is_success() => Ok(response.body),

@@ -292,6 +292,9 @@ impl AppError {
             )
             .retry(),
             AppError::Token(TokenError::Refresh(e)) => oauth_page(Provider::Rememberizer, e),
+            AppError::Token(TokenError::Late) => {
+                return upstream_page(Provider::Rememberizer, &ApiError::Timeout)
+            }
             AppError::Exchange(provider, e) => oauth_page(*provider, e),
             AppError::Token(TokenError::Internal) => {
                 ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR)

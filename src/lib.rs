@@ -14,7 +14,7 @@ pub mod errors;
 pub mod http_client;
 pub mod llm;
 pub mod memoram;
-pub mod redis_client;
+pub mod redis_store;
 pub mod rememberizer;
 pub mod routes;
 pub mod startup;

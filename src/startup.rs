@@ -11,12 +11,13 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
+use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
 use crate::auth::oauth::{self, OAuthFlow};
 use crate::auth::pending_flows::{FlowCookies, SpentStates};
-use crate::auth::session_store::{MemorySessionStore, RedisSessionStore, SessionBackend};
+use crate::auth::session_store::MemorySessionStore;
 use crate::auth::tokens::TokenStore;
 use crate::config::SessionStoreKind;
 use crate::config::{MemoramSettings, Settings};
@@ -24,9 +25,13 @@ use crate::errors::{render_error_page, session_store_unavailable, AppError, SECU
 use crate::http_client::HttpClient;
 use crate::llm::LlmClient;
 use crate::memoram::connections::MemoramConnections;
-use crate::memoram::developer_token::DeveloperTokens;
+use crate::memoram::developer_token::{DeveloperTokens, SharedToken};
 use crate::memoram::MemoramClient;
-use crate::redis_client::Redis;
+use crate::redis_store::flows::RedisSpentStates;
+use crate::redis_store::memoram::{RedisConnections, RedisSharedToken};
+use crate::redis_store::sessions::{RedisSessionStore, SessionBackend};
+use crate::redis_store::tokens::RedisTokens;
+use crate::redis_store::Redis;
 use crate::rememberizer::cache::ProfileCache;
 use crate::rememberizer::ApiClient;
 use crate::routes::{
@@ -102,12 +107,11 @@ impl Application {
                 })?;
                 (
                     SessionBackend::Redis(RedisSessionStore::new(redis.clone())),
-                    TokenStore::redis(
+                    TokenStore::new(RedisTokens::new(
                         redis.clone(),
                         SESSION_TTL,
                         settings.http.request_timeout,
-                        MAX_SESSIONS,
-                    ),
+                    )),
                     Some(redis),
                 )
             }
@@ -137,7 +141,7 @@ impl Application {
             https,
         )?;
         let spent_states = match &redis {
-            Some(redis) => SpentStates::Redis(redis.clone()),
+            Some(redis) => SpentStates::new(RedisSpentStates(redis.clone())),
             None => SpentStates::memory(),
         };
         let state = AppState {
@@ -215,14 +219,21 @@ fn memoram_state(
     };
     let endpoints =
         crate::memoram::oauth_endpoints(&memoram.authorize_url, &memoram.token_url, base_url)?;
+    let shared_token = redis.map(|redis| {
+        Box::new(RedisSharedToken::new(
+            redis.clone(),
+            &memoram.base_url,
+            client.api_key.expose_secret(),
+        )) as Box<dyn SharedToken>
+    });
     let developer = DeveloperTokens::new(
         http.clone(),
         oauth::join(&memoram.base_url, "auth/token")?,
         client.api_key.clone(),
-        redis.cloned(),
+        shared_token,
     );
     let connections = match redis {
-        Some(redis) => MemoramConnections::redis(redis.clone(), SESSION_TTL),
+        Some(redis) => MemoramConnections::new(RedisConnections::new(redis.clone(), SESSION_TTL)),
         None => MemoramConnections::memory(MAX_SESSIONS, SESSION_TTL),
     };
     let state = MemoramState {
@@ -396,7 +407,7 @@ fn security_headers(https: bool) -> DefaultHeaders {
     }
 }
 
-/// Gives each request one deadline for all its calls to Rememberizer (`state::with_deadline`).
+/// Gives each request one deadline for all its calls to the providers (`auth::with_deadline`).
 async fn page_deadline(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
@@ -405,5 +416,5 @@ async fn page_deadline(
         .app_data::<web::Data<AppState>>()
         .map(|state| state.page_budget)
         .unwrap_or(Duration::from_secs(11));
-    crate::state::with_deadline(budget, next.call(req)).await
+    crate::auth::with_deadline(budget, next.call(req)).await
 }

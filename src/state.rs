@@ -3,12 +3,13 @@
 use std::future::Future;
 
 use crate::auth::oauth::OAuthFlow;
-use crate::auth::tokens::{AccessToken, ConnectionId, TokenError, TokenStore};
+use crate::auth::tokens::{AccessToken, TokenError, TokenStore};
+use crate::auth::{within_deadline, ConnectionId};
 use crate::errors::AppError;
 use crate::llm::LlmClient;
 use crate::memoram::connections::MemoramConnections;
 use crate::memoram::MemoramClient;
-use crate::redis_client::Redis;
+use crate::redis_store::Redis;
 use crate::rememberizer::cache::ProfileCache;
 use crate::rememberizer::{ApiClient, ApiError};
 
@@ -49,25 +50,9 @@ pub struct MemoramState {
 pub async fn memoram_call<T>(
     call: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<T, AppError> {
-    let outcome = match DEADLINE.try_with(|deadline| *deadline) {
-        Ok(deadline) => tokio::time::timeout_at(deadline, call)
-            .await
-            .unwrap_or(Err(ApiError::Timeout)),
-        Err(_) => call.await,
-    };
-    outcome.map_err(AppError::Memoram)
-}
-
-tokio::task_local! {
-    /// When the current request must stop waiting for Rememberizer (set by `with_deadline`).
-    static DEADLINE: tokio::time::Instant;
-}
-
-/// Runs a request's handling with one deadline for all of its calls to Rememberizer.
-pub async fn with_deadline<F: Future>(budget: std::time::Duration, handling: F) -> F::Output {
-    DEADLINE
-        .scope(tokio::time::Instant::now() + budget, handling)
+    within_deadline(call, || ApiError::Timeout)
         .await
+        .map_err(AppError::Memoram)
 }
 
 impl AppState {
@@ -97,13 +82,10 @@ impl AppState {
         F: Fn(AccessToken) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        let work = self.call_api_once(connection, call);
-        let outcome = match DEADLINE.try_with(|deadline| *deadline) {
-            Ok(deadline) => tokio::time::timeout_at(deadline, work)
-                .await
-                .unwrap_or(Err(AppError::Api(ApiError::Timeout))),
-            Err(_) => work.await,
-        };
+        let outcome = within_deadline(self.call_api_once(connection, call), || {
+            AppError::Api(ApiError::Timeout)
+        })
+        .await;
         // The grant is gone, however it was found out: what was kept for it goes too.
         if let Err(AppError::Token(TokenError::Reconnect)) = &outcome {
             self.profiles.forget(connection).await;
@@ -121,7 +103,7 @@ impl AppState {
         Fut: Future<Output = Result<T, ApiError>>,
     {
         let token = self.tokens.access_token(connection, &self.oauth).await?;
-        let sent_at = std::time::Instant::now();
+        let sent_at = tokio::time::Instant::now();
         match call(token.clone()).await {
             Err(ApiError::Unauthorized) => {
                 let token = self
@@ -130,7 +112,7 @@ impl AppState {
                     .await?;
                 match call(token).await {
                     Err(ApiError::Unauthorized) => {
-                        self.tokens.drop_tokens(connection).await?;
+                        self.tokens.remove(connection).await?;
                         Err(TokenError::Reconnect.into())
                     }
                     other => other.map_err(AppError::from),

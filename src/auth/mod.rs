@@ -1,11 +1,81 @@
 //! The machinery both providers share, written once: the OAuth 2.0 authorization-code flow
 //! (`oauth`), the flows between Step 1 and Step 3 (`pending_flows`), the server-side token store
-//! with single-flight refresh (`tokens`), and the session and its store (`session`,
-//! `session_store`).
+//! (`tokens`) and the renewal primitive behind it (`single_flight`), and the session and its
+//! store (`session`, `session_store`). Every store here keeps its data in this process's memory;
+//! a store shared by several instances plugs in through a trait (the app's Redis ones are in
+//! `redis_store`, which nothing here needs).
 //! What is particular to a provider lives in its own folder (`rememberizer`, `memoram`).
 
 pub mod oauth;
 pub mod pending_flows;
 pub mod session;
 pub mod session_store;
+pub mod single_flight;
 pub mod tokens;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use rand::distributions::{Alphanumeric, DistString};
+
+/// A random id naming one connection (one successful code exchange) in a provider's store: the
+/// session holds it, the store maps it to tokens (Rememberizer) or keys (Memoram).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConnectionId(String);
+
+impl ConnectionId {
+    pub fn new_random() -> Self {
+        Self(Alphanumeric.sample_string(&mut rand::thread_rng(), 32))
+    }
+
+    pub fn from_session(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A store outside this process (Redis) failed or did not answer in time. The cause is kept for
+/// the log; it never holds a secret.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the store is unavailable")]
+pub struct StoreError(#[source] Arc<dyn std::error::Error + Send + Sync>);
+
+impl StoreError {
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(cause))
+    }
+}
+
+tokio::task_local! {
+    /// When the current request must stop waiting for the providers (set by `with_deadline`).
+    static DEADLINE: tokio::time::Instant;
+}
+
+/// Runs a request's handling with one deadline for all of its calls to the providers (and its
+/// waits for their renewals: `single_flight`).
+pub async fn with_deadline<F: Future>(budget: std::time::Duration, handling: F) -> F::Output {
+    DEADLINE
+        .scope(tokio::time::Instant::now() + budget, handling)
+        .await
+}
+
+/// The deadline of the request being handled, if it has one.
+pub fn deadline() -> Option<tokio::time::Instant> {
+    DEADLINE.try_with(|deadline| *deadline).ok()
+}
+
+/// `work`, ended at the current request's deadline with `late()`.
+pub async fn within_deadline<T, E>(
+    work: impl Future<Output = Result<T, E>>,
+    late: impl FnOnce() -> E,
+) -> Result<T, E> {
+    match deadline() {
+        Some(deadline) => tokio::time::timeout_at(deadline, work)
+            .await
+            .unwrap_or_else(|_| Err(late())),
+        None => work.await,
+    }
+}

@@ -11,20 +11,22 @@
 //!
 //! A cookie can be replayed, so single use is enforced on the server: a state is *claimed* in
 //! [`SpentStates`] before its code is exchanged, atomically (in memory moka's `and_compute_with`,
-//! which runs serially per key; `SET NX` in Redis). Of any number of concurrent or repeated
+//! which runs serially per key; `SET NX` in Redis, `redis_store::flows`). Of any number of concurrent or repeated
 //! callbacks with one state, one claims it and sends the code; the others get the invalid-state
 //! page.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::HttpRequest;
+use futures_util::future::BoxFuture;
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::auth::oauth::{PendingFlow, PENDING_FLOW_TTL};
-use crate::redis_client::{Redis, RedisError, KEY_PREFIX};
+use crate::auth::StoreError;
 
 /// How many flows one browser may have pending at once (several tabs); the oldest goes first.
 pub const MAX_PENDING_FLOWS: usize = 5;
@@ -139,10 +141,16 @@ impl FlowCookies {
 }
 
 /// States whose code was (or is being) exchanged, remembered as long as a flow can live.
+/// Cheap to clone.
 #[derive(Clone)]
-pub enum SpentStates {
-    Memory(Cache<String, ()>),
-    Redis(Redis),
+pub struct SpentStates(Arc<dyn ClaimStates>);
+
+/// Where spent states are remembered: this process ([`MemorySpentStates`]) or a store shared by
+/// several instances (the app's Redis one is `redis_store::flows`).
+pub trait ClaimStates: Send + Sync {
+    /// `true` for the first claim of `digest`, `false` ever after (within `PENDING_FLOW_TTL`).
+    /// Atomic: of concurrent claims, one wins.
+    fn claim<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
 /// At most this many spent states are remembered in memory; a state evicted early can do no
@@ -150,54 +158,52 @@ pub enum SpentStates {
 const MAX_SPENT_STATES: u64 = 100_000;
 
 impl SpentStates {
+    pub fn new(store: impl ClaimStates + 'static) -> Self {
+        Self(Arc::new(store))
+    }
+
     pub fn memory() -> Self {
-        SpentStates::Memory(
+        Self::new(MemorySpentStates(
             Cache::builder()
                 .max_capacity(MAX_SPENT_STATES)
                 .time_to_live(PENDING_FLOW_TTL)
                 .build(),
-        )
+        ))
     }
 
     /// Claims `state` for one code exchange: `true` for the first claim, `false` ever after.
-    pub async fn claim(&self, state: &str) -> Result<bool, RedisError> {
+    pub async fn claim(&self, state: &str) -> Result<bool, StoreError> {
         // The state itself is a secret of the flow: only its digest is stored.
         let digest: String = Sha256::digest(state.as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        match self {
-            // `and_compute_with` runs serially per key (moka's `or_insert` is a get then an insert,
-            // which two concurrent callers can both pass).
-            SpentStates::Memory(spent) => {
-                let outcome = spent
-                    .entry(digest)
-                    .and_compute_with(|current| {
-                        std::future::ready(match current {
-                            None => moka::ops::compute::Op::Put(()),
-                            Some(_) => moka::ops::compute::Op::Nop,
-                        })
+        self.0.claim(&digest).await
+    }
+}
+
+pub struct MemorySpentStates(Cache<String, ()>);
+
+impl ClaimStates for MemorySpentStates {
+    fn claim<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            // `and_compute_with` runs serially per key (moka's `or_insert` is a get then an
+            // insert, which two concurrent callers can both pass).
+            let outcome = self
+                .0
+                .entry(digest.to_owned())
+                .and_compute_with(|current| {
+                    std::future::ready(match current {
+                        None => moka::ops::compute::Op::Put(()),
+                        Some(_) => moka::ops::compute::Op::Nop,
                     })
-                    .await;
-                Ok(matches!(
-                    outcome,
-                    moka::ops::compute::CompResult::Inserted(_)
-                ))
-            }
-            SpentStates::Redis(redis) => {
-                let set: Option<String> = redis
-                    .query(
-                        redis::cmd("SET")
-                            .arg(format!("{KEY_PREFIX}state:{digest}"))
-                            .arg(1)
-                            .arg("NX")
-                            .arg("EX")
-                            .arg(PENDING_FLOW_TTL.as_secs()),
-                    )
-                    .await?;
-                Ok(set.is_some())
-            }
-        }
+                })
+                .await;
+            Ok(matches!(
+                outcome,
+                moka::ops::compute::CompResult::Inserted(_)
+            ))
+        })
     }
 }
 

@@ -16,7 +16,7 @@ use actix_web::{FromRequest, HttpRequest};
 use oauth2::CsrfToken;
 use subtle::ConstantTimeEq;
 
-use crate::auth::tokens::ConnectionId;
+use crate::auth::ConnectionId;
 
 const CONNECTION_ID: &str = "connection_id";
 const MEMORAM_CONNECTION_ID: &str = "memoram_connection_id";

@@ -1,17 +1,14 @@
-//! Session stores: in memory (the default) or Redis (`SESSION_STORE=redis://…`).
+//! The session store in this process's memory.
 //!
 //! actix-session keeps the session *state* server-side in a `SessionStore` and puts only an opaque,
 //! random session key in the (signed and encrypted) cookie.
 //!
-//! - [`MemorySessionStore`] is built on `moka`, so it is bounded (least-recently-used sessions are
-//!   evicted beyond `max_sessions`) and every entry expires after the TTL actix-session asks for.
-//!   One process only: sessions are lost on restart and not shared between instances.
-//! - Both update only a session that still exists: a request that loaded a session before a
-//!   concurrent logout cannot bring it back when it ends.
-//! - [`RedisSessionStore`] keeps sessions under `ttm:session:KEY` with Redis expiry, shared by
-//!   every instance and surviving restarts. It mirrors actix-session's own Redis store, but every
-//!   command is bounded in time (`redis_client`), so a Redis outage gives a quick 503, never a
-//!   hung page.
+//! [`MemorySessionStore`] is built on `moka`, so it is bounded (least-recently-used sessions are
+//! evicted beyond `max_sessions`) and every entry expires after the TTL actix-session asks for
+//! (10 minutes for a session that is not connected: [`ttl_for`]). It updates only a session that
+//! still exists: a request that loaded a session before a concurrent logout cannot bring it back
+//! when it ends. One process only: sessions are lost on restart and not shared between
+//! instances (the app's Redis store, `redis_store::sessions`, is).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +21,6 @@ use rand::distributions::{Alphanumeric, DistString};
 
 use crate::auth::oauth::PENDING_FLOW_TTL;
 use crate::auth::session::is_connected_state;
-use crate::redis_client::{Redis, KEY_PREFIX};
 
 type SessionState = HashMap<String, String>;
 
@@ -82,14 +78,14 @@ impl MemorySessionStore {
 
 /// 64 alphanumeric characters from the thread-local CSPRNG: about 381 bits, the same shape as
 /// actix-session's own stores use.
-fn new_session_key() -> String {
+pub fn new_session_key() -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), 64)
 }
 
 /// What `update` answers for a session that no longer exists (purged by a concurrent logout,
 /// or expired): a fresh key under which nothing is stored, so the browser's next request is
 /// simply not connected.
-fn gone() -> Result<SessionKey, UpdateError> {
+pub fn gone() -> Result<SessionKey, UpdateError> {
     SessionKey::try_from(new_session_key()).map_err(|e| UpdateError::Other(e.into()))
 }
 
@@ -112,9 +108,10 @@ impl SessionStore for MemorySessionStore {
         ttl: &CookieDuration,
     ) -> Result<SessionKey, SaveError> {
         let key = new_session_key();
+        let ttl = ttl_for(&state, ttl);
         let entry = Arc::new(Entry {
+            ttl: to_std(&ttl),
             state,
-            ttl: to_std(ttl),
         });
         self.sessions.insert(key.clone(), entry).await;
         SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()))
@@ -126,9 +123,10 @@ impl SessionStore for MemorySessionStore {
         state: SessionState,
         ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
+        let ttl = ttl_for(&state, ttl);
         let entry = Arc::new(Entry {
+            ttl: to_std(&ttl),
             state,
-            ttl: to_std(ttl),
         });
         // Update only a session that still exists, atomically: a request that loaded the
         // session before a concurrent logout must not write it back (logout is final).
@@ -171,180 +169,14 @@ impl SessionStore for MemorySessionStore {
     }
 }
 
-/// A session key's Redis key.
-fn redis_key(session_key: &SessionKey) -> String {
-    format!("{KEY_PREFIX}session:{}", session_key.as_ref())
-}
-
-#[derive(Clone)]
-pub struct RedisSessionStore {
-    redis: Redis,
-}
-
-impl RedisSessionStore {
-    pub fn new(redis: Redis) -> Self {
-        Self { redis }
-    }
-}
-
-fn ttl_seconds(ttl: &CookieDuration) -> i64 {
-    ttl.whole_seconds().max(1)
-}
-
-impl SessionStore for RedisSessionStore {
-    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
-        let value: Option<String> = self
-            .redis
-            .query(redis::cmd("GET").arg(redis_key(session_key)))
-            .await
-            .map_err(|e| LoadError::Other(e.into()))?;
-        match value {
-            None => Ok(None),
-            Some(json) => serde_json::from_str(&json)
-                .map(Some)
-                .map_err(|e| LoadError::Deserialization(e.into())),
-        }
-    }
-
-    async fn save(
-        &self,
-        state: SessionState,
-        ttl: &CookieDuration,
-    ) -> Result<SessionKey, SaveError> {
-        let json = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
-        let key =
-            SessionKey::try_from(new_session_key()).map_err(|e| SaveError::Other(e.into()))?;
-        self.redis
-            .query::<()>(
-                redis::cmd("SET")
-                    .arg(redis_key(&key))
-                    .arg(json)
-                    .arg("NX")
-                    .arg("EX")
-                    .arg(ttl_seconds(ttl)),
-            )
-            .await
-            .map_err(|e| SaveError::Other(e.into()))?;
-        Ok(key)
-    }
-
-    async fn update(
-        &self,
-        session_key: SessionKey,
-        state: SessionState,
-        ttl: &CookieDuration,
-    ) -> Result<SessionKey, UpdateError> {
-        let json =
-            serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
-        let updated: Option<String> = self
-            .redis
-            .query(
-                redis::cmd("SET")
-                    .arg(redis_key(&session_key))
-                    .arg(&json)
-                    .arg("XX")
-                    .arg("EX")
-                    .arg(ttl_seconds(ttl)),
-            )
-            .await
-            .map_err(|e| UpdateError::Other(e.into()))?;
-        match updated {
-            Some(_) => Ok(session_key),
-            // Logged out (or expired) meanwhile: not written back, logout is final.
-            None => gone(),
-        }
-    }
-
-    async fn update_ttl(
-        &self,
-        session_key: &SessionKey,
-        ttl: &CookieDuration,
-    ) -> anyhow::Result<()> {
-        self.redis
-            .query::<()>(
-                redis::cmd("EXPIRE")
-                    .arg(redis_key(session_key))
-                    .arg(ttl_seconds(ttl)),
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
-        self.redis
-            .query::<()>(redis::cmd("DEL").arg(redis_key(session_key)))
-            .await?;
-        Ok(())
-    }
-}
-
 /// A session that is not connected (flows in progress live in cookies, so such a session holds
 /// at most a CSRF token or a message) lives 10 minutes, not the 7 days of a connected session.
-fn ttl_for(state: &SessionState, ttl: &CookieDuration) -> CookieDuration {
+pub fn ttl_for(state: &SessionState, ttl: &CookieDuration) -> CookieDuration {
     if is_connected_state(state) {
         *ttl
     } else {
         let flow_ttl = CookieDuration::seconds(PENDING_FLOW_TTL.as_secs() as i64);
         (*ttl).min(flow_ttl)
-    }
-}
-
-/// The store the app runs with, chosen by `SESSION_STORE`.
-#[derive(Clone)]
-pub enum SessionBackend {
-    Memory(MemorySessionStore),
-    Redis(RedisSessionStore),
-}
-
-impl SessionStore for SessionBackend {
-    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
-        match self {
-            SessionBackend::Memory(store) => store.load(session_key).await,
-            SessionBackend::Redis(store) => store.load(session_key).await,
-        }
-    }
-
-    async fn save(
-        &self,
-        state: SessionState,
-        ttl: &CookieDuration,
-    ) -> Result<SessionKey, SaveError> {
-        let ttl = ttl_for(&state, ttl);
-        match self {
-            SessionBackend::Memory(store) => store.save(state, &ttl).await,
-            SessionBackend::Redis(store) => store.save(state, &ttl).await,
-        }
-    }
-
-    async fn update(
-        &self,
-        session_key: SessionKey,
-        state: SessionState,
-        ttl: &CookieDuration,
-    ) -> Result<SessionKey, UpdateError> {
-        let ttl = ttl_for(&state, ttl);
-        match self {
-            SessionBackend::Memory(store) => store.update(session_key, state, &ttl).await,
-            SessionBackend::Redis(store) => store.update(session_key, state, &ttl).await,
-        }
-    }
-
-    async fn update_ttl(
-        &self,
-        session_key: &SessionKey,
-        ttl: &CookieDuration,
-    ) -> anyhow::Result<()> {
-        match self {
-            SessionBackend::Memory(store) => store.update_ttl(session_key, ttl).await,
-            SessionBackend::Redis(store) => store.update_ttl(session_key, ttl).await,
-        }
-    }
-
-    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
-        match self {
-            SessionBackend::Memory(store) => store.delete(session_key).await,
-            SessionBackend::Redis(store) => store.delete(session_key).await,
-        }
     }
 }
 

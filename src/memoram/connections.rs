@@ -2,7 +2,8 @@
 //! authorized the app (its `memory_key`), the access request waiting for approval, and, once
 //! approved, the credentials (`user_id`, `encryption_key`, `key_version`). Kept like the
 //! Rememberizer tokens (`tokens::TokenStore`): in memory (bounded, forgotten after the session's
-//! idle time) or in Redis under `ttm:memoram:conn:ID` with the same expiry. Never in a cookie, a
+//! idle time) or in a store shared by instances (`redis_store::memoram`: Redis under
+//! `ttm:memoram:conn:ID`, with the same expiry). Never in a cookie, a
 //! URL, a template or a log: these types have no `Debug`.
 //!
 //! The user tokens of Memoram's code exchange are not kept: every Memoram call is made with the
@@ -11,13 +12,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::models::Credentials;
-use crate::auth::tokens::ConnectionId;
-use crate::redis_client::{Redis, RedisError, KEY_PREFIX};
+use crate::auth::{ConnectionId, StoreError};
 
 #[derive(Clone, Serialize, Deserialize)]
 pub struct MemoramConnection {
@@ -66,87 +67,91 @@ impl UserKeys {
     }
 }
 
+/// Where connections live: this process ([`MemoryConnections`]) or a store shared by several
+/// instances (the app's Redis one is `redis_store::memoram`). Cheap to clone.
 #[derive(Clone)]
-pub enum MemoramConnections {
-    Memory(Cache<String, Arc<MemoramConnection>>),
-    Redis { redis: Redis, idle_ttl: Duration },
+pub struct MemoramConnections(Arc<dyn ConnectionStore>);
+
+pub trait ConnectionStore: Send + Sync {
+    /// The connection, if it still exists (reading it counts as use: its idle expiry restarts).
+    fn get<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+    ) -> BoxFuture<'a, Result<Option<MemoramConnection>, StoreError>>;
+    fn put<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        connection: &'a MemoramConnection,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn remove<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 impl MemoramConnections {
+    pub fn new(store: impl ConnectionStore + 'static) -> Self {
+        Self(Arc::new(store))
+    }
+
     pub fn memory(max_connections: u64, idle_ttl: Duration) -> Self {
-        Self::Memory(
+        Self::new(MemoryConnections(
             Cache::builder()
                 .max_capacity(max_connections)
                 .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .time_to_idle(idle_ttl)
                 .build(),
-        )
+        ))
     }
 
-    pub fn redis(redis: Redis, idle_ttl: Duration) -> Self {
-        Self::Redis { redis, idle_ttl }
-    }
-
-    pub async fn insert(&self, connection: &MemoramConnection) -> Result<ConnectionId, RedisError> {
+    pub async fn insert(&self, connection: &MemoramConnection) -> Result<ConnectionId, StoreError> {
         let id = ConnectionId::new_random();
         self.put(&id, connection).await?;
         Ok(id)
     }
 
-    pub async fn get(&self, id: &ConnectionId) -> Result<Option<MemoramConnection>, RedisError> {
-        match self {
-            Self::Memory(cache) => Ok(cache.get(id.as_str()).await.map(|c| (*c).clone())),
-            Self::Redis { redis, idle_ttl } => {
-                let json: Option<String> = redis
-                    .query(
-                        redis::cmd("GETEX")
-                            .arg(key(id))
-                            .arg("EX")
-                            .arg(idle_ttl.as_secs().max(1)),
-                    )
-                    .await?;
-                // Unreadable data reads as no connection: the user connects again.
-                Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
-            }
-        }
+    pub async fn get(&self, id: &ConnectionId) -> Result<Option<MemoramConnection>, StoreError> {
+        self.0.get(id).await
     }
 
     pub async fn put(
         &self,
         id: &ConnectionId,
         connection: &MemoramConnection,
-    ) -> Result<(), RedisError> {
-        match self {
-            Self::Memory(cache) => {
-                cache
-                    .insert(id.as_str().to_owned(), Arc::new(connection.clone()))
-                    .await
-            }
-            Self::Redis { redis, idle_ttl } => {
-                let json = serde_json::to_string(connection).map_err(RedisError::Encoding)?;
-                redis
-                    .query::<()>(
-                        redis::cmd("SET")
-                            .arg(key(id))
-                            .arg(json)
-                            .arg("EX")
-                            .arg(idle_ttl.as_secs().max(1)),
-                    )
-                    .await?
-            }
-        }
-        Ok(())
+    ) -> Result<(), StoreError> {
+        self.0.put(id, connection).await
     }
 
-    pub async fn remove(&self, id: &ConnectionId) -> Result<(), RedisError> {
-        match self {
-            Self::Memory(cache) => cache.invalidate(id.as_str()).await,
-            Self::Redis { redis, .. } => redis.query::<()>(redis::cmd("DEL").arg(key(id))).await?,
-        }
-        Ok(())
+    pub async fn remove(&self, id: &ConnectionId) -> Result<(), StoreError> {
+        self.0.remove(id).await
     }
 }
 
-fn key(id: &ConnectionId) -> String {
-    format!("{KEY_PREFIX}memoram:conn:{}", id.as_str())
+/// Connections in this process's memory: bounded, forgotten after the session's idle time.
+pub struct MemoryConnections(Cache<String, Arc<MemoramConnection>>);
+
+impl ConnectionStore for MemoryConnections {
+    fn get<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+    ) -> BoxFuture<'a, Result<Option<MemoramConnection>, StoreError>> {
+        Box::pin(async move { Ok(self.0.get(id.as_str()).await.map(|c| (*c).clone())) })
+    }
+
+    fn put<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        connection: &'a MemoramConnection,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.0
+                .insert(id.as_str().to_owned(), Arc::new(connection.clone()))
+                .await;
+            Ok(())
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.0.invalidate(id.as_str()).await;
+            Ok(())
+        })
+    }
 }

@@ -1,156 +1,214 @@
 //! Memoram's developer token: the app's own credential ("Quickstart", step 3).
 //!
 //! `POST BASE/auth/token {"api_key"}` answers a short-lived JWT that every Memoram call carries.
-//! It belongs to the app, not to a user, so there is one per process (per deployment with Redis,
-//! under `ttm:memoram:developer_token`): cached, renewed a minute before it expires (its `exp`
-//! claim, else the answer's `expires_at`, else the lifetime asked for), one renewal at a time (an
-//! async mutex held across the call). A call answered 401 renews it once (unless another call did
-//! already) and is retried once (`MemoramClient`).
+//! It belongs to the app, not to a user, so there is one per process, shared by the instances of
+//! a deployment through a [`SharedToken`] store when there is one (`redis_store::memoram`). It is
+//! renewed a minute before it expires (its `exp` claim, else the answer's `expires_at`, else the
+//! lifetime asked for), one renewal at a time (`single_flight`): during that minute every call
+//! keeps using the current token while the renewal runs in the background, so a slow or failing
+//! `/auth/token` costs no page anything until the token really expires. A call answered 401
+//! renews it once (unless another call did already) and is retried once (`MemoramClient`).
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use futures_util::future::BoxFuture;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
+use tokio::time::Instant;
 use url::Url;
 
 use super::models::DeveloperTokenResponse;
 use crate::api::{decode, send, ApiError};
+use crate::auth::single_flight::{Lease, SingleFlight};
 use crate::auth::tokens::{unix_ms, AccessToken};
+use crate::auth::StoreError;
 use crate::http_client::HttpClient;
-use crate::redis_client::Redis;
 
 /// The lifetime asked for (`expires_in`); the provider may grant less, and says so in `exp`.
 pub const REQUESTED_LIFETIME: Duration = Duration::from_secs(3600);
 /// Renew this long before expiry (at most half the lifetime, for very short-lived tokens).
 const RENEW_MARGIN: Duration = Duration::from_secs(60);
+/// After a failed background renewal, the next one waits this long (the token still works).
+const RETRY_PAUSE: Duration = Duration::from_secs(5);
+/// The one key of this process's renewals.
+const RENEWAL: &str = "developer-token";
 
-pub struct DeveloperTokens {
-    http: HttpClient,
-    url: Url,
-    api_key: SecretString,
-    redis: Option<Redis>,
-    cached: Mutex<Option<Cached>>,
-}
-
-#[derive(Clone)]
-struct Cached {
-    token: AccessToken,
-    renew_at: SystemTime,
-    /// When it expires (`renew_at` plus the margin): until then, a failed renewal still leaves
-    /// a token to use.
-    expires_at: SystemTime,
-}
-
-/// How the token is kept in Redis (never logged: no `Debug`).
-#[derive(Serialize, Deserialize)]
-struct Stored {
+/// A developer token shared by the instances of one deployment (never logged: no `Debug`).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct StoredDeveloperToken {
     token: String,
     renew_at_ms: u64,
     #[serde(default)]
     expires_at_ms: u64,
 }
 
+/// Where the instances of a deployment share the developer token. A failure only costs the
+/// sharing: each instance then renews its own.
+pub trait SharedToken: Send + Sync {
+    fn get(&self) -> BoxFuture<'_, Result<Option<StoredDeveloperToken>, StoreError>>;
+    /// Kept for `ttl` (until it is due for renewal).
+    fn put<'a>(
+        &'a self,
+        token: &'a StoredDeveloperToken,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
+pub struct DeveloperTokens {
+    inner: Arc<Inner>,
+    renewals: SingleFlight<AccessToken, ApiError>,
+}
+
+/// What a renewal task needs (it runs on its own, and owns this through an `Arc`).
+struct Inner {
+    http: HttpClient,
+    url: Url,
+    api_key: SecretString,
+    shared: Option<Box<dyn SharedToken>>,
+    current: Mutex<Option<Cached>>,
+}
+
+#[derive(Clone)]
+struct Cached {
+    token: AccessToken,
+    renew_at: SystemTime,
+    /// When it expires (`renew_at` plus the margin): until then it still works.
+    expires_at: SystemTime,
+}
+
+impl Cached {
+    fn lease(&self) -> Lease<AccessToken> {
+        Lease {
+            value: self.token.clone(),
+            renew_at: Some(self.renew_at),
+            expires_at: Some(self.expires_at),
+        }
+    }
+
+    fn is_fresh(&self) -> bool {
+        SystemTime::now() < self.renew_at
+    }
+}
+
 impl DeveloperTokens {
-    pub fn new(http: HttpClient, url: Url, api_key: SecretString, redis: Option<Redis>) -> Self {
+    pub fn new(
+        http: HttpClient,
+        url: Url,
+        api_key: SecretString,
+        shared: Option<Box<dyn SharedToken>>,
+    ) -> Self {
         Self {
-            http,
-            url,
-            api_key,
-            redis,
-            cached: Mutex::new(None),
+            inner: Arc::new(Inner {
+                http,
+                url,
+                api_key,
+                shared,
+                current: Mutex::new(None),
+            }),
+            renewals: SingleFlight::default(),
         }
     }
 
-    /// A developer token that is not about to expire.
+    /// A developer token that works: the current one while it does (renewed in the background
+    /// in its last minute), else a new one.
     pub async fn get(&self) -> Result<AccessToken, ApiError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(current) = cached.as_ref().filter(|c| SystemTime::now() < c.renew_at) {
-            return Ok(current.token.clone());
-        }
-        match self.shared_or_new(None).await {
-            Ok(fresh) => {
-                *cached = Some(fresh.clone());
-                Ok(fresh.token)
-            }
-            // Memoram is down at renewal time: the old token still works for a while.
-            Err(error) => match cached.as_ref().filter(|c| SystemTime::now() < c.expires_at) {
-                Some(current) => {
-                    tracing::warn!(%error, "renewing the Memoram developer token failed; using the current one");
-                    Ok(current.token.clone())
-                }
-                None => Err(error),
-            },
-        }
+        let current = self.inner.current().map(|cached| cached.lease());
+        let inner = self.inner.clone();
+        self.renewals
+            .fresh(RENEWAL, current, RETRY_PAUSE, || inner.renew(None))
+            .await
     }
 
-    /// `rejected` was answered 401: a new token, unless another call already replaced it.
-    pub async fn renew_rejected(&self, rejected: &AccessToken) -> Result<AccessToken, ApiError> {
-        let mut cached = self.cached.lock().await;
-        if let Some(current) = cached.as_ref().filter(|c| !c.token.same_as(rejected)) {
-            return Ok(current.token.clone());
-        }
-        let fresh = self.shared_or_new(Some(rejected)).await?;
-        *cached = Some(fresh.clone());
-        Ok(fresh.token)
+    /// `rejected` was answered 401 (at `sent_at`): a new token, unless another call already
+    /// replaced it.
+    pub async fn renew_rejected(
+        &self,
+        rejected: &AccessToken,
+        sent_at: Instant,
+    ) -> Result<AccessToken, ApiError> {
+        let (inner, rejected) = (self.inner.clone(), rejected.clone());
+        self.renewals
+            .renew(RENEWAL, sent_at, || inner.renew(Some(rejected)))
+            .await
+    }
+}
+
+impl Inner {
+    fn current(&self) -> Option<Cached> {
+        self.current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
-    /// With Redis, another instance's token if it is fresh (and not the rejected one); else a new
-    /// one, shared through Redis. A Redis failure only costs the sharing.
-    async fn shared_or_new(&self, rejected: Option<&AccessToken>) -> Result<Cached, ApiError> {
-        if let Some(redis) = &self.redis {
-            match redis
-                .query::<Option<String>>(redis::cmd("GET").arg(KEY))
-                .await
-            {
-                Ok(Some(json)) => {
-                    if let Some(shared) = serde_json::from_str::<Stored>(&json)
-                        .ok()
-                        .map(Cached::from)
-                        .filter(|c| SystemTime::now() < c.renew_at)
-                        .filter(|c| rejected.is_none_or(|r| !c.token.same_as(r)))
-                    {
-                        return Ok(shared);
-                    }
-                }
-                Ok(None) => {}
-                Err(error) => tracing::warn!(%error, "reading the shared Memoram developer token"),
+    fn keep(&self, cached: &Cached) {
+        *self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(cached.clone());
+    }
+
+    /// The renewal (a task of its own): the current token if it is no longer `rejected` (another
+    /// call renewed it), else another instance's fresh one, else a new one from `/auth/token`.
+    fn renew(
+        self: Arc<Self>,
+        rejected: Option<AccessToken>,
+    ) -> BoxFuture<'static, Result<AccessToken, ApiError>> {
+        Box::pin(async move {
+            let replaced = |c: &Cached| rejected.as_ref().is_some_and(|r| !c.token.same_as(r));
+            if let Some(current) = self.current().filter(|c| replaced(c)) {
+                return Ok(current.token);
             }
-        }
-        let (secret, lifetime) = self.request().await?;
-        let expires_at = SystemTime::now() + lifetime;
-        let renew_at = expires_at - RENEW_MARGIN.min(lifetime / 2);
-        if let Some(redis) = &self.redis {
-            let stored = Stored {
-                token: secret.expose_secret().to_owned(),
-                renew_at_ms: unix_ms(renew_at),
-                expires_at_ms: unix_ms(expires_at),
+            let usable =
+                |c: &Cached| c.is_fresh() && rejected.as_ref().is_none_or(|r| !c.token.same_as(r));
+            if let Some(shared) = self.shared_token().await.filter(usable) {
+                self.keep(&shared);
+                return Ok(shared.token);
+            }
+            let (secret, lifetime) = self.request().await?;
+            let expires_at = SystemTime::now() + lifetime;
+            let cached = Cached {
+                token: AccessToken::new(secret),
+                renew_at: expires_at - RENEW_MARGIN.min(lifetime / 2),
+                expires_at,
             };
-            let ttl_ms = renew_at
-                .duration_since(SystemTime::now())
-                .unwrap_or_default()
-                .as_millis()
-                .max(1) as u64;
-            if let Ok(json) = serde_json::to_string(&stored) {
-                let set = redis::cmd("SET")
-                    .arg(KEY)
-                    .arg(json)
-                    .arg("PX")
-                    .arg(ttl_ms)
-                    .clone();
-                if let Err(error) = redis.query::<()>(&set).await {
-                    tracing::warn!(%error, "sharing the Memoram developer token");
-                }
+            self.share(&cached).await;
+            self.keep(&cached);
+            Ok(cached.token)
+        })
+    }
+
+    async fn shared_token(&self) -> Option<Cached> {
+        match self.shared.as_ref()?.get().await {
+            Ok(stored) => stored.map(Cached::from),
+            Err(error) => {
+                tracing::warn!(%error, "reading the shared Memoram developer token");
+                None
             }
         }
-        Ok(Cached {
-            token: AccessToken::new(secret),
-            renew_at,
-            expires_at,
-        })
+    }
+
+    async fn share(&self, cached: &Cached) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let stored = StoredDeveloperToken {
+            token: cached.token.expose_secret().to_owned(),
+            renew_at_ms: unix_ms(cached.renew_at),
+            expires_at_ms: unix_ms(cached.expires_at),
+        };
+        let ttl = cached
+            .renew_at
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .max(Duration::from_millis(1));
+        if let Err(error) = shared.put(&stored, ttl).await {
+            tracing::warn!(%error, "sharing the Memoram developer token");
+        }
     }
 
     /// `POST /auth/token`. A 401 or 403 means `MEMORAM_API_KEY` is refused: `Unauthorized`,
@@ -184,11 +242,8 @@ impl DeveloperTokens {
     }
 }
 
-/// `KEY_PREFIX` + `memoram:developer_token`.
-const KEY: &str = "ttm:memoram:developer_token";
-
-impl From<Stored> for Cached {
-    fn from(stored: Stored) -> Self {
+impl From<StoredDeveloperToken> for Cached {
+    fn from(stored: StoredDeveloperToken) -> Self {
         Self {
             token: AccessToken::new(SecretString::from(stored.token)),
             renew_at: SystemTime::UNIX_EPOCH + Duration::from_millis(stored.renew_at_ms),

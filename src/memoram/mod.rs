@@ -193,9 +193,10 @@ impl MemoramClient {
     ) -> Result<Vec<u8>, ApiError> {
         let url = self.url(path, params)?;
         let token = self.developer.get().await?;
+        let sent_at = tokio::time::Instant::now();
         match send_bearer(&self.http, &token, method.clone(), url.clone(), body).await {
             Err(ApiError::Unauthorized) => {
-                let token = self.developer.renew_rejected(&token).await?;
+                let token = self.developer.renew_rejected(&token, sent_at).await?;
                 send_bearer(&self.http, &token, method, url, body).await
             }
             other => other,

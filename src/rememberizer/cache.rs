@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use moka::future::Cache;
 
-use crate::auth::tokens::ConnectionId;
+use crate::auth::ConnectionId;
 use crate::rememberizer::{Account, Integration};
 
 /// The most connections whose account (and, apart, integrations) are kept at once.

@@ -127,7 +127,7 @@ impl ApiClient {
             Ok(_) => Err(ApiError::Unavailable(None)),
             Err(HttpError::Timeout) => Err(ApiError::Timeout),
             Err(HttpError::TooLarge(_)) => Ok(()),
-            Err(other) => Err(ApiError::Unavailable(Some(other))),
+            Err(other) => Err(ApiError::Unavailable(Some(std::sync::Arc::new(other)))),
         }
     }
 

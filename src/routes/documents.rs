@@ -89,7 +89,7 @@ pub async fn document(
 /// Reads from `start` until the text ends or the call budget is spent: (text, end_chunk, done).
 async fn read_text(
     state: &AppState,
-    connection: &crate::auth::tokens::ConnectionId,
+    connection: &crate::auth::ConnectionId,
     id: u64,
     start: u32,
 ) -> Result<(String, u32, bool), AppError> {
@@ -115,7 +115,7 @@ async fn read_text(
 /// The document's details, from the first pages of the document list (matched on its key).
 pub async fn find_metadata(
     state: &AppState,
-    connection: &crate::auth::tokens::ConnectionId,
+    connection: &crate::auth::ConnectionId,
     id: u64,
 ) -> Result<Option<Document>, AppError> {
     let api = &state.api;

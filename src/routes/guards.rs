@@ -14,7 +14,8 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use crate::auth::session::TypedSession;
-use crate::auth::tokens::{ConnectionId, TokenError};
+use crate::auth::tokens::TokenError;
+use crate::auth::ConnectionId;
 use crate::errors::AppError;
 use crate::memoram::connections::{MemoramConnection, UserKeys};
 use crate::state::AppState;

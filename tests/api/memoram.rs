@@ -449,11 +449,64 @@ async fn short_lived_developer_tokens_are_renewed_before_they_expire() {
     .await;
     app.connect_memoram_approved().await;
     let issued = app.mem().developer_tokens_issued();
-    // Renewed at half its 2 s life, before Memoram would answer 401.
+    // Due for renewal at half its 2 s life: the page uses the token it has (still valid) and
+    // the renewal runs beside it, before Memoram would answer 401.
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     assert_eq!(app.get_html("/memories").await.0, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.mem().developer_tokens_issued(), issued + 1);
     assert_eq!(app.mem().request_count("/api/v1/auth/token"), issued + 1);
+}
+
+/// The review's finding (2026-12-01): with `/auth/token` slow in the last minute of a valid
+/// developer token, every Memoram page queued behind one lock, each retrying the renewal, and
+/// most timed out although the current token would have served them all.
+#[tokio::test]
+async fn a_hanging_token_endpoint_in_the_last_minute_of_a_valid_developer_token_holds_no_page() {
+    let app = spawn_app_with_memoram(
+        MemoramSimulatorConfig {
+            developer_token_ttl: Duration::from_secs(6),
+            ..MemoramSimulatorConfig::default()
+        },
+        |_| {},
+    )
+    .await;
+    app.connect_memoram_approved().await;
+    let attempts = app.mem().request_count("/api/v1/auth/token");
+    let issued = app.mem().developer_tokens_issued();
+    // Past half its life: renewal due, the token still valid for about 3 s more.
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    app.mem().set_fault(
+        "/api/v1/auth/token",
+        Fault {
+            delay: Some(Duration::from_secs(30)),
+            ..Fault::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let pages: Vec<_> = (0..5)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), app.url("/memories"));
+            tokio::spawn(async move { client.get(url).send().await })
+        })
+        .collect();
+    for page in pages {
+        let response = page.await.expect("task").expect("GET /memories");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let elapsed = started.elapsed();
+    // The test app's page budget is 4 s; none of it went to waiting for the renewal.
+    assert!(elapsed < Duration::from_millis(1_500), "{elapsed:?}");
+    assert_eq!(
+        app.mem().request_count("/api/v1/auth/token"),
+        attempts + 1,
+        "one renewal attempt for all five pages"
+    );
+    assert_eq!(
+        app.mem().developer_tokens_issued(),
+        issued,
+        "none issued yet"
+    );
 }
 
 #[tokio::test]

@@ -191,7 +191,7 @@ async fn redis_restarted_empty_means_connect_again_not_an_error() {
 }
 
 #[tokio::test]
-async fn the_refresh_lock_lives_as_long_as_the_configured_timeout() {
+async fn the_refresh_lock_outlives_its_slowest_holder() {
     let redis = RedisServer::start();
     let instances = spawn_instances(1, &redis).await;
     let app = &instances[0];
@@ -219,9 +219,10 @@ async fn the_refresh_lock_lives_as_long_as_the_configured_timeout() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    // These instances wait 3 s for Rememberizer: the lock lives 3 s + 5 s, so it cannot expire
-    // while its holder is still refreshing, and a crashed holder frees it soon after.
-    assert!((4..=8).contains(&lock.1), "{lock:?}");
+    // These instances wait 3 s for Rememberizer. The holder may take a read (1 s), the refresh
+    // (3 s), then 4 write attempts (1 s each) with 1.75 s of back-off: 9.75 s. The lock must
+    // outlive that, and a crashed holder's lock must still free itself soon after.
+    assert!((10..=12).contains(&lock.1), "{lock:?}");
     let response = request.await.expect("task").expect("GET");
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
@@ -316,7 +317,9 @@ async fn memoram_connections_and_the_developer_token_are_shared_through_redis() 
         keys.iter().any(|(k, _)| k.starts_with("ttm:memoram:conn:")),
         "{keys:?}"
     );
-    assert!(keys.iter().any(|(k, _)| k == "ttm:memoram:developer_token"));
+    assert!(keys
+        .iter()
+        .any(|(k, _)| k.starts_with("ttm:memoram:developer_token:")));
     for (key, ttl) in &keys {
         assert!(*ttl > 0, "{key} expires");
     }

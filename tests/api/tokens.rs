@@ -19,8 +19,8 @@ async fn an_expired_access_token_is_refreshed_before_the_call() {
     )
     .await;
     app.connect().await;
-    // Let the 2-second token pass the point where the app refreshes it (half its lifetime).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Past the 2-second token's expiry: the page waits for the refresh, then calls.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let unauthorized_before = app.sim.unauthorized_count();
     let (status, _) = app.get_html("/dashboard").await;
     assert_eq!(status, StatusCode::OK);
@@ -28,7 +28,59 @@ async fn an_expired_access_token_is_refreshed_before_the_call() {
     assert_eq!(
         app.sim.unauthorized_count(),
         unauthorized_before,
-        "refreshed before expiry: the API never saw the old token fail"
+        "refreshed before the call: the API never saw the old token fail"
+    );
+}
+
+#[tokio::test]
+async fn a_token_near_expiry_is_used_while_it_is_refreshed_in_the_background() {
+    let app = spawn_app_with(
+        SimulatorConfig {
+            access_token_ttl: Duration::from_secs(4),
+            ..SimulatorConfig::default()
+        },
+        |_| {},
+    )
+    .await;
+    app.connect().await;
+    // Past the point where the app refreshes it (half its lifetime), still valid; and a token
+    // endpoint that hangs for longer than a page may take.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.sim.set_fault(
+        "/api/v1/auth/oauth2/token/",
+        Fault {
+            delay: Some(Duration::from_secs(2)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let unauthorized_before = app.sim.unauthorized_count();
+    let started = std::time::Instant::now();
+    let pages: Vec<_> = (0..5)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), app.url("/dashboard"));
+            tokio::spawn(async move { client.get(url).send().await })
+        })
+        .collect();
+    for page in pages {
+        let response = page.await.expect("task").expect("GET /dashboard");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the pages did not wait for the refresh: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.sim.unauthorized_count(), unauthorized_before);
+    // One refresh, in the background, kept when it ends.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    assert_eq!(app.token_request_count("refresh_token"), 1);
+    let (status, _) = app.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.token_request_count("refresh_token"),
+        1,
+        "the new token is fresh"
     );
 }
 
@@ -179,10 +231,10 @@ async fn a_slow_refresh_and_a_slow_call_share_one_page_deadline() {
     )
     .await;
     app.connect().await;
-    // The refreshed token will live an hour; this one is due for refresh in a second, so the
-    // page refreshes first and calls after.
+    // The refreshed token will live an hour; this one expires in 2 s, so the page waits for the
+    // refresh and calls after.
     app.sim.set_access_token_ttl(Duration::from_secs(3600));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     // Each under the 3 s upstream timeout, together over the 4 s page budget.
     for path in ["/api/v1/auth/oauth2/token/", "/api/v1/account/"] {
         app.sim.set_fault(

@@ -1,8 +1,19 @@
-//! The one place that connects to Redis (`SESSION_STORE=redis://…`), for sessions and tokens.
+//! Redis (`SESSION_STORE=redis://…`): the stores that several instances share, each plugging
+//! into the trait or type of its in-memory twin in `auth` and `memoram`. Nothing else in the app
+//! needs this module: an integration that runs one instance can leave it out.
 //!
-//! A `ConnectionManager` is one multiplexed connection that reconnects by itself when Redis comes
-//! back. Every command is bounded in time: when Redis is down or slow, pages answer a 503 within
-//! about a second instead of hanging.
+//! - [`Redis`]: the one connection. A `ConnectionManager` is one multiplexed connection that
+//!   reconnects by itself when Redis comes back. Every command is bounded in time: when Redis is
+//!   down or slow, pages answer a 503 within about a second instead of hanging.
+//! - `sessions`: actix-session's store, and the app's choice between it and the memory one.
+//! - `tokens`: Rememberizer's tokens, with a lock across instances around each refresh.
+//! - `flows`: the states already spent.
+//! - `memoram`: Memoram's connections and the developer token shared by the instances.
+
+pub mod flows;
+pub mod memoram;
+pub mod sessions;
+pub mod tokens;
 
 use std::future::Future;
 use std::time::Duration;
@@ -22,6 +33,12 @@ pub enum RedisError {
     Redis(#[from] redis::RedisError),
     #[error("could not encode a value for redis")]
     Encoding(#[source] serde_json::Error),
+}
+
+impl From<RedisError> for crate::auth::StoreError {
+    fn from(error: RedisError) -> Self {
+        crate::auth::StoreError::new(error)
+    }
 }
 
 #[derive(Clone)]

@@ -1,0 +1,157 @@
+//! Memoram's share of Redis: each browser's connection under `ttm:memoram:conn:ID` (the
+//! session's idle expiry, restarted by every read), and the developer token the instances of one
+//! deployment share.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use sha2::{Digest, Sha256};
+
+use super::{Redis, RedisError, KEY_PREFIX};
+use crate::auth::{ConnectionId, StoreError};
+use crate::memoram::connections::{ConnectionStore, MemoramConnection};
+use crate::memoram::developer_token::{SharedToken, StoredDeveloperToken};
+
+pub struct RedisConnections {
+    redis: Redis,
+    idle_ttl: Duration,
+}
+
+impl RedisConnections {
+    pub fn new(redis: Redis, idle_ttl: Duration) -> Self {
+        Self { redis, idle_ttl }
+    }
+
+    fn key(id: &ConnectionId) -> String {
+        format!("{KEY_PREFIX}memoram:conn:{}", id.as_str())
+    }
+}
+
+impl ConnectionStore for RedisConnections {
+    fn get<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+    ) -> BoxFuture<'a, Result<Option<MemoramConnection>, StoreError>> {
+        Box::pin(async move {
+            let json: Option<String> = self
+                .redis
+                .query(
+                    redis::cmd("GETEX")
+                        .arg(Self::key(id))
+                        .arg("EX")
+                        .arg(self.idle_ttl.as_secs().max(1)),
+                )
+                .await?;
+            // Unreadable data reads as no connection: the user connects again.
+            Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        connection: &'a MemoramConnection,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(connection).map_err(RedisError::Encoding)?;
+            Ok(self
+                .redis
+                .query::<()>(
+                    redis::cmd("SET")
+                        .arg(Self::key(id))
+                        .arg(json)
+                        .arg("EX")
+                        .arg(self.idle_ttl.as_secs().max(1)),
+                )
+                .await?)
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            Ok(self
+                .redis
+                .query::<()>(redis::cmd("DEL").arg(Self::key(id)))
+                .await?)
+        })
+    }
+}
+
+/// The developer token of one deployment, under `ttm:memoram:developer_token:DEPLOYMENT`, where
+/// `DEPLOYMENT` is a digest of `MEMORAM_BASE_URL` and of the API key's own digest (never the key).
+/// Deployments that share a Redis (staging beside production, a demo beside either) therefore
+/// never read each other's token, and never send one to the other's Memoram.
+pub struct RedisSharedToken {
+    redis: Redis,
+    key: String,
+}
+
+impl RedisSharedToken {
+    pub fn new(redis: Redis, base_url: &url::Url, api_key: &str) -> Self {
+        Self {
+            redis,
+            key: developer_token_key(base_url, api_key),
+        }
+    }
+}
+
+/// `ttm:memoram:developer_token:` + 32 hex digits of SHA-256(base URL ‖ SHA-256(API key)).
+pub fn developer_token_key(base_url: &url::Url, api_key: &str) -> String {
+    let key_digest = Sha256::digest(api_key.as_bytes());
+    let mut deployment = Sha256::new();
+    deployment.update(base_url.as_str().as_bytes());
+    deployment.update(b"\n");
+    deployment.update(key_digest);
+    let hex: String = deployment.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{KEY_PREFIX}memoram:developer_token:{hex}")
+}
+
+impl SharedToken for RedisSharedToken {
+    fn get(&self) -> BoxFuture<'_, Result<Option<StoredDeveloperToken>, StoreError>> {
+        Box::pin(async move {
+            let json: Option<String> = self.redis.query(redis::cmd("GET").arg(&self.key)).await?;
+            Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        token: &'a StoredDeveloperToken,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(token).map_err(RedisError::Encoding)?;
+            Ok(self
+                .redis
+                .query::<()>(
+                    redis::cmd("SET")
+                        .arg(&self.key)
+                        .arg(json)
+                        .arg("PX")
+                        .arg(ttl.as_millis().max(1) as u64),
+                )
+                .await?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_developer_token_key_is_per_deployment_and_hides_the_api_key() {
+        let production = url::Url::parse("https://api.memoram.app/api/v1").expect("url");
+        let staging = url::Url::parse("https://staging.memoram.app/api/v1").expect("url");
+        let key = developer_token_key(&production, "mk_live_secret");
+        assert!(key.starts_with("ttm:memoram:developer_token:"), "{key}");
+        assert_eq!(key.len(), "ttm:memoram:developer_token:".len() + 32);
+        assert!(!key.contains("mk_live_secret"));
+        assert_eq!(key, developer_token_key(&production, "mk_live_secret"));
+        assert_ne!(key, developer_token_key(&staging, "mk_live_secret"));
+        assert_ne!(key, developer_token_key(&production, "mk_test_other"));
+    }
+}

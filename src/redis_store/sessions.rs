@@ -1,0 +1,180 @@
+//! Sessions in Redis, under `ttm:session:KEY` with Redis expiry, shared by every instance and
+//! surviving restarts. It mirrors actix-session's own Redis store, but every command is bounded
+//! in time, so a Redis outage gives a quick 503, never a hung page; and, like the memory store,
+//! it updates only a session that still exists (logout is final).
+
+use std::collections::HashMap;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::cookie::time::Duration as CookieDuration;
+
+use super::{Redis, KEY_PREFIX};
+use crate::auth::session_store::{gone, new_session_key, ttl_for, MemorySessionStore};
+
+type SessionState = HashMap<String, String>;
+
+/// A session key's Redis key.
+fn redis_key(session_key: &SessionKey) -> String {
+    format!("{KEY_PREFIX}session:{}", session_key.as_ref())
+}
+
+#[derive(Clone)]
+pub struct RedisSessionStore {
+    redis: Redis,
+}
+
+impl RedisSessionStore {
+    pub fn new(redis: Redis) -> Self {
+        Self { redis }
+    }
+}
+
+fn ttl_seconds(ttl: &CookieDuration) -> i64 {
+    ttl.whole_seconds().max(1)
+}
+
+impl SessionStore for RedisSessionStore {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        let value: Option<String> = self
+            .redis
+            .query(redis::cmd("GET").arg(redis_key(session_key)))
+            .await
+            .map_err(|e| LoadError::Other(e.into()))?;
+        match value {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| LoadError::Deserialization(e.into())),
+        }
+    }
+
+    async fn save(
+        &self,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        let ttl = &ttl_for(&state, ttl);
+        let json = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
+        let key =
+            SessionKey::try_from(new_session_key()).map_err(|e| SaveError::Other(e.into()))?;
+        self.redis
+            .query::<()>(
+                redis::cmd("SET")
+                    .arg(redis_key(&key))
+                    .arg(json)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl_seconds(ttl)),
+            )
+            .await
+            .map_err(|e| SaveError::Other(e.into()))?;
+        Ok(key)
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        let ttl = &ttl_for(&state, ttl);
+        let json =
+            serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
+        let updated: Option<String> = self
+            .redis
+            .query(
+                redis::cmd("SET")
+                    .arg(redis_key(&session_key))
+                    .arg(&json)
+                    .arg("XX")
+                    .arg("EX")
+                    .arg(ttl_seconds(ttl)),
+            )
+            .await
+            .map_err(|e| UpdateError::Other(e.into()))?;
+        match updated {
+            Some(_) => Ok(session_key),
+            // Logged out (or expired) meanwhile: not written back, logout is final.
+            None => gone(),
+        }
+    }
+
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        ttl: &CookieDuration,
+    ) -> anyhow::Result<()> {
+        self.redis
+            .query::<()>(
+                redis::cmd("EXPIRE")
+                    .arg(redis_key(session_key))
+                    .arg(ttl_seconds(ttl)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+        self.redis
+            .query::<()>(redis::cmd("DEL").arg(redis_key(session_key)))
+            .await?;
+        Ok(())
+    }
+}
+
+/// The store the app runs with, chosen by `SESSION_STORE`: one type for `SessionMiddleware`.
+#[derive(Clone)]
+pub enum SessionBackend {
+    Memory(MemorySessionStore),
+    Redis(RedisSessionStore),
+}
+
+impl SessionStore for SessionBackend {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        match self {
+            SessionBackend::Memory(store) => store.load(session_key).await,
+            SessionBackend::Redis(store) => store.load(session_key).await,
+        }
+    }
+
+    async fn save(
+        &self,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        match self {
+            SessionBackend::Memory(store) => store.save(state, ttl).await,
+            SessionBackend::Redis(store) => store.save(state, ttl).await,
+        }
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        match self {
+            SessionBackend::Memory(store) => store.update(session_key, state, ttl).await,
+            SessionBackend::Redis(store) => store.update(session_key, state, ttl).await,
+        }
+    }
+
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        ttl: &CookieDuration,
+    ) -> anyhow::Result<()> {
+        match self {
+            SessionBackend::Memory(store) => store.update_ttl(session_key, ttl).await,
+            SessionBackend::Redis(store) => store.update_ttl(session_key, ttl).await,
+        }
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+        match self {
+            SessionBackend::Memory(store) => store.delete(session_key).await,
+            SessionBackend::Redis(store) => store.delete(session_key).await,
+        }
+    }
+}
