@@ -8,8 +8,10 @@ use std::time::Duration;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use url::Url;
 
+use crate::auth::oauth::OAuthFlow;
 use crate::auth::single_flight::{Late, Panicked};
-use crate::auth::tokens::AccessToken;
+use crate::auth::tokens::{AccessToken, TokenError, TokenStore};
+use crate::auth::{within_deadline, ConnectionId};
 use crate::http_client::{HttpClient, HttpError};
 
 /// What a call to a provider's API can end in. Cheap to clone: a renewal's failure is shared
@@ -47,6 +49,54 @@ impl From<Panicked> for ApiError {
     fn from(_: Panicked) -> Self {
         ApiError::Unavailable(None)
     }
+}
+
+/// Why a call made with a connection's access token failed: no token could be had, or the API
+/// refused or failed the call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+/// Step 5 for handlers: runs `call` with a valid access token of `connection` (refreshed first
+/// if it expired). If the API still answers 401, the token is refreshed once and `call` retried
+/// once; a second 401 means the grant is gone: the tokens are dropped and the answer is
+/// `TokenError::Reconnect` (the user connects again). All of it ends by the request's deadline
+/// (`auth::with_deadline`): a slow refresh plus a slow call cannot add up to more than one
+/// page's budget. A refresh in flight at the deadline goes on and stores its result.
+pub async fn with_access_token<T, F, Fut>(
+    tokens: &TokenStore,
+    oauth: &OAuthFlow,
+    connection: &ConnectionId,
+    call: F,
+) -> Result<T, CallError>
+where
+    F: Fn(AccessToken) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let work = async {
+        let token = tokens.access_token(connection, oauth).await?;
+        let sent_at = tokio::time::Instant::now();
+        match call(token.clone()).await {
+            Err(ApiError::Unauthorized) => {
+                let token = tokens
+                    .refresh_rejected(connection, &token, sent_at, oauth)
+                    .await?;
+                match call(token).await {
+                    Err(ApiError::Unauthorized) => {
+                        tokens.remove(connection).await?;
+                        Err(TokenError::Reconnect.into())
+                    }
+                    other => Ok(other?),
+                }
+            }
+            other => Ok(other?),
+        }
+    };
+    within_deadline(work, || ApiError::Timeout.into()).await
 }
 
 /// The one place that attaches a bearer token and interprets the status: the body of a 2xx

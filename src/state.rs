@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use crate::api::{with_access_token, CallError};
 use crate::auth::oauth::OAuthFlow;
 use crate::auth::tokens::{AccessToken, TokenError, TokenStore};
 use crate::auth::{within_deadline, ConnectionId};
@@ -67,12 +68,8 @@ impl AppState {
         self.tokens.remove(connection).await
     }
 
-    /// Step 5 for handlers: runs `call` with a valid access token of this connection. If the API
-    /// still answers 401, the token is refreshed once and `call` retried once; a second 401 means
-    /// the grant is gone, and the user is asked to connect again. All of it ends by the
-    /// request's deadline (`with_deadline`): a slow refresh plus a slow call cannot add up to
-    /// more than one page's budget. A refresh in flight at the deadline goes on and stores its
-    /// result (see `tokens`).
+    /// Step 5 for handlers (`api::with_access_token`), with this app's errors: a grant found
+    /// gone, however it was found out, also forgets what was kept for it.
     pub async fn call_api<T, F, Fut>(
         &self,
         connection: &ConnectionId,
@@ -82,43 +79,13 @@ impl AppState {
         F: Fn(AccessToken) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        let outcome = within_deadline(self.call_api_once(connection, call), || {
-            AppError::Api(ApiError::Timeout)
-        })
-        .await;
-        // The grant is gone, however it was found out: what was kept for it goes too.
-        if let Err(AppError::Token(TokenError::Reconnect)) = &outcome {
+        let outcome = with_access_token(&self.tokens, &self.oauth, connection, call).await;
+        if let Err(CallError::Token(TokenError::Reconnect)) = &outcome {
             self.profiles.forget(connection).await;
         }
-        outcome
-    }
-
-    async fn call_api_once<T, F, Fut>(
-        &self,
-        connection: &ConnectionId,
-        call: F,
-    ) -> Result<T, AppError>
-    where
-        F: Fn(AccessToken) -> Fut,
-        Fut: Future<Output = Result<T, ApiError>>,
-    {
-        let token = self.tokens.access_token(connection, &self.oauth).await?;
-        let sent_at = tokio::time::Instant::now();
-        match call(token.clone()).await {
-            Err(ApiError::Unauthorized) => {
-                let token = self
-                    .tokens
-                    .refresh_rejected(connection, &token, sent_at, &self.oauth)
-                    .await?;
-                match call(token).await {
-                    Err(ApiError::Unauthorized) => {
-                        self.tokens.remove(connection).await?;
-                        Err(TokenError::Reconnect.into())
-                    }
-                    other => other.map_err(AppError::from),
-                }
-            }
-            other => other.map_err(AppError::from),
-        }
+        outcome.map_err(|error| match error {
+            CallError::Token(error) => AppError::Token(error),
+            CallError::Api(error) => AppError::Api(error),
+        })
     }
 }
