@@ -116,7 +116,7 @@ impl Drop for AppProcess {
 
 /// A simulator on a free port that knows this test's client and the app at `app_url` as its
 /// registered redirect URI; the rest of `config` as given.
-fn start_simulator(app_url: &str, config: SimulatorConfig) -> Simulator {
+pub fn start_simulator(app_url: &str, config: SimulatorConfig) -> Simulator {
     Simulator::start(
         TcpListener::bind("127.0.0.1:0").expect("bind simulator port"),
         SimulatorConfig {

@@ -10,6 +10,7 @@ mod helpers;
 mod hostile;
 mod memoram;
 mod memoram_fidelity;
+mod minimal;
 mod observability;
 mod pages;
 mod process;
