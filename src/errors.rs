@@ -22,6 +22,7 @@ use crate::api::{ApiError, Provider};
 use crate::auth::oauth::OAuthError;
 use crate::auth::session::SessionError;
 use crate::auth::tokens::TokenError;
+use crate::auth::StoreError;
 use crate::templates::Templates;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,9 @@ pub enum AppError {
     SeeOther(&'static str),
     #[error("the session store failed")]
     Session(#[from] SessionError),
+    /// A store of connections (Redis) failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The session middleware could not load or save the session (the store is down).
     #[error("the session store is unavailable")]
     SessionStore,
@@ -308,7 +312,9 @@ impl AppError {
             .retry(),
             AppError::Memoram(e) => return upstream_page(Provider::Memoram, e),
             AppError::SeeOther(_) => ErrorPage::new(StatusCode::SEE_OTHER, "See other", ""),
-            AppError::Session(_) | AppError::SessionStore => sessions_unavailable(),
+            AppError::Session(_) | AppError::SessionStore | AppError::Store(_) => {
+                sessions_unavailable()
+            }
             AppError::Template(_) => ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR),
         };
         (page, None)

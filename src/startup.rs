@@ -26,6 +26,7 @@ use crate::http_client::HttpClient;
 use crate::llm::LlmClient;
 use crate::memoram::connections::MemoramConnections;
 use crate::memoram::developer_token::{DeveloperTokens, SharedToken};
+use crate::memoram::Memoram;
 use crate::memoram::MemoramClient;
 use crate::redis_store::flows::RedisSpentStates;
 use crate::redis_store::memoram::{RedisConnections, RedisSharedToken};
@@ -36,9 +37,9 @@ use crate::rememberizer::cache::ProfileCache;
 use crate::rememberizer::ApiClient;
 use crate::routes::{
     ask, assets, auth, dashboard, discussions, documents, health, home, mementos, memoram,
-    memories, memorize,
+    memories, memorize, memory_form,
 };
-use crate::state::{AppState, MemoramState};
+use crate::state::AppState;
 use crate::telemetry::{self, RequestSpan};
 use crate::templates::Templates;
 
@@ -212,7 +213,7 @@ fn memoram_state(
     redis: Option<&Redis>,
     session_key: &Key,
     https: bool,
-) -> anyhow::Result<Option<MemoramState>> {
+) -> anyhow::Result<Option<Memoram>> {
     // Rememberizer configured for real and Memoram not: Memoram is not offered.
     let Some(client) = &memoram.client else {
         return Ok(None);
@@ -236,7 +237,7 @@ fn memoram_state(
         Some(redis) => MemoramConnections::new(RedisConnections::new(redis.clone(), SESSION_TTL)),
         None => MemoramConnections::memory(MAX_SESSIONS, SESSION_TTL),
     };
-    let state = MemoramState {
+    let state = Memoram {
         oauth: OAuthFlow::new(
             endpoints,
             &client.client_id,
@@ -327,7 +328,7 @@ fn run(
                     )
                     .service(
                         web::scope("/memories")
-                            .app_data(web::FormConfig::default().limit(memories::MAX_FORM_BYTES))
+                            .app_data(web::FormConfig::default().limit(memory_form::MAX_FORM_BYTES))
                             .route("", web::get().to(memories::list))
                             .route("", web::post().to(memories::create))
                             .route("/new", web::get().to(memories::new_form))

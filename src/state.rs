@@ -5,11 +5,10 @@ use std::future::Future;
 use crate::api::{with_access_token, CallError};
 use crate::auth::oauth::OAuthFlow;
 use crate::auth::tokens::{AccessToken, TokenError, TokenStore};
-use crate::auth::{within_deadline, ConnectionId};
+use crate::auth::ConnectionId;
 use crate::errors::AppError;
 use crate::llm::LlmClient;
-use crate::memoram::connections::MemoramConnections;
-use crate::memoram::MemoramClient;
+use crate::memoram::Memoram;
 use crate::redis_store::Redis;
 use crate::rememberizer::cache::ProfileCache;
 use crate::rememberizer::{ApiClient, ApiError};
@@ -31,34 +30,12 @@ pub struct AppState {
     /// Set when an answer service is configured (`LLM_*`, or the simulator's in demo mode).
     pub llm: Option<LlmClient>,
     /// Set when Memoram is offered (configured, or on its simulator in demo mode).
-    pub memoram: Option<MemoramState>,
-}
-
-/// Memoram's share of the state: its flow, its client, and the connections' store.
-pub struct MemoramState {
-    pub oauth: OAuthFlow,
-    pub flows: crate::auth::pending_flows::FlowCookies,
-    pub client: MemoramClient,
-    pub connections: MemoramConnections,
-    /// The access request's `reason` (`MEMORAM_ACCESS_REASON`).
-    pub reason: String,
-    /// Where the user approves access requests (`MEMORAM_DASHBOARD_URL`).
-    pub dashboard_url: url::Url,
-}
-
-/// Runs a Memoram call within the page's deadline (`with_deadline`), as `call_api` does for
-/// Rememberizer.
-pub async fn memoram_call<T>(
-    call: impl Future<Output = Result<T, ApiError>>,
-) -> Result<T, AppError> {
-    within_deadline(call, || ApiError::Timeout)
-        .await
-        .map_err(AppError::Memoram)
+    pub memoram: Option<Memoram>,
 }
 
 impl AppState {
     /// Memoram's state; a 404 where Memoram is not offered.
-    pub fn memoram(&self) -> Result<&MemoramState, AppError> {
+    pub fn memoram(&self) -> Result<&Memoram, AppError> {
         self.memoram.as_ref().ok_or(AppError::NotFound)
     }
 

@@ -11,9 +11,11 @@
 //! 8–9. memory blobs and tags — the other methods of [`MemoramClient`], content sealed and
 //!    opened by [`cipher::ContentCipher`].
 
+mod access;
 pub mod cipher;
 pub mod connections;
 pub mod developer_token;
+mod member;
 pub mod models;
 
 use reqwest::Method;
@@ -22,12 +24,30 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::api::{decode, send_bearer, ApiError};
-use crate::auth::oauth::{join, Endpoints};
+use crate::auth::oauth::{join, Endpoints, OAuthFlow};
+use crate::auth::pending_flows::FlowCookies;
 use crate::http_client::HttpClient;
+pub use access::AccessState;
 use cipher::ContentCipher;
-use connections::UserKeys;
+use connections::{MemoramConnections, UserKeys};
 use developer_token::DeveloperTokens;
+pub use member::{within, Member, MemberError, Opened};
 pub use models::*;
+
+/// The app's side of Memoram: the user authorization, the typed client, where connections are
+/// kept, and what the access request says. The rules that span them are its methods: the access
+/// request and its state (`access`), and what an approved member does (`member`: a rotated key,
+/// a revoked access, a search).
+pub struct Memoram {
+    pub oauth: OAuthFlow,
+    pub flows: FlowCookies,
+    pub client: MemoramClient,
+    pub connections: MemoramConnections,
+    /// The access request's `reason` (`MEMORAM_ACCESS_REASON`).
+    pub reason: String,
+    /// Where the user approves access requests (`MEMORAM_DASHBOARD_URL`).
+    pub dashboard_url: Url,
+}
 
 /// Where Memoram sends the browser back, relative to `APP_BASE_URL`.
 pub const CALLBACK_PATH: &str = "auth/memoram/callback";

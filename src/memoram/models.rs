@@ -111,6 +111,16 @@ pub struct MemoryBlob {
     pub updated_at: Option<String>,
 }
 
+impl MemoryBlob {
+    /// The title as pages show it (`(untitled memory)` when it has none).
+    pub fn display_title(&self) -> String {
+        self.title
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| "(untitled memory)".to_owned())
+    }
+}
+
 /// `GET /memory-blobs`: a page and the cursor of the next one (`null` on the last page).
 #[derive(Debug, Deserialize)]
 pub struct BlobPage {

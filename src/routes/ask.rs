@@ -9,13 +9,14 @@ use tera::Context;
 use crate::api::Provider;
 use crate::errors::AppError;
 use crate::llm::Passage;
+use crate::memoram::MemberError;
 use crate::rememberizer::{DataSource, Found, SearchHit, SearchQuery};
 use crate::routes::dashboard::{integration_label, DocumentRow};
 use crate::routes::guards::{MemoramMember, RememberizerUser};
-use crate::routes::memories::{display_title, memory_href, open_for_search, revoked};
+use crate::routes::memories::memory_href;
 use crate::routes::parse_day;
 use crate::routes::signed_in;
-use crate::state::{memoram_call, AppState};
+use crate::state::AppState;
 use crate::templates::Templates;
 
 pub const RESULT_COUNTS: [u32; 3] = [5, 10, 20];
@@ -53,14 +54,6 @@ struct PassageView {
     rank: usize,
     text: String,
 }
-
-/// Memories asked of Memoram per keyword, and keywords per question: Memoram's `searchQuery` is
-/// a text filter ("searches title, summary, content"), not a semantic search, so the question's
-/// longest words are searched one by one and the hits merged.
-const MEMORIES_PER_KEYWORD: u32 = 5;
-const MAX_KEYWORDS: usize = 3;
-/// Memories among the passages at most.
-const MAX_MEMORIES: usize = 5;
 
 pub async fn ask(
     query: web::Query<AskQuery>,
@@ -130,8 +123,8 @@ pub async fn ask(
         Ok(memories) => memories,
         // A session that only has Memoram shows Memoram's error; with Rememberizer's passages
         // on the page, a Memoram failure is a note, not the end of the page.
-        Err(error) if found.is_none() => return Err(error),
-        Err(AppError::SeeOther(_)) => {
+        Err(error) if found.is_none() => return Err(error.into()),
+        Err(MemberError::Revoked) => {
             context.insert("memoram_revoked", &true);
             Vec::new()
         }
@@ -198,76 +191,35 @@ async fn search_rememberizer(
         .map(Some)
 }
 
-/// The question's longest distinct words (4 letters or more), longest first.
-fn keywords(question: &str) -> Vec<String> {
-    let mut words: Vec<String> = question
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() >= 4)
-        .map(str::to_lowercase)
-        .collect();
-    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
-    words.dedup();
-    let mut unique: Vec<String> = Vec::new();
-    for word in words {
-        if !unique.contains(&word) {
-            unique.push(word);
-        }
-    }
-    unique.truncate(MAX_KEYWORDS);
-    unique
-}
-
-/// Memories matching the question's keywords, each a group of one passage (its decrypted
-/// content; its summary if the content does not open).
+/// The memories matching the question, each a group of one passage (its decrypted content; its
+/// summary if the content does not open).
 async fn search_memoram(
     state: &AppState,
     member: Option<&mut MemoramMember>,
     question: &str,
-) -> Result<Vec<DocumentGroup>, AppError> {
+) -> Result<Vec<DocumentGroup>, MemberError> {
     let (Some(memoram), Some(member)) = (state.memoram.as_ref(), member) else {
         return Ok(Vec::new());
     };
-    let user_id = member.keys.user_id.clone();
-    let searches = keywords(question).into_iter().map(|word| {
-        let query = crate::memoram::BlobQuery {
-            search: Some(word),
-            limit: MEMORIES_PER_KEYWORD,
-            ..Default::default()
-        };
-        let client = &memoram.client;
-        let user_id = &user_id;
-        async move { memoram_call(client.memories(user_id, &query)).await }
-    });
-    let pages = futures_util::future::join_all(searches).await;
-    let mut blobs = Vec::new();
-    for page in pages {
-        // A 403: the access was revoked; the credentials are forgotten.
-        let page = page.map_err(|e| revoked(e, memoram, member))?;
-        for blob in page.memory_blobs {
-            if blobs.len() < MAX_MEMORIES
-                && !blobs
-                    .iter()
-                    .any(|b: &crate::memoram::MemoryBlob| b.id == blob.id)
-            {
-                blobs.push(blob);
-            }
-        }
-    }
-    let texts = open_for_search(memoram, member, &blobs).await?;
-    let mut groups = Vec::new();
-    for (blob, text) in blobs.iter().zip(texts) {
-        let name = display_title(blob);
-        groups.push(DocumentGroup {
+    let found = memoram.search(member, question).await?;
+    let groups = found
+        .into_iter()
+        .enumerate()
+        .map(|(index, (blob, text))| DocumentGroup {
             identity: format!("memoram:{}", blob.id),
             service: Provider::Memoram,
-            document: DocumentRow::memory(name, memory_href(&blob.id), blob.source.clone()),
+            document: DocumentRow::memory(
+                blob.display_title(),
+                memory_href(&blob.id),
+                blob.source.clone(),
+            ),
             passages: vec![PassageView {
                 number: 0,
-                rank: groups.len() + 1,
+                rank: index + 1,
                 text,
             }],
-        });
-    }
+        })
+        .collect();
     Ok(groups)
 }
 
@@ -382,15 +334,6 @@ mod tests {
             Some("12 documents from Google Drive, 2 from Slack")
         );
         assert_eq!(sources_summary(&[]), None);
-    }
-
-    #[test]
-    fn keywords_are_the_longest_distinct_words() {
-        assert_eq!(
-            keywords("When is the Lisbon trip? Lisbon, in May, with the deploy?"),
-            vec!["lisbon", "deploy", "when"]
-        );
-        assert!(keywords("is it ok?").is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::api::Provider;
 use crate::auth::oauth::{Grant, OAuthFlow};
 use crate::auth::pending_flows::{FlowCookies, SpentStates};
 use crate::auth::session::TypedSession;
-use crate::auth::tokens::{TokenError, TokenSet};
+use crate::auth::tokens::TokenSet;
 use crate::errors::AppError;
 use crate::routes::see_other;
 use crate::state::AppState;
@@ -134,11 +134,7 @@ pub async fn finish(
     // Each state is exchanged once, whatever arrives concurrently (a reload, a proxy retry): a
     // second exchange of one code would make a provider following RFC 6749 §4.1.2 revoke the
     // grant.
-    if !spent_states
-        .claim(&pending.state)
-        .await
-        .map_err(TokenError::from)?
-    {
+    if !spent_states.claim(&pending.state).await? {
         return Err(invalid(UNKNOWN_FLOW));
     }
 
@@ -223,11 +219,7 @@ async fn end_connections(
     }
     if provider != Some(Provider::Rememberizer) {
         if let (Some(memoram), Some(id)) = (&state.memoram, session.memoram_connection()?) {
-            memoram
-                .connections
-                .remove(&id)
-                .await
-                .map_err(TokenError::from)?;
+            memoram.connections.remove(&id).await?;
         }
     }
     match provider {

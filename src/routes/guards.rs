@@ -14,10 +14,10 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use crate::auth::session::TypedSession;
-use crate::auth::tokens::TokenError;
 use crate::auth::ConnectionId;
 use crate::errors::AppError;
-use crate::memoram::connections::{MemoramConnection, UserKeys};
+use crate::memoram::connections::MemoramConnection;
+use crate::memoram::{Member, MemberError};
 use crate::state::AppState;
 
 /// Where Memoram's waiting page is.
@@ -67,8 +67,7 @@ impl FromRequest for MemoramUser {
             let connection = memoram
                 .connections
                 .get(&id)
-                .await
-                .map_err(TokenError::from)?
+                .await?
                 // Forgotten by the store (idle too long, evicted): connect again.
                 .ok_or(AppError::SeeOther("/"))?;
             Ok(Self {
@@ -80,11 +79,23 @@ impl FromRequest for MemoramUser {
     }
 }
 
+/// An approved member (see `memoram::Member`: its id, connection and keys), with the session.
 pub struct MemoramMember {
-    pub id: ConnectionId,
-    pub connection: MemoramConnection,
-    pub keys: UserKeys,
+    pub member: Member,
     pub session: TypedSession,
+}
+
+impl std::ops::Deref for MemoramMember {
+    type Target = Member;
+    fn deref(&self) -> &Member {
+        &self.member
+    }
+}
+
+impl std::ops::DerefMut for MemoramMember {
+    fn deref_mut(&mut self) -> &mut Member {
+        &mut self.member
+    }
 }
 
 impl FromRequest for MemoramMember {
@@ -95,17 +106,23 @@ impl FromRequest for MemoramMember {
         let user = MemoramUser::from_request(req, payload);
         Box::pin(async move {
             let user = user.await?;
-            let keys = user
-                .connection
-                .credentials
-                .clone()
+            let member = Member::new(user.id, user.connection)
                 .ok_or(AppError::SeeOther(MEMORAM_ACCESS_ROUTE))?;
             Ok(Self {
-                id: user.id,
-                connection: user.connection,
-                keys,
+                member,
                 session: user.session,
             })
         })
+    }
+}
+
+/// A member's failure as a page: a revoked access sends the browser to the waiting page.
+impl From<MemberError> for AppError {
+    fn from(error: MemberError) -> Self {
+        match error {
+            MemberError::Api(error) => AppError::Memoram(error),
+            MemberError::Revoked => AppError::SeeOther(MEMORAM_ACCESS_ROUTE),
+            MemberError::Store(error) => AppError::Store(error),
+        }
     }
 }

@@ -43,11 +43,7 @@ pub async fn home(
         context.insert("memoram_offered", &true);
         if let Some(id) = session.memoram_connection()? {
             // The store's word, not the session's: a connection it forgot is not shown.
-            let connection = memoram
-                .connections
-                .get(&id)
-                .await
-                .map_err(TokenError::from)?;
+            let connection = memoram.connections.get(&id).await?;
             if let Some(connection) = connection {
                 connected = true;
                 context.insert("memoram_connected", &true);

@@ -7,15 +7,13 @@ use tera::Context;
 
 use crate::api::{ApiError, Provider};
 use crate::auth::session::TypedSession;
-use crate::auth::tokens::TokenError;
 use crate::errors::AppError;
-use crate::memoram::connections::MemoramConnection;
-use crate::memoram::AccessStatus;
+use crate::memoram::AccessState;
 use crate::routes::auth::{begin, finish, with_cookie, CallbackParams, CsrfForm};
 use crate::routes::guards::{MemoramUser, MEMORAM_ACCESS_ROUTE};
 use crate::routes::see_other;
 use crate::routes::signed_in;
-use crate::state::{memoram_call, AppState};
+use crate::state::AppState;
 use crate::templates::Templates;
 
 pub const START_ROUTE: &str = "/auth/memoram";
@@ -53,40 +51,16 @@ pub async fn callback(
         .ok_or(AppError::Memoram(ApiError::BadResponse(
             "the token response carried no memory_key".to_owned(),
         )))?;
-    // Kept first, so that a failed access request (the exchange used much of the page's time)
-    // does not cost the user their consent: the waiting page offers to ask again.
-    let mut connection = MemoramConnection::new(&memory_key);
-    let id = memoram
-        .connections
-        .insert(&connection)
-        .await
-        .map_err(TokenError::from)?;
+    let (id, requested) = memoram.connect(&memory_key).await?;
     if let Some(previous) = session.memoram_connection()? {
-        memoram
-            .connections
-            .remove(&previous)
-            .await
-            .map_err(TokenError::from)?;
+        memoram.connections.remove(&previous).await?;
     }
     session.start_memoram_connection(&id)?;
-    let requested = memoram_call(
-        memoram
-            .client
-            .create_access_request(&memory_key, &memoram.reason),
-    )
-    .await;
     match requested {
-        Ok(request) => {
-            connection.request_id = Some(request.id);
-            memoram
-                .connections
-                .put(&id, &connection)
-                .await
-                .map_err(TokenError::from)?;
-        }
+        Ok(()) => {}
         // The app's own credentials are refused: a page that says so, not an invitation to
         // retry (the connection is kept all the same).
-        Err(error @ AppError::Memoram(ApiError::Unauthorized)) => return Err(error),
+        Err(ApiError::Unauthorized) => return Err(AppError::Memoram(ApiError::Unauthorized)),
         Err(error) => {
             tracing::warn!(%error, "the access request failed; the waiting page offers to ask again");
             session
@@ -110,42 +84,9 @@ pub async fn access(
         mut connection,
         session,
     } = user;
-    let status = match connection.request_id.clone() {
-        None => None,
-        Some(request_id) => {
-            match memoram_call(memoram.client.access_request(&request_id)).await {
-                Ok(request) => Some((request_id, request.status)),
-                // Gone at Memoram: ask again.
-                Err(AppError::Memoram(ApiError::NotFound)) => None,
-                Err(other) => return Err(other),
-            }
-        }
-    };
-    if let Some((request_id, AccessStatus::Approved)) = &status {
-        match memoram_call(memoram.client.credentials(request_id)).await {
-            Ok(credentials) => {
-                connection.set_credentials(credentials);
-                memoram
-                    .connections
-                    .put(&id, &connection)
-                    .await
-                    .map_err(TokenError::from)?;
-                return Ok(see_other("/memories"));
-            }
-            // Approved, yet the keys are refused (revoked between the two calls, or not yet
-            // released): the page waits and checks again.
-            Err(AppError::Memoram(ApiError::Refused(status))) if status.as_u16() == 403 => {}
-            Err(other) => return Err(other),
-        }
-    }
-    // Not (or no longer) approved: whatever credentials were kept are of no use now.
-    if connection.credentials.is_some() {
-        connection.credentials = None;
-        memoram
-            .connections
-            .put(&id, &connection)
-            .await
-            .map_err(TokenError::from)?;
+    let access = memoram.check_access(&id, &mut connection).await?;
+    if access == AccessState::Approved {
+        return Ok(see_other("/memories"));
     }
     let mut context = Context::new();
     signed_in(&mut context, &session)?;
@@ -153,16 +94,7 @@ pub async fn access(
     context.insert("dashboard_url", memoram.dashboard_url.as_str());
     context.insert("reason", &memoram.reason);
     context.insert("recheck_seconds", &RECHECK_SECONDS);
-    context.insert(
-        "status",
-        match status.map(|(_, status)| status) {
-            None => "none",
-            Some(AccessStatus::Pending | AccessStatus::Approved) => "pending",
-            Some(AccessStatus::Rejected) => "rejected",
-            Some(AccessStatus::Revoked) => "revoked",
-            Some(AccessStatus::Unknown) => "unknown",
-        },
-    );
+    context.insert("status", access.as_str());
     Ok(templates.page("memoram_access.html", &context)?)
 }
 
@@ -175,18 +107,6 @@ pub async fn ask_again(
     form.check(&user.session)?;
     let memoram = state.memoram()?;
     let mut connection = user.connection;
-    let request = memoram_call(
-        memoram
-            .client
-            .create_access_request(&connection.memory_key(), &memoram.reason),
-    )
-    .await?;
-    connection.request_id = Some(request.id);
-    connection.credentials = None;
-    memoram
-        .connections
-        .put(&user.id, &connection)
-        .await
-        .map_err(TokenError::from)?;
+    memoram.ask_again(&user.id, &mut connection).await?;
     Ok(see_other(MEMORAM_ACCESS_ROUTE))
 }

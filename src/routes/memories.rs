@@ -1,15 +1,9 @@
 //! Memoram memories: the list (tag filter, text search, minimum importance, cursor pages), one
 //! memory (its content decrypted), create, edit and delete (CSRF, POST → redirect → GET), and
 //! the tags. Every page takes a [`MemoramMember`]: an approved access request's credentials.
-//!
-//! Two things a real deployment meets, handled here:
-//! - access revoked after approval: Memoram answers 403; the credentials are forgotten and the
-//!   browser goes to the waiting page, which says so;
-//! - a rotated key (`key_version` changed): content that does not open with the kept key makes
-//!   the page fetch the credentials again, once, and try the new key. Content that still does not
-//!   open is shown as such, never as ciphertext.
+//! Memoram's rules (a rotated key, a revoked access) are `memoram::Member`'s; a revoked access
+//! sends the browser to the waiting page, which says so.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -17,168 +11,22 @@ use serde::{Deserialize, Serialize};
 use tera::Context;
 
 use crate::api::ApiError;
-use crate::auth::tokens::TokenError;
 use crate::errors::AppError;
-use crate::memoram::cipher::CipherError;
-use crate::memoram::{BlobQuery, MemoryBlob, MemoryDraft};
+use crate::memoram::{within, BlobQuery, MemberError, Memoram, MemoryBlob, Opened};
 use crate::routes::auth::CsrfForm;
 use crate::routes::dashboard::display_date;
-use crate::routes::guards::{MemoramMember, MEMORAM_ACCESS_ROUTE};
+use crate::routes::guards::MemoramMember;
+use crate::routes::memory_form::{check, failed_save, form_page, MemoryForm};
 use crate::routes::see_other;
 use crate::routes::signed_in;
-use crate::state::{memoram_call, AppState, MemoramState};
+use crate::state::AppState;
 use crate::templates::Templates;
 
 /// Memories per page.
 pub const PAGE_SIZE: u32 = 10;
 /// Pages remembered for "Back" (their cursors travel in the address).
 const MAX_TRAIL: usize = 50;
-pub const MAX_TITLE_CHARS: usize = 200;
-pub const MAX_SUMMARY_CHARS: usize = 2_000;
-pub const MAX_CONTENT_CHARS: usize = 20_000;
-/// Sealed, content grows by a third plus 28 bytes (base64 of nonce, ciphertext and tag): this
-/// many UTF-8 bytes seal to under 64 KiB, the most a provider is assumed to take.
-pub const MAX_CONTENT_BYTES: usize = 47 * 1024;
-pub const MAX_SOURCE_CHARS: usize = 200;
-pub const MAX_TAGS: usize = 20;
-pub const MAX_TAG_CHARS: usize = 50;
 const MAX_SEARCH_CHARS: usize = 200;
-/// Bytes a largest form can take, percent-encoded (see `memorize::MAX_FORM_BYTES`).
-pub const MAX_FORM_BYTES: usize =
-    (MAX_TITLE_CHARS + MAX_SUMMARY_CHARS + MAX_CONTENT_CHARS + MAX_SOURCE_CHARS + 1_100) * 12
-        + 1024;
-
-/// The member's keys, kept up to date within one request (a key rotation is noticed once).
-struct Keys<'a> {
-    memoram: &'a MemoramState,
-    member: &'a mut MemoramMember,
-    refreshed: bool,
-}
-
-/// A memory's content as a page shows it.
-#[derive(Serialize)]
-struct Opened {
-    text: Option<String>,
-    /// With `text` absent: the key version that could not open it.
-    key_version: u64,
-}
-
-impl<'a> Keys<'a> {
-    fn new(memoram: &'a MemoramState, member: &'a mut MemoramMember) -> Self {
-        Self {
-            memoram,
-            member,
-            refreshed: false,
-        }
-    }
-
-    /// Opens `content`; if it does not open, fetches the credentials again once per request (a
-    /// rotated key) and retries with the new key.
-    async fn open(&mut self, content: Option<&str>) -> Result<Opened, AppError> {
-        let Some(content) = content else {
-            return Ok(Opened {
-                text: Some(String::new()),
-                key_version: self.member.keys.key_version,
-            });
-        };
-        let cipher = self.memoram.client.cipher;
-        match cipher.open(&self.member.keys.encryption_key(), content) {
-            Ok(text) => return Ok(self.opened(Some(text))),
-            Err(CipherError::BadKey | CipherError::Undecryptable) if !self.refreshed => {}
-            Err(_) => return Ok(self.opened(None)),
-        }
-        self.refresh().await?;
-        let text = cipher
-            .open(&self.member.keys.encryption_key(), content)
-            .ok();
-        Ok(self.opened(text))
-    }
-
-    /// Fetches the credentials again (a rotated key comes with a new `key_version`) and keeps
-    /// them; once per request. A 403 means the access was revoked (see [`revoked`]).
-    async fn refresh(&mut self) -> Result<(), AppError> {
-        if self.refreshed {
-            return Ok(());
-        }
-        self.refreshed = true;
-        let Some(request_id) = self.member.connection.request_id.clone() else {
-            return Ok(());
-        };
-        let credentials = memoram_call(self.memoram.client.credentials(&request_id))
-            .await
-            .map_err(|e| revoked(e, self.memoram, self.member))?;
-        if credentials.key_version == self.member.keys.key_version {
-            return Ok(());
-        }
-        tracing::info!(
-            old = self.member.keys.key_version,
-            new = credentials.key_version,
-            "Memoram key rotated; using the new key"
-        );
-        self.member.connection.set_credentials(credentials);
-        if let Some(keys) = self.member.connection.credentials.clone() {
-            self.member.keys = keys;
-        }
-        self.memoram
-            .connections
-            .put(&self.member.id, &self.member.connection)
-            .await
-            .map_err(TokenError::from)?;
-        Ok(())
-    }
-
-    fn opened(&self, text: Option<String>) -> Opened {
-        Opened {
-            text,
-            key_version: self.member.keys.key_version,
-        }
-    }
-}
-
-/// The memories' texts for search results: each content opened (the credentials fetched again
-/// at most once, if the key rotated), else its summary, else a note that it cannot be decrypted.
-pub async fn open_for_search(
-    memoram: &MemoramState,
-    member: &mut MemoramMember,
-    blobs: &[MemoryBlob],
-) -> Result<Vec<String>, AppError> {
-    let mut keys = Keys::new(memoram, member);
-    let mut texts = Vec::with_capacity(blobs.len());
-    for blob in blobs {
-        let opened = keys.open(blob.content.as_deref()).await?;
-        texts.push(match (opened.text, &blob.summary) {
-            (Some(text), _) if !text.trim().is_empty() => text.trim().to_owned(),
-            (_, Some(summary)) if !summary.trim().is_empty() => summary.trim().to_owned(),
-            _ => format!(
-                "(This memory cannot be decrypted with this key (key_version {}).)",
-                opened.key_version
-            ),
-        });
-    }
-    Ok(texts)
-}
-
-/// A 403 from Memoram once approved means the access was revoked: the kept credentials are
-/// forgotten (best effort) and the browser goes to the waiting page. Other errors pass.
-pub fn revoked(error: AppError, memoram: &MemoramState, member: &mut MemoramMember) -> AppError {
-    if !matches!(&error, AppError::Memoram(ApiError::Refused(status)) if status.as_u16() == 403) {
-        return error;
-    }
-    member.connection.credentials = None;
-    let (connections, id, connection) = (
-        memoram.connections.clone(),
-        member.id.clone(),
-        member.connection.clone(),
-    );
-    // The waiting page finds out the status again; losing this write only costs one more call.
-    actix_web::rt::spawn(async move {
-        if let Err(error) = connections.put(&id, &connection).await {
-            tracing::warn!(%error, "forgetting revoked Memoram credentials");
-        }
-    });
-    AppError::SeeOther(MEMORAM_ACCESS_ROUTE)
-}
-
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     tag: Option<String>,
@@ -229,19 +77,15 @@ pub async fn list(
         limit: PAGE_SIZE,
         cursor: cursor.clone(),
     };
-    let page = memoram_call(
-        memoram
-            .client
-            .memories(&member.keys.user_id, &blob_query),
-    )
-    .await
-    .map_err(|e| match e {
-        // A cursor Memoram no longer takes: start over rather than fail.
-        AppError::Memoram(ApiError::Refused(status)) if status.as_u16() == 400 && cursor.is_some() => {
-            AppError::BadRequest("This page of memories is no longer available. Start again from the first page.".to_owned())
-        }
-        other => revoked(other, memoram, &mut member),
-    })?;
+    let page = within(memoram.client.memories(&member.keys.user_id, &blob_query))
+        .await
+        .map_err(|e| match e {
+            // A cursor Memoram no longer takes: start over rather than fail.
+            ApiError::Refused(status) if status.as_u16() == 400 && cursor.is_some() => {
+                AppError::BadRequest("This page of memories is no longer available. Start again from the first page.".to_owned())
+            }
+            other => memoram.failed(&mut member, other).into(),
+        })?;
     let rows: Vec<Row> = page.memory_blobs.iter().map(row).collect();
 
     // Links keep the filters; "Next" adds this page's cursor to the trail, "Back" drops one.
@@ -336,7 +180,7 @@ fn decode_trail(raw: Option<&str>) -> Vec<String> {
 fn row(blob: &MemoryBlob) -> Row {
     Row {
         href: memory_href(&blob.id),
-        title: display_title(blob),
+        title: blob.display_title(),
         summary: blob.summary.clone().filter(|s| !s.trim().is_empty()),
         tags: blob.tags.clone(),
         importance: blob.importance.map(|i| format!("{i:.2}")),
@@ -346,14 +190,6 @@ fn row(blob: &MemoryBlob) -> Row {
             .or(blob.created_at.as_deref())
             .map(display_date),
     }
-}
-
-/// A memory's title as pages show it (`(untitled memory)` when it has none).
-pub fn display_title(blob: &MemoryBlob) -> String {
-    blob.title
-        .clone()
-        .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| "(untitled memory)".to_owned())
 }
 
 /// `GET /memories/{id}`.
@@ -389,7 +225,7 @@ struct MemoryView {
 fn memory_view(blob: &MemoryBlob) -> MemoryView {
     MemoryView {
         href: memory_href(&blob.id),
-        title: display_title(blob),
+        title: blob.display_title(),
         summary: blob.summary.clone().filter(|s| !s.trim().is_empty()),
         tags: blob.tags.clone(),
         importance: blob.importance,
@@ -400,91 +236,8 @@ fn memory_view(blob: &MemoryBlob) -> MemoryView {
     }
 }
 
-/// The create and edit form, as typed (everything a string, so that a bad value comes back).
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct MemoryForm {
-    #[serde(default, skip_serializing)]
-    csrf_token: Option<String>,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    summary: String,
-    #[serde(default)]
-    content: String,
-    /// Comma-separated.
-    #[serde(default)]
-    tags: String,
-    #[serde(default)]
-    importance: String,
-    #[serde(default)]
-    confidence: String,
-    #[serde(default)]
-    source: String,
-}
-
-impl MemoryForm {
-    fn draft(&self) -> Result<MemoryDraft, String> {
-        let content = self.content.trim();
-        if content.is_empty() {
-            return Err("Write something to remember: the memory needs content.".to_owned());
-        }
-        let too_long = |what: &str, text: &str, max: usize| {
-            (text.chars().count() > max)
-                .then(|| format!("The {what} can be up to {max} characters long."))
-        };
-        if let Some(problem) = too_long("title", &self.title, MAX_TITLE_CHARS)
-            .or_else(|| too_long("summary", &self.summary, MAX_SUMMARY_CHARS))
-            .or_else(|| too_long("content", content, MAX_CONTENT_CHARS))
-            .or_else(|| {
-                (content.len() > MAX_CONTENT_BYTES).then(|| {
-                    format!(
-                        "The content is too long once encrypted: at most {} KiB of text (about {MAX_CONTENT_CHARS} characters of Latin script, fewer in others).",
-                        MAX_CONTENT_BYTES / 1024
-                    )
-                })
-            })
-            .or_else(|| too_long("source", &self.source, MAX_SOURCE_CHARS))
-        {
-            return Err(problem);
-        }
-        let tags = parse_tags(&self.tags)?;
-        let unit = |raw: &str, what: &str| {
-            parse_unit(Some(raw), what)
-                .map_err(|_| format!("The {what} must be a number from 0 to 1, like 0.8."))
-        };
-        Ok(MemoryDraft {
-            title: self.title.trim().to_owned(),
-            summary: self.summary.trim().to_owned(),
-            content: content.to_owned(),
-            tags,
-            importance: unit(&self.importance, "importance")?,
-            confidence: unit(&self.confidence, "confidence")?,
-            source: self.source.trim().to_owned(),
-        })
-    }
-}
-
-/// Tags typed as "work, travel": trimmed, without empties or repeats (case-insensitive).
-fn parse_tags(raw: &str) -> Result<Vec<String>, String> {
-    let mut tags: Vec<String> = Vec::new();
-    for tag in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        if tag.chars().count() > MAX_TAG_CHARS {
-            return Err(format!(
-                "A tag can be up to {MAX_TAG_CHARS} characters long."
-            ));
-        }
-        if !tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
-            tags.push(tag.to_owned());
-        }
-    }
-    if tags.len() > MAX_TAGS {
-        return Err(format!("A memory can have up to {MAX_TAGS} tags."));
-    }
-    Ok(tags)
-}
-
 /// A number from 0 to 1; absent or empty is `None`.
-fn parse_unit(raw: Option<&str>, what: &str) -> Result<Option<f64>, AppError> {
+pub fn parse_unit(raw: Option<&str>, what: &str) -> Result<Option<f64>, AppError> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
         Some(raw) => raw
@@ -504,35 +257,6 @@ fn clean(raw: Option<&str>) -> Option<String> {
     raw.map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
-}
-
-/// The form page, with what was typed and, if any, the problem with it.
-fn form_page(
-    templates: &Templates,
-    member: &MemoramMember,
-    editing: Option<&str>,
-    form: &MemoryForm,
-    problem: Option<(StatusCode, String)>,
-) -> Result<HttpResponse, AppError> {
-    let mut context = Context::new();
-    signed_in(&mut context, &member.session)?;
-    context.insert("form", form);
-    context.insert("editing", &editing.map(memory_href));
-    context.insert("max_title", &MAX_TITLE_CHARS);
-    context.insert("max_summary", &MAX_SUMMARY_CHARS);
-    context.insert("max_content", &MAX_CONTENT_CHARS);
-    context.insert("max_source", &MAX_SOURCE_CHARS);
-    context.insert("max_tags", &MAX_TAGS);
-    let status = match problem {
-        Some((status, message)) => {
-            context.insert("error", &message);
-            status
-        }
-        None => StatusCode::OK,
-    };
-    let mut response = templates.page("memory_form.html", &context)?;
-    *response.status_mut() = status;
-    Ok(response)
 }
 
 /// `GET /memories/new`.
@@ -563,7 +287,7 @@ pub async fn create(
 /// Create (`editing` is `None`) or update: the form checked, the content sealed, the memory
 /// saved, then `303` to its page; or the form again, with what was typed and why it failed.
 async fn save(
-    memoram: &MemoramState,
+    memoram: &Memoram,
     templates: &Templates,
     mut member: MemoramMember,
     editing: Option<&str>,
@@ -575,14 +299,14 @@ async fn save(
     };
     // Sealed with the current key: a key rotated since the credentials were kept would make the
     // memory unreadable once the new key is in use.
-    if let Err(error) = Keys::new(memoram, &mut member).refresh().await {
+    if let Err(error) = memoram.check_keys(&mut member).await {
         return failed_save(templates, &member, editing, &form, error);
     }
     let memory_key = member.connection.memory_key();
     let client = &memoram.client;
     let saved = match editing {
-        None => memoram_call(client.create_memory(&member.keys, &memory_key, &draft)).await,
-        Some(id) => memoram_call(client.update_memory(&member.keys, &memory_key, id, &draft)).await,
+        None => within(client.create_memory(&member.keys, &memory_key, &draft)).await,
+        Some(id) => within(client.update_memory(&member.keys, &memory_key, id, &draft)).await,
     };
     match saved {
         Ok(blob) => {
@@ -594,7 +318,7 @@ async fn save(
             Ok(see_other(&memory_href(id)))
         }
         Err(error) => {
-            let error = revoked(error, memoram, &mut member);
+            let error = memoram.failed(&mut member, error);
             failed_save(templates, &member, editing, &form, error)
         }
     }
@@ -602,16 +326,14 @@ async fn save(
 
 /// `GET /memories/{id}` and its edit form: the memory and its opened content.
 async fn fetch(
-    memoram: &MemoramState,
+    memoram: &Memoram,
     member: &mut MemoramMember,
     id: &str,
-) -> Result<(MemoryBlob, Opened), AppError> {
-    let blob = memoram_call(memoram.client.memory(&member.keys.user_id, id))
+) -> Result<(MemoryBlob, Opened), MemberError> {
+    let blob = within(memoram.client.memory(&member.keys.user_id, id))
         .await
-        .map_err(|e| revoked(e, memoram, member))?;
-    let opened = Keys::new(memoram, member)
-        .open(blob.content.as_deref())
-        .await?;
+        .map_err(|e| memoram.failed(member, e))?;
+    let opened = memoram.open(member, blob.content.as_deref()).await?;
     Ok((blob, opened))
 }
 
@@ -631,16 +353,7 @@ pub async fn edit_form(
             opened.key_version
         )));
     };
-    let form = MemoryForm {
-        title: blob.title.unwrap_or_default(),
-        summary: blob.summary.unwrap_or_default(),
-        content,
-        tags: blob.tags.join(", "),
-        importance: blob.importance.map(|v| v.to_string()).unwrap_or_default(),
-        confidence: blob.confidence.map(|v| v.to_string()).unwrap_or_default(),
-        source: blob.source.unwrap_or_default(),
-        csrf_token: None,
-    };
+    let form = MemoryForm::filled(blob, content);
     form_page(&templates, &member, Some(&id), &form, None)
 }
 
@@ -673,9 +386,9 @@ pub async fn delete(
     form.check(&member.session)?;
     let memoram = state.memoram()?;
     let id = memory_id(path.into_inner())?;
-    memoram_call(memoram.client.delete_memory(&member.keys.user_id, &id))
+    within(memoram.client.delete_memory(&member.keys.user_id, &id))
         .await
-        .map_err(|e| revoked(e, memoram, &mut member))?;
+        .map_err(|e| memoram.failed(&mut member, e))?;
     member.session.set_flash("Memory deleted.")?;
     Ok(see_other("/memories"))
 }
@@ -695,9 +408,9 @@ pub async fn tags(
     mut member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
     let memoram = state.memoram()?;
-    let tags = memoram_call(memoram.client.tags(&member.keys.user_id))
+    let tags = within(memoram.client.tags(&member.keys.user_id))
         .await
-        .map_err(|e| revoked(e, memoram, &mut member))?;
+        .map_err(|e| memoram.failed(&mut member, e))?;
     let views: Vec<TagView> = tags
         .into_iter()
         .filter(|tag| tag.is_enabled != Some(false))
@@ -722,58 +435,6 @@ pub async fn tags(
 
 fn is_hex_colour(value: &str) -> bool {
     value.len() == 7 && value.starts_with('#') && value[1..].chars().all(|c| c.is_ascii_hexdigit())
-}
-
-/// The CSRF token, then the fields.
-fn check(form: &MemoryForm, member: &MemoramMember) -> Result<MemoryDraft, (StatusCode, String)> {
-    let submitted = form.csrf_token.as_deref().unwrap_or_default();
-    match member.session.csrf_token_matches(submitted) {
-        Ok(true) => {}
-        _ => return Err((
-            StatusCode::FORBIDDEN,
-            "This form had expired, so nothing was saved. Your memory is below: press Save again."
-                .to_owned(),
-        )),
-    }
-    form.draft()
-        .map_err(|problem| (StatusCode::UNPROCESSABLE_ENTITY, problem))
-}
-
-/// Saving failed at Memoram: the form comes back with what was typed, and why.
-fn failed_save(
-    templates: &Templates,
-    member: &MemoramMember,
-    editing: Option<&str>,
-    form: &MemoryForm,
-    error: AppError,
-) -> Result<HttpResponse, AppError> {
-    if matches!(error, AppError::SeeOther(_)) {
-        // Revoked meanwhile: what was typed stays on the page, with the way to ask again.
-        return form_page(
-            templates,
-            member,
-            editing,
-            form,
-            Some((
-                StatusCode::FORBIDDEN,
-                "Memoram no longer gives this app access to your memories (it was revoked), so nothing was saved. Your memory is below; ask for access again from the Memoram access page."
-                    .to_owned(),
-            )),
-        );
-    }
-    tracing::warn!(%error, "saving a memory failed; the form is shown again");
-    let (page, _) = error.page();
-    let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let message = match &error {
-        AppError::Memoram(ApiError::Refused(status)) if status.as_u16() == 400 => {
-            "Memoram did not accept this memory. Check its fields; nothing was lost.".to_owned()
-        }
-        _ => format!(
-            "{}: {} Your memory is below, nothing was lost.",
-            page.title, page.message
-        ),
-    };
-    form_page(templates, member, editing, form, Some((status, message)))
 }
 
 /// A memory id from an address. Memoram's ids are like `mem_123456789`; anything else (empty,
@@ -805,48 +466,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_are_trimmed_deduplicated_and_bounded() {
-        assert_eq!(
-            parse_tags(" work, Travel ,, work ,travel").expect("valid"),
-            vec!["work".to_owned(), "Travel".to_owned()]
-        );
-        assert!(parse_tags(&"x".repeat(MAX_TAG_CHARS + 1)).is_err());
-        let many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
-        assert!(parse_tags(&many.join(",")).is_err());
-        assert_eq!(parse_tags("").expect("valid"), Vec::<String>::new());
-    }
-
-    #[test]
     fn importance_is_a_number_from_zero_to_one() {
         assert_eq!(parse_unit(Some("0.5"), "x").ok(), Some(Some(0.5)));
         assert_eq!(parse_unit(Some(" "), "x").ok(), Some(None));
         for bad in ["1.5", "-0.1", "NaN", "high", "inf"] {
             assert!(parse_unit(Some(bad), "x").is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_form_without_content_or_with_long_fields_is_refused() {
-        let form = MemoryForm {
-            content: "  ".to_owned(),
-            ..MemoryForm::default()
-        };
-        assert!(form.draft().is_err());
-        let form = MemoryForm {
-            content: "x".to_owned(),
-            title: "t".repeat(MAX_TITLE_CHARS + 1),
-            ..MemoryForm::default()
-        };
-        assert!(form.draft().is_err());
-        let form = MemoryForm {
-            content: " Ada likes tea ".to_owned(),
-            tags: "drinks".to_owned(),
-            importance: "0.7".to_owned(),
-            ..MemoryForm::default()
-        };
-        let draft = form.draft().expect("valid");
-        assert_eq!(draft.content, "Ada likes tea");
-        assert_eq!(draft.importance, Some(0.7));
     }
 
     #[test]
@@ -885,21 +510,6 @@ mod tests {
         assert_eq!(kept.last(), long.last());
         assert!(decode_trail(Some("!!!.%%%")).is_empty());
         assert!(decode_trail(None).is_empty());
-    }
-
-    #[test]
-    fn content_that_would_seal_beyond_64_kib_is_refused() {
-        let form = MemoryForm {
-            content: "€".repeat(MAX_CONTENT_CHARS),
-            ..MemoryForm::default()
-        };
-        assert!(form.draft().is_err(), "60 000 bytes of text");
-        let key = secrecy::SecretString::from("00".repeat(32));
-        let largest = "a".repeat(MAX_CONTENT_BYTES);
-        let sealed = crate::memoram::cipher::ContentCipher::Aes256Gcm
-            .seal(&key, &largest)
-            .expect("seals");
-        assert!(sealed.len() <= 64 * 1024);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod mementos;
 pub mod memoram;
 pub mod memories;
 pub mod memorize;
+pub mod memory_form;
 
 use actix_web::http::header;
 use actix_web::HttpResponse;

@@ -134,3 +134,89 @@ fn the_readme_draws_the_import_structure_as_it_is() {
         "update the README's drawing to:\n{expected}"
     );
 }
+
+/// A file a reader can take in: none in `src/` is longer.
+const MAX_LINES: usize = 600;
+
+#[test]
+fn no_file_in_src_is_over_600_lines() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let lines = std::fs::read_to_string(file)
+                .expect("readable")
+                .lines()
+                .count();
+            (lines > MAX_LINES).then(|| format!("{}: {lines}", file.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "over {MAX_LINES} lines: {long:?}");
+}
+
+const LAYOUT_START: &str = "<!-- layout:start -->";
+const LAYOUT_END: &str = "<!-- layout:end -->";
+
+/// Paths in backticks that start with one of the repository's folders.
+fn named_paths(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|quoted| {
+            [
+                "src/",
+                "simulators/",
+                "examples/",
+                "tests/",
+                "bench/",
+                "scripts/",
+                "docs/",
+            ]
+            .iter()
+            .any(|folder| quoted.starts_with(folder))
+                && !quoted.contains(char::is_whitespace)
+                && !quoted.contains('*')
+        })
+        .map(|path| path.trim_end_matches(['.', ',', ':']).to_owned())
+        .collect()
+}
+
+#[test]
+fn the_readme_names_every_part_of_src_and_only_paths_that_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let start = readme
+        .find(LAYOUT_START)
+        .expect("the README marks its layout table");
+    let end = readme
+        .find(LAYOUT_END)
+        .expect("the layout table's end marker");
+    let table = named_paths(&readme[start..end]);
+    for entry in std::fs::read_dir(root.join("src")).expect("src") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned();
+        let named = if path.is_dir() {
+            format!("src/{name}/")
+        } else {
+            format!("src/{name}")
+        };
+        assert!(
+            table.iter().any(|p| p == &named || p.starts_with(&named)),
+            "the README's layout table does not name {named}"
+        );
+    }
+    for path in named_paths(&readme) {
+        assert!(
+            root.join(&path).exists(),
+            "the README names {path}, which does not exist"
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The memory form (`/memories/new`, `/memories/{id}/edit`): what was typed, checked into a
+//! `MemoryDraft`, and the page that shows it again, with what was typed and why it failed.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use serde::{Deserialize, Serialize};
+use tera::Context;
+
+use super::memories::{memory_href, parse_unit};
+use crate::api::ApiError;
+use crate::errors::AppError;
+use crate::memoram::{MemberError, MemoryBlob, MemoryDraft};
+use crate::routes::guards::MemoramMember;
+use crate::routes::signed_in;
+use crate::templates::Templates;
+
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_SUMMARY_CHARS: usize = 2_000;
+pub const MAX_CONTENT_CHARS: usize = 20_000;
+/// Sealed, content grows by a third plus 28 bytes (base64 of nonce, ciphertext and tag): this
+/// many UTF-8 bytes seal to under 64 KiB, the most a provider is assumed to take.
+pub const MAX_CONTENT_BYTES: usize = 47 * 1024;
+pub const MAX_SOURCE_CHARS: usize = 200;
+pub const MAX_TAGS: usize = 20;
+pub const MAX_TAG_CHARS: usize = 50;
+/// Bytes a largest form can take, percent-encoded (see `memorize::MAX_FORM_BYTES`).
+pub const MAX_FORM_BYTES: usize =
+    (MAX_TITLE_CHARS + MAX_SUMMARY_CHARS + MAX_CONTENT_CHARS + MAX_SOURCE_CHARS + 1_100) * 12
+        + 1024;
+
+/// The create and edit form, as typed (everything a string, so that a bad value comes back).
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct MemoryForm {
+    #[serde(default, skip_serializing)]
+    csrf_token: Option<String>,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    content: String,
+    /// Comma-separated.
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    importance: String,
+    #[serde(default)]
+    confidence: String,
+    #[serde(default)]
+    source: String,
+}
+
+impl MemoryForm {
+    /// The edit form of `blob`, its content opened.
+    pub fn filled(blob: MemoryBlob, content: String) -> Self {
+        Self {
+            title: blob.title.unwrap_or_default(),
+            summary: blob.summary.unwrap_or_default(),
+            content,
+            tags: blob.tags.join(", "),
+            importance: blob.importance.map(|v| v.to_string()).unwrap_or_default(),
+            confidence: blob.confidence.map(|v| v.to_string()).unwrap_or_default(),
+            source: blob.source.unwrap_or_default(),
+            csrf_token: None,
+        }
+    }
+
+    pub fn draft(&self) -> Result<MemoryDraft, String> {
+        let content = self.content.trim();
+        if content.is_empty() {
+            return Err("Write something to remember: the memory needs content.".to_owned());
+        }
+        let too_long = |what: &str, text: &str, max: usize| {
+            (text.chars().count() > max)
+                .then(|| format!("The {what} can be up to {max} characters long."))
+        };
+        if let Some(problem) = too_long("title", &self.title, MAX_TITLE_CHARS)
+            .or_else(|| too_long("summary", &self.summary, MAX_SUMMARY_CHARS))
+            .or_else(|| too_long("content", content, MAX_CONTENT_CHARS))
+            .or_else(|| {
+                (content.len() > MAX_CONTENT_BYTES).then(|| {
+                    format!(
+                        "The content is too long once encrypted: at most {} KiB of text (about {MAX_CONTENT_CHARS} characters of Latin script, fewer in others).",
+                        MAX_CONTENT_BYTES / 1024
+                    )
+                })
+            })
+            .or_else(|| too_long("source", &self.source, MAX_SOURCE_CHARS))
+        {
+            return Err(problem);
+        }
+        let tags = parse_tags(&self.tags)?;
+        let unit = |raw: &str, what: &str| {
+            parse_unit(Some(raw), what)
+                .map_err(|_| format!("The {what} must be a number from 0 to 1, like 0.8."))
+        };
+        Ok(MemoryDraft {
+            title: self.title.trim().to_owned(),
+            summary: self.summary.trim().to_owned(),
+            content: content.to_owned(),
+            tags,
+            importance: unit(&self.importance, "importance")?,
+            confidence: unit(&self.confidence, "confidence")?,
+            source: self.source.trim().to_owned(),
+        })
+    }
+}
+
+/// Tags typed as "work, travel": trimmed, without empties or repeats (case-insensitive).
+fn parse_tags(raw: &str) -> Result<Vec<String>, String> {
+    let mut tags: Vec<String> = Vec::new();
+    for tag in raw.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if tag.chars().count() > MAX_TAG_CHARS {
+            return Err(format!(
+                "A tag can be up to {MAX_TAG_CHARS} characters long."
+            ));
+        }
+        if !tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
+            tags.push(tag.to_owned());
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(format!("A memory can have up to {MAX_TAGS} tags."));
+    }
+    Ok(tags)
+}
+
+/// The form page, with what was typed and, if any, the problem with it.
+pub fn form_page(
+    templates: &Templates,
+    member: &MemoramMember,
+    editing: Option<&str>,
+    form: &MemoryForm,
+    problem: Option<(StatusCode, String)>,
+) -> Result<HttpResponse, AppError> {
+    let mut context = Context::new();
+    signed_in(&mut context, &member.session)?;
+    context.insert("form", form);
+    context.insert("editing", &editing.map(memory_href));
+    context.insert("max_title", &MAX_TITLE_CHARS);
+    context.insert("max_summary", &MAX_SUMMARY_CHARS);
+    context.insert("max_content", &MAX_CONTENT_CHARS);
+    context.insert("max_source", &MAX_SOURCE_CHARS);
+    context.insert("max_tags", &MAX_TAGS);
+    let status = match problem {
+        Some((status, message)) => {
+            context.insert("error", &message);
+            status
+        }
+        None => StatusCode::OK,
+    };
+    let mut response = templates.page("memory_form.html", &context)?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// The CSRF token, then the fields.
+pub fn check(
+    form: &MemoryForm,
+    member: &MemoramMember,
+) -> Result<MemoryDraft, (StatusCode, String)> {
+    let submitted = form.csrf_token.as_deref().unwrap_or_default();
+    match member.session.csrf_token_matches(submitted) {
+        Ok(true) => {}
+        _ => return Err((
+            StatusCode::FORBIDDEN,
+            "This form had expired, so nothing was saved. Your memory is below: press Save again."
+                .to_owned(),
+        )),
+    }
+    form.draft()
+        .map_err(|problem| (StatusCode::UNPROCESSABLE_ENTITY, problem))
+}
+
+/// Saving failed at Memoram: the form comes back with what was typed, and why.
+pub fn failed_save(
+    templates: &Templates,
+    member: &MemoramMember,
+    editing: Option<&str>,
+    form: &MemoryForm,
+    error: MemberError,
+) -> Result<HttpResponse, AppError> {
+    if matches!(error, MemberError::Revoked) {
+        // Revoked meanwhile: what was typed stays on the page, with the way to ask again.
+        return form_page(
+            templates,
+            member,
+            editing,
+            form,
+            Some((
+                StatusCode::FORBIDDEN,
+                "Memoram no longer gives this app access to your memories (it was revoked), so nothing was saved. Your memory is below; ask for access again from the Memoram access page."
+                    .to_owned(),
+            )),
+        );
+    }
+    tracing::warn!(%error, "saving a memory failed; the form is shown again");
+    let error = AppError::from(error);
+    let (page, _) = error.page();
+    let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let message = match &error {
+        AppError::Memoram(ApiError::Refused(status)) if status.as_u16() == 400 => {
+            "Memoram did not accept this memory. Check its fields; nothing was lost.".to_owned()
+        }
+        _ => format!(
+            "{}: {} Your memory is below, nothing was lost.",
+            page.title, page.message
+        ),
+    };
+    form_page(templates, member, editing, form, Some((status, message)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_trimmed_deduplicated_and_bounded() {
+        assert_eq!(
+            parse_tags(" work, Travel ,, work ,travel").expect("valid"),
+            vec!["work".to_owned(), "Travel".to_owned()]
+        );
+        assert!(parse_tags(&"x".repeat(MAX_TAG_CHARS + 1)).is_err());
+        let many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        assert!(parse_tags(&many.join(",")).is_err());
+        assert_eq!(parse_tags("").expect("valid"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_form_without_content_or_with_long_fields_is_refused() {
+        let form = MemoryForm {
+            content: "  ".to_owned(),
+            ..MemoryForm::default()
+        };
+        assert!(form.draft().is_err());
+        let form = MemoryForm {
+            content: "x".to_owned(),
+            title: "t".repeat(MAX_TITLE_CHARS + 1),
+            ..MemoryForm::default()
+        };
+        assert!(form.draft().is_err());
+        let form = MemoryForm {
+            content: " Ada likes tea ".to_owned(),
+            tags: "drinks".to_owned(),
+            importance: "0.7".to_owned(),
+            ..MemoryForm::default()
+        };
+        let draft = form.draft().expect("valid");
+        assert_eq!(draft.content, "Ada likes tea");
+        assert_eq!(draft.importance, Some(0.7));
+    }
+
+    #[test]
+    fn content_that_would_seal_beyond_64_kib_is_refused() {
+        let form = MemoryForm {
+            content: "€".repeat(MAX_CONTENT_CHARS),
+            ..MemoryForm::default()
+        };
+        assert!(form.draft().is_err(), "60 000 bytes of text");
+        let key = secrecy::SecretString::from("00".repeat(32));
+        let largest = "a".repeat(MAX_CONTENT_BYTES);
+        let sealed = crate::memoram::cipher::ContentCipher::Aes256Gcm
+            .seal(&key, &largest)
+            .expect("seals");
+        assert!(sealed.len() <= 64 * 1024);
+    }
+}
