@@ -177,6 +177,14 @@ impl Provider {
         }
     }
 
+    /// Where this app starts the provider's authorization (Step 1).
+    pub const fn connect_route(self) -> &'static str {
+        match self {
+            Provider::Rememberizer => "/auth/rememberizer",
+            Provider::Memoram => "/auth/memoram",
+        }
+    }
+
     /// What the user keeps there, as pages say it ("access to your …").
     pub fn holdings(self) -> &'static str {
         match self {

@@ -79,8 +79,18 @@ pub struct ErrorPage {
     pub message: String,
     /// Extra text from the provider (e.g. `error_description`), rendered escaped.
     pub detail: Option<String>,
+    /// Who said `detail`: the provider's name.
+    pub said: Option<&'static str>,
     pub offer_retry: bool,
-    pub offer_connect: bool,
+    /// The provider to connect (again): its name and where its flow starts.
+    pub connect: Option<ConnectOffer>,
+}
+
+/// A "Connect …" button on an error page.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectOffer {
+    pub name: &'static str,
+    pub href: &'static str,
 }
 
 impl ErrorPage {
@@ -90,8 +100,9 @@ impl ErrorPage {
             title: title.into(),
             message: message.into(),
             detail: None,
+            said: None,
             offer_retry: false,
-            offer_connect: false,
+            connect: None,
         }
     }
 
@@ -100,8 +111,11 @@ impl ErrorPage {
         self
     }
 
-    fn connect(mut self) -> Self {
-        self.offer_connect = true;
+    fn connect(mut self, provider: Provider) -> Self {
+        self.connect = Some(ConnectOffer {
+            name: provider.name(),
+            href: provider.connect_route(),
+        });
         self
     }
 
@@ -191,7 +205,24 @@ fn upstream_page(provider: Provider, error: &ApiError) -> (ErrorPage, Option<Dur
             None,
         ),
         ApiError::Unauthorized => (reconnect_page(provider), None),
-        ApiError::Unavailable(_) | ApiError::Refused(_) => (unavailable(StatusCode::BAD_GATEWAY), None),
+        ApiError::Refused(reqwest::StatusCode::FORBIDDEN) => (
+            ErrorPage::new(
+                StatusCode::FORBIDDEN,
+                format!("{name} refused access"),
+                format!("{name} answered that this app may not see or do this (403 Forbidden). You are still connected; what this app may see is chosen at {name}."),
+            ),
+            None,
+        ),
+        // A refusal, not an outage: trying again would get the same answer.
+        ApiError::Refused(status) => (
+            ErrorPage::new(
+                StatusCode::BAD_GATEWAY,
+                format!("{name} did not accept the request"),
+                format!("{name} refused this app's request ({status}). Trying again will not help; if it keeps happening, tell the app's operator the request id below."),
+            ),
+            None,
+        ),
+        ApiError::Unavailable(_) => (unavailable(StatusCode::BAD_GATEWAY), None),
     }
 }
 
@@ -211,7 +242,7 @@ fn reconnect_page(provider: Provider) -> ErrorPage {
         format!("Your connection to {name} ended"),
         format!("{name} no longer accepts this app's access (it expired or was revoked). Connect again to continue."),
     )
-    .connect()
+    .connect(provider)
 }
 
 fn oauth_page(provider: Provider, error: &OAuthError) -> ErrorPage {
@@ -222,7 +253,7 @@ fn oauth_page(provider: Provider, error: &OAuthError) -> ErrorPage {
             format!("{name} did not accept this sign-in"),
             "The authorization code expired or was already used. Start again to connect.",
         )
-        .connect(),
+        .connect(provider),
         OAuthError::Unavailable(crate::http_client::HttpError::Timeout) => ErrorPage::new(
             StatusCode::GATEWAY_TIMEOUT,
             format!("{name} is slow to answer"),
@@ -240,7 +271,7 @@ fn oauth_page(provider: Provider, error: &OAuthError) -> ErrorPage {
             format!("{name} refused this app"),
             format!("{name} did not accept the app's request for tokens. If this keeps happening, the app's client id or secret may be wrong."),
         )
-        .connect(),
+        .connect(provider),
     }
 }
 
@@ -264,7 +295,7 @@ impl AppError {
                 "This sign-in could not be completed",
                 format!("{reason} For your safety nothing was sent to {}. Start again from this browser.", provider.name()),
             )
-            .connect(),
+            .connect(*provider),
             AppError::AuthorizationFailed {
                 provider,
                 error,
@@ -285,7 +316,8 @@ impl AppError {
                     )
                 };
                 page.detail = description.clone();
-                page.connect()
+                page.said = Some(name);
+                page.connect(*provider)
             }
             AppError::Token(TokenError::Reconnect) => reconnect_page(Provider::Rememberizer),
             AppError::Token(TokenError::Store(_)) => sessions_unavailable(),

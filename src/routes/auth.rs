@@ -17,7 +17,7 @@ use crate::routes::see_other;
 use crate::state::AppState;
 
 /// Step 1's route: starts a flow.
-pub const START_ROUTE: &str = "/auth/rememberizer";
+pub const START_ROUTE: &str = Provider::Rememberizer.connect_route();
 /// Step 3's route: `APP_BASE_URL` + this is the `redirect_uri` registered at Rememberizer.
 pub const CALLBACK_ROUTE: &str = "/auth/rememberizer/callback";
 pub const DISCONNECT_ROUTE: &str = "/auth/rememberizer/disconnect";

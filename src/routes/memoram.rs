@@ -16,7 +16,7 @@ use crate::routes::signed_in;
 use crate::state::AppState;
 use crate::templates::Templates;
 
-pub const START_ROUTE: &str = "/auth/memoram";
+pub const START_ROUTE: &str = Provider::Memoram.connect_route();
 pub const CALLBACK_ROUTE: &str = "/auth/memoram/callback";
 pub const DISCONNECT_ROUTE: &str = "/auth/memoram/disconnect";
 /// The waiting page re-checks by itself this often (a `<meta http-equiv="refresh">`: no script).

@@ -454,6 +454,42 @@ async fn refusing_consent_shows_a_friendly_page_and_trying_again_works() {
     browser.close().await;
 }
 
+/// A person who clicks Deny on Memoram's page reads about Memoram, in Memoram's words, and is
+/// offered Memoram again: not Rememberizer (as the page said until 2026-12).
+#[tokio::test]
+async fn declining_memoram_names_memoram_and_offers_memoram_again() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        |_| {},
+    )
+    .await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/")).await;
+    browser.click_link("Connect Memoram").await;
+    click(&browser, "#deny").await;
+    let section = browser
+        .wait_for("section.error")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(section.contains("You did not connect Memoram"), "{section}");
+    assert!(
+        section.contains("Memoram said: The user denied access"),
+        "{section}"
+    );
+    assert!(!section.contains("Rememberizer"), "{section}");
+    browser.screenshot("14-memoram-declined").await;
+    assert!(app.mem().access_requests().is_empty());
+    // Its one way forward is Memoram's consent page again.
+    browser.click_link("Connect Memoram").await;
+    browser.wait_for("#authorize").await;
+    let memoram = app.memoram_url.clone().expect("Memoram simulator");
+    assert_eq!(browser.url().await.origin(), memoram.origin());
+    browser.assert_no_csp_violations().await;
+    browser.close().await;
+}
+
 #[tokio::test]
 async fn two_tabs_after_token_expiry_both_render() {
     let app = spawn_app().await;

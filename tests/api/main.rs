@@ -5,6 +5,7 @@ mod auth_flow;
 mod browser;
 mod config;
 mod dashboard;
+mod error_pages;
 mod fidelity;
 mod helpers;
 mod hostile;
