@@ -8,12 +8,19 @@
 //!
 //! The user tokens of Memoram's code exchange are not kept: every Memoram call is made with the
 //! app's developer token, so they would be secrets with no use.
+//!
+//! A record is changed by compare-and-set ([`MemoramConnections::update`]): each carries a
+//! version, and a write whose version is no longer the stored one is refused (`Conflict`), as is
+//! a write to a connection that ended (`Gone`). So a late answer from a request that started
+//! before a change (a 403 from before a re-approval, a key fetched before a disconnect) cannot
+//! overwrite it or bring it back, in either store, with any number of tabs or instances.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use moka::future::Cache;
+use moka::ops::compute::Op;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +33,32 @@ pub struct MemoramConnection {
     /// The access request this connection waits for or was granted by.
     pub request_id: Option<String>,
     pub credentials: Option<UserKeys>,
+    /// A tab creating an access request: no other creates one meanwhile (see
+    /// `access::ask_again`).
+    #[serde(default)]
+    pub requesting: Option<RequestClaim>,
+    /// Incremented by every write (see [`MemoramConnections::update`]).
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// Who is creating this connection's access request, since when.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestClaim {
+    /// Random, per attempt: the attempt knows its own claim.
+    pub token: String,
+    /// Milliseconds since the Unix epoch.
+    pub since_ms: u64,
+}
+
+/// What a compare-and-set write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    Written,
+    /// The record changed since it was read: nothing was written.
+    Conflict,
+    /// The connection ended (disconnect, log out, expiry): nothing was written.
+    Gone,
 }
 
 /// What an approved access request yields, for the memory calls.
@@ -42,6 +75,8 @@ impl MemoramConnection {
             memory_key: memory_key.expose_secret().to_owned(),
             request_id: None,
             credentials: None,
+            requesting: None,
+            version: 0,
         }
     }
 
@@ -78,11 +113,20 @@ pub trait ConnectionStore: Send + Sync {
         &'a self,
         id: &'a ConnectionId,
     ) -> BoxFuture<'a, Result<Option<MemoramConnection>, StoreError>>;
-    fn put<'a>(
+    /// Stores a new connection.
+    fn insert<'a>(
         &'a self,
         id: &'a ConnectionId,
         connection: &'a MemoramConnection,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Writes `connection` (already carrying its new version) if the stored record still has
+    /// version `expected`, atomically.
+    fn update<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        expected: u64,
+        connection: &'a MemoramConnection,
+    ) -> BoxFuture<'a, Result<Update, StoreError>>;
     fn remove<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
@@ -103,7 +147,7 @@ impl MemoramConnections {
 
     pub async fn insert(&self, connection: &MemoramConnection) -> Result<ConnectionId, StoreError> {
         let id = ConnectionId::new_random();
-        self.put(&id, connection).await?;
+        self.0.insert(&id, connection).await?;
         Ok(id)
     }
 
@@ -111,12 +155,47 @@ impl MemoramConnections {
         self.0.get(id).await
     }
 
-    pub async fn put(
+    /// Writes `connection` as changed from the version it was read at; on success its version
+    /// is the new one (a second change can follow).
+    pub async fn update(
         &self,
         id: &ConnectionId,
-        connection: &MemoramConnection,
-    ) -> Result<(), StoreError> {
-        self.0.put(id, connection).await
+        connection: &mut MemoramConnection,
+    ) -> Result<Update, StoreError> {
+        let expected = connection.version;
+        connection.version = expected + 1;
+        let outcome = self.0.update(id, expected, connection).await;
+        if !matches!(outcome, Ok(Update::Written)) {
+            connection.version = expected;
+        }
+        outcome
+    }
+
+    /// Reads the record, applies `change` and writes it back; read again and retried (up to 3
+    /// times) if another write came first. `change` answers `false` to leave the record as it
+    /// is (the change no longer applies to what is stored). The record as stored in the end,
+    /// or `None` if the connection ended.
+    pub async fn modify(
+        &self,
+        id: &ConnectionId,
+        mut change: impl FnMut(&mut MemoramConnection) -> bool,
+    ) -> Result<Option<MemoramConnection>, StoreError> {
+        for _ in 0..3 {
+            let Some(mut connection) = self.get(id).await? else {
+                return Ok(None);
+            };
+            if !change(&mut connection) {
+                return Ok(Some(connection));
+            }
+            match self.update(id, &mut connection).await? {
+                Update::Written => return Ok(Some(connection)),
+                Update::Gone => return Ok(None),
+                Update::Conflict => continue,
+            }
+        }
+        Err(StoreError::new(std::io::Error::other(
+            "a Memoram connection kept changing under three writes in a row",
+        )))
     }
 
     pub async fn remove(&self, id: &ConnectionId) -> Result<(), StoreError> {
@@ -135,7 +214,7 @@ impl ConnectionStore for MemoryConnections {
         Box::pin(async move { Ok(self.0.get(id.as_str()).await.map(|c| (*c).clone())) })
     }
 
-    fn put<'a>(
+    fn insert<'a>(
         &'a self,
         id: &'a ConnectionId,
         connection: &'a MemoramConnection,
@@ -148,10 +227,102 @@ impl ConnectionStore for MemoryConnections {
         })
     }
 
+    fn update<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        expected: u64,
+        connection: &'a MemoramConnection,
+    ) -> BoxFuture<'a, Result<Update, StoreError>> {
+        Box::pin(async move {
+            let mut outcome = Update::Gone;
+            // Serial per key: no other write lands between the comparison and the write.
+            self.0
+                .entry(id.as_str().to_owned())
+                .and_compute_with(|current| {
+                    std::future::ready(match current {
+                        None => Op::Nop,
+                        Some(entry) if entry.value().version != expected => {
+                            outcome = Update::Conflict;
+                            Op::Nop
+                        }
+                        Some(_) => {
+                            outcome = Update::Written;
+                            Op::Put(Arc::new(connection.clone()))
+                        }
+                    })
+                })
+                .await;
+            Ok(outcome)
+        })
+    }
+
     fn remove<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.0.invalidate(id.as_str()).await;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SecretString {
+        SecretString::from("mk_1")
+    }
+
+    #[tokio::test]
+    async fn a_write_from_a_stale_read_is_refused_and_an_ended_connection_stays_ended() {
+        let store = MemoramConnections::memory(10, Duration::from_secs(60));
+        let id = store
+            .insert(&MemoramConnection::new(&key()))
+            .await
+            .expect("memory");
+        let mut first = store.get(&id).await.expect("memory").expect("there");
+        let mut second = first.clone();
+        first.request_id = Some("req_new".to_owned());
+        assert_eq!(
+            store.update(&id, &mut first).await.expect("memory"),
+            Update::Written
+        );
+        // Read before the first write: its change would undo it.
+        second.request_id = None;
+        assert_eq!(
+            store.update(&id, &mut second).await.expect("memory"),
+            Update::Conflict
+        );
+        let stored = store.get(&id).await.expect("memory").expect("there");
+        assert_eq!(stored.request_id.as_deref(), Some("req_new"));
+        store.remove(&id).await.expect("memory");
+        assert_eq!(
+            store.update(&id, &mut first).await.expect("memory"),
+            Update::Gone
+        );
+        assert!(
+            store.get(&id).await.expect("memory").is_none(),
+            "not brought back"
+        );
+    }
+
+    #[tokio::test]
+    async fn modify_reads_again_after_a_conflict() {
+        let store = MemoramConnections::memory(10, Duration::from_secs(60));
+        let id = store
+            .insert(&MemoramConnection::new(&key()))
+            .await
+            .expect("memory");
+        let mut calls = 0;
+        let stored = store
+            .modify(&id, |connection| {
+                calls += 1;
+                connection.request_id = Some(format!("req_{calls}"));
+                true
+            })
+            .await
+            .expect("memory")
+            .expect("there");
+        assert_eq!(stored.request_id.as_deref(), Some("req_1"));
+        assert_eq!(stored.version, 1);
     }
 }

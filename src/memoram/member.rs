@@ -14,7 +14,7 @@ use std::future::Future;
 use serde::Serialize;
 
 use super::cipher::CipherError;
-use super::connections::{MemoramConnection, UserKeys};
+use super::connections::{MemoramConnection, Update, UserKeys};
 use super::{BlobQuery, Memoram, MemoryBlob};
 use crate::api::ApiError;
 use crate::auth::{within_deadline, ConnectionId, StoreError};
@@ -42,6 +42,9 @@ pub enum MemberError {
     /// Memoram no longer gives the app access (403 after approval): ask again.
     #[error("the access to Memoram was revoked")]
     Revoked,
+    /// The connection ended here meanwhile (disconnected or logged out in another tab).
+    #[error("the Memoram connection ended")]
+    Gone,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -88,14 +91,17 @@ impl Memoram {
             return MemberError::Api(error);
         }
         member.connection.credentials = None;
-        let (connections, id, connection) = (
+        let (connections, id, mut connection) = (
             self.connections.clone(),
             member.id.clone(),
             member.connection.clone(),
         );
+        // Compare-and-set from the version this request read: if the record changed since (a
+        // re-approval in another tab), this late 403 is about the old request and writes nothing.
         tokio::spawn(async move {
-            if let Err(error) = connections.put(&id, &connection).await {
-                tracing::warn!(%error, "forgetting revoked Memoram credentials");
+            match connections.update(&id, &mut connection).await {
+                Ok(outcome) => tracing::debug!(?outcome, "forgetting revoked Memoram credentials"),
+                Err(error) => tracing::warn!(%error, "forgetting revoked Memoram credentials"),
             }
         });
         MemberError::Revoked
@@ -154,7 +160,15 @@ impl Memoram {
         if let Some(keys) = member.connection.credentials.clone() {
             member.keys = keys;
         }
-        self.connections.put(&member.id, &member.connection).await?;
+        // Kept for the next pages unless the record changed meanwhile (then they fetch again).
+        if self
+            .connections
+            .update(&member.id, &mut member.connection)
+            .await?
+            == Update::Gone
+        {
+            return Err(MemberError::Gone);
+        }
         Ok(())
     }
 

@@ -44,6 +44,7 @@ pub struct AccessRequest {
 
 /// `GET /access-requests/{id}/credentials`, only for an approved request. The two keys are
 /// secrets: no `Debug`, no `Serialize` except into the server-side store.
+#[derive(Clone)]
 pub struct Credentials {
     pub user_id: String,
     pub memory_key: SecretString,

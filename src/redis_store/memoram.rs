@@ -9,8 +9,22 @@ use sha2::{Digest, Sha256};
 
 use super::{Redis, RedisError, KEY_PREFIX};
 use crate::auth::{ConnectionId, StoreError};
-use crate::memoram::connections::{ConnectionStore, MemoramConnection};
+use crate::memoram::connections::{ConnectionStore, MemoramConnection, Update};
 use crate::memoram::developer_token::{SharedToken, StoredDeveloperToken};
+
+/// Writes `ARGV[2]` (with its expiry `ARGV[3]`) if the stored record's `version` is
+/// `ARGV[1]`: 1 written, 2 another write came first, 0 the connection is gone. One script, so
+/// atomic: no write of another instance lands between the comparison and the write.
+const COMPARE_AND_SET: &str = r#"
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local ok, record = pcall(cjson.decode, current)
+local version = 0
+if ok and type(record) == 'table' and record['version'] then version = record['version'] end
+if tonumber(version) ~= tonumber(ARGV[1]) then return 2 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+return 1
+"#;
 
 pub struct RedisConnections {
     redis: Redis,
@@ -47,7 +61,7 @@ impl ConnectionStore for RedisConnections {
         })
     }
 
-    fn put<'a>(
+    fn insert<'a>(
         &'a self,
         id: &'a ConnectionId,
         connection: &'a MemoramConnection,
@@ -64,6 +78,30 @@ impl ConnectionStore for RedisConnections {
                         .arg(self.idle_ttl.as_secs().max(1)),
                 )
                 .await?)
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        expected: u64,
+        connection: &'a MemoramConnection,
+    ) -> BoxFuture<'a, Result<Update, StoreError>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(connection).map_err(RedisError::Encoding)?;
+            let script = redis::Script::new(COMPARE_AND_SET);
+            let expected = expected.to_string();
+            let ttl = self.idle_ttl.as_secs().max(1).to_string();
+            let key = Self::key(id);
+            let outcome: i64 = self
+                .redis
+                .script(&script, &[&key], &[&expected, &json, &ttl])
+                .await?;
+            Ok(match outcome {
+                1 => Update::Written,
+                2 => Update::Conflict,
+                _ => Update::Gone,
+            })
         })
     }
 

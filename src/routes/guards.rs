@@ -122,6 +122,7 @@ impl From<MemberError> for AppError {
         match error {
             MemberError::Api(error) => AppError::Memoram(error),
             MemberError::Revoked => AppError::SeeOther(MEMORAM_ACCESS_ROUTE),
+            MemberError::Gone => AppError::SeeOther("/"),
             MemberError::Store(error) => AppError::Store(error),
         }
     }

@@ -4,6 +4,7 @@ use tera::Context;
 use crate::auth::session::TypedSession;
 use crate::auth::tokens::TokenError;
 use crate::errors::AppError;
+use crate::memoram::{AccessState, MemberError};
 use crate::routes::signed_in;
 use crate::state::AppState;
 use crate::templates::Templates;
@@ -43,11 +44,25 @@ pub async fn home(
         context.insert("memoram_offered", &true);
         if let Some(id) = session.memoram_connection()? {
             // The store's word, not the session's: a connection it forgot is not shown.
-            let connection = memoram.connections.get(&id).await?;
-            if let Some(connection) = connection {
+            if let Some(mut connection) = memoram.connections.get(&id).await? {
                 connected = true;
                 context.insert("memoram_connected", &true);
-                context.insert("memoram_approved", &connection.credentials.is_some());
+                // And Memoram's word, now: access revoked on its side shows here at once.
+                match memoram.check_access(&id, &mut connection).await {
+                    Ok(access) => {
+                        context.insert("memoram_access", access.as_str());
+                        context.insert("memoram_approved", &(access == AccessState::Approved));
+                    }
+                    Err(MemberError::Gone) => {
+                        context.insert("memoram_connected", &false);
+                    }
+                    // The landing page stays usable while Memoram is down.
+                    Err(error) => {
+                        tracing::warn!(%error, "Memoram access state unavailable");
+                        context.insert("memoram_unavailable", &true);
+                        context.insert("memoram_approved", &connection.credentials.is_some());
+                    }
+                }
             }
         }
     }

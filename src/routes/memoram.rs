@@ -106,7 +106,6 @@ pub async fn ask_again(
 ) -> Result<HttpResponse, AppError> {
     form.check(&user.session)?;
     let memoram = state.memoram()?;
-    let mut connection = user.connection;
-    memoram.ask_again(&user.id, &mut connection).await?;
+    memoram.ask_again(&user.id, &user.connection).await?;
     Ok(see_other(MEMORAM_ACCESS_ROUTE))
 }

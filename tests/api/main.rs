@@ -7,6 +7,7 @@ mod config;
 mod dashboard;
 mod error_pages;
 mod fidelity;
+mod hardening;
 mod helpers;
 mod hostile;
 mod memoram;

@@ -1,0 +1,189 @@
+//! Promises that must hold with two tabs, two instances and a slow provider, not only for one
+//! request at a time (issue "Hardening III"). Each test failed on the code before its fix.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use simulators::memoram::MemoramSimulatorConfig;
+use simulators::Fault;
+
+use crate::helpers::*;
+
+async fn memoram_app() -> TestApp {
+    spawn_app_with_memoram(MemoramSimulatorConfig::default(), |_| {}).await
+}
+
+/// The CSRF token of this browser's session (from the landing page's forms).
+async fn csrf(app: &TestApp) -> String {
+    let (_, html) = app.get_html("/").await;
+    extract_hidden(&html, "csrf_token").expect("a form with a CSRF token")
+}
+
+// ---- One access request at a time, and no stale overwrite (item 3) ----
+
+#[tokio::test]
+async fn asking_again_in_two_tabs_at_once_creates_one_request() {
+    let app = memoram_app().await;
+    let first = app.connect_memoram().await;
+    assert!(app.mem().reject(&first));
+    let token = csrf(&app).await;
+    let asks: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, url, token) = (
+                app.client.clone(),
+                app.url("/memoram/access"),
+                token.clone(),
+            );
+            tokio::spawn(
+                async move { client.post(url).form(&[("csrf_token", token)]).send().await },
+            )
+        })
+        .collect();
+    for ask in asks {
+        let response = ask.await.expect("task").expect("POST");
+        assert_is_redirect_to(&response, "/memoram/access");
+    }
+    let requests = app.mem().access_requests();
+    assert_eq!(
+        requests.len(),
+        2,
+        "the rejected one and one new: {}",
+        requests.len()
+    );
+    // The one kept is the one created: approving it opens the memories.
+    let new = requests
+        .iter()
+        .find(|r| r.id != first)
+        .expect("a new request");
+    assert!(app.mem().approve(&new.id));
+    assert_is_redirect_to(&app.get("/memoram/access").await, "/memories");
+}
+
+#[tokio::test]
+async fn asking_again_while_a_request_is_pending_keeps_it() {
+    let app = memoram_app().await;
+    let pending = app.connect_memoram().await;
+    let response = app.post_with_csrf("/", "/memoram/access", &[]).await;
+    assert_is_redirect_to(&response, "/memoram/access");
+    let requests = app.mem().access_requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].id, pending);
+}
+
+#[tokio::test]
+async fn a_late_403_from_before_a_reapproval_does_not_undo_it() {
+    let app = memoram_app().await;
+    let first = app.connect_memoram_approved().await;
+    assert!(app.mem().revoke(&first));
+    // Tab A asks for the tags; Memoram refuses at once (revoked) but the answer is slow.
+    app.mem().set_fault(
+        "/api/v1/tags",
+        Fault {
+            delay_after: Some(Duration::from_millis(1500)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let (client, url) = (app.client.clone(), app.url("/memories/tags"));
+    let late = tokio::spawn(async move { client.get(url).send().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Tab B asks again, the person approves, the waiting page takes the new credentials.
+    let response = app.post_with_csrf("/", "/memoram/access", &[]).await;
+    assert_is_redirect_to(&response, "/memoram/access");
+    let second = app
+        .mem()
+        .access_requests()
+        .into_iter()
+        .find(|r| r.id != first)
+        .expect("a new request")
+        .id;
+    assert!(app.mem().approve(&second));
+    assert_is_redirect_to(&app.get("/memoram/access").await, "/memories");
+    // Tab A's 403 arrives now, about the old request.
+    let response = late.await.expect("task").expect("GET");
+    assert_is_redirect_to(&response, "/memoram/access");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, html) = app.get_html("/memories").await;
+    assert_eq!(status, StatusCode::OK, "still approved: {html}");
+}
+
+// ---- Log out and disconnect are final (item 6) ----
+
+#[tokio::test]
+async fn a_refresh_in_flight_during_log_out_does_not_bring_the_tokens_back() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(1, &redis).await;
+    let app = &instances[0];
+    app.connect().await;
+    app.sim.expire_access_tokens();
+    // The refresh takes effect at once (the refresh token rotates) but its answer is slow.
+    app.sim.set_fault(
+        "/api/v1/auth/oauth2/token/",
+        Fault {
+            delay_after: Some(Duration::from_millis(1500)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let (client, url) = (app.client.clone(), app.url("/dashboard"));
+    let page = tokio::spawn(async move { client.get(url).send().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let token = app.csrf_token().await;
+    let response = app.logout(Some(&token)).await;
+    assert_is_redirect_to(&response, "/");
+    assert!(redis.keys_with_ttl("ttm:conn:*").is_empty(), "logged out");
+    let _ = page.await.expect("task");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let keys = redis.keys_with_ttl("ttm:conn:*");
+    assert!(
+        keys.is_empty(),
+        "the refresh wrote the tokens back: {keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_fetch_in_flight_during_disconnect_does_not_bring_the_connection_back() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(1, &redis).await;
+    let app = &instances[0];
+    let request = app.connect_memoram().await;
+    assert!(app.mem().approve(&request));
+    // The waiting page fetches the credentials; their answer is slow.
+    app.mem().set_fault(
+        &format!("/api/v1/access-requests/{request}/credentials"),
+        Fault {
+            delay_after: Some(Duration::from_millis(1500)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let (client, url) = (app.client.clone(), app.url("/memoram/access"));
+    let waiting = tokio::spawn(async move { client.get(url).send().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let response = app
+        .post_with_csrf("/", "/auth/memoram/disconnect", &[])
+        .await;
+    assert_is_redirect_to(&response, "/");
+    let _ = waiting.await.expect("task");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let keys = redis.keys_with_ttl("ttm:memoram:conn:*");
+    assert!(
+        keys.is_empty(),
+        "the key fetch wrote the connection back: {keys:?}"
+    );
+}
+
+// ---- The landing page shows Memoram's access as it is (item 14) ----
+
+#[tokio::test]
+async fn the_landing_page_shows_a_revocation_made_at_memoram() {
+    let app = memoram_app().await;
+    let request = app.connect_memoram_approved().await;
+    let (_, html) = app.get_html("/").await;
+    assert!(html.contains("data-memoram=\"approved\""), "{html}");
+    assert!(app.mem().revoke(&request));
+    let (status, html) = app.get_html("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("data-memoram=\"revoked\""), "{html}");
+    assert!(!html.contains("Open your memories"), "{html}");
+}
