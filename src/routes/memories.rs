@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use tera::Context;
 
 use crate::api::ApiError;
+use crate::auth::session::TypedSession;
 use crate::errors::AppError;
 use crate::memoram::{within, BlobQuery, MemberError, Memoram, MemoryBlob, Opened};
 use crate::routes::auth::CsrfForm;
 use crate::routes::dashboard::display_date;
 use crate::routes::guards::MemoramMember;
-use crate::routes::memory_form::{check, failed_save, form_page, MemoryForm};
+use crate::routes::memory_form::{check, failed_save, form_page, without_member, MemoryForm};
 use crate::routes::see_other;
 use crate::routes::signed_in;
 use crate::state::AppState;
@@ -264,7 +265,13 @@ pub async fn new_form(
     templates: web::Data<Templates>,
     member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
-    form_page(&templates, &member, None, &MemoryForm::default(), None)
+    form_page(
+        &templates,
+        &member.session,
+        None,
+        &MemoryForm::default(),
+        None,
+    )
 }
 
 /// `POST /memories`: seals the content with the user's key and creates the memory.
@@ -272,16 +279,15 @@ pub async fn create(
     form: web::Form<MemoryForm>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
-    member: MemoramMember,
+    session: TypedSession,
+    member: Result<MemoramMember, AppError>,
 ) -> Result<HttpResponse, AppError> {
-    save(
-        state.memoram()?,
-        &templates,
-        member,
-        None,
-        form.into_inner(),
-    )
-    .await
+    let form = form.into_inner();
+    match member {
+        Ok(member) => save(state.memoram()?, &templates, member, None, form).await,
+        // The connection was lost before the handler ran: what was typed comes back.
+        Err(error) => without_member(&templates, &session, None, &form, error),
+    }
 }
 
 /// Create (`editing` is `None`) or update: the form checked, the content sealed, the memory
@@ -295,12 +301,14 @@ async fn save(
 ) -> Result<HttpResponse, AppError> {
     let draft = match check(&form, &member) {
         Ok(draft) => draft,
-        Err(problem) => return form_page(templates, &member, editing, &form, Some(problem)),
+        Err(problem) => {
+            return form_page(templates, &member.session, editing, &form, Some(problem))
+        }
     };
     // Sealed with the current key: a key rotated since the credentials were kept would make the
     // memory unreadable once the new key is in use.
     if let Err(error) = memoram.check_keys(&mut member).await {
-        return failed_save(templates, &member, editing, &form, error);
+        return failed_save(templates, &member.session, editing, &form, error);
     }
     let memory_key = member.connection.memory_key();
     let client = &memoram.client;
@@ -319,7 +327,7 @@ async fn save(
         }
         Err(error) => {
             let error = memoram.failed(&mut member, error);
-            failed_save(templates, &member, editing, &form, error)
+            failed_save(templates, &member.session, editing, &form, error)
         }
     }
 }
@@ -354,7 +362,7 @@ pub async fn edit_form(
         )));
     };
     let form = MemoryForm::filled(blob, content);
-    form_page(&templates, &member, Some(&id), &form, None)
+    form_page(&templates, &member.session, Some(&id), &form, None)
 }
 
 /// `POST /memories/{id}`: the edit; `tags` replaces the memory's tags.
@@ -363,17 +371,15 @@ pub async fn update(
     form: web::Form<MemoryForm>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
-    member: MemoramMember,
+    session: TypedSession,
+    member: Result<MemoramMember, AppError>,
 ) -> Result<HttpResponse, AppError> {
     let id = memory_id(path.into_inner())?;
-    save(
-        state.memoram()?,
-        &templates,
-        member,
-        Some(&id),
-        form.into_inner(),
-    )
-    .await
+    let form = form.into_inner();
+    match member {
+        Ok(member) => save(state.memoram()?, &templates, member, Some(&id), form).await,
+        Err(error) => without_member(&templates, &session, Some(&id), &form, error),
+    }
 }
 
 /// `POST /memories/{id}/delete`.

@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use tera::Context;
 
+use crate::api::ApiError;
 use crate::auth::session::TypedSession;
 use crate::errors::AppError;
 use crate::routes::guards::RememberizerUser;
@@ -44,24 +45,44 @@ pub async fn memorize(
     form: web::Form<MemorizeForm>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
-    user: RememberizerUser,
+    session: TypedSession,
+    user: Result<RememberizerUser, AppError>,
 ) -> Result<HttpResponse, AppError> {
-    let RememberizerUser {
-        connection,
-        session,
-    } = user;
     let form = form.into_inner();
     let name = form.name.unwrap_or_default().trim().to_owned();
     let content = form.content.unwrap_or_default().trim().to_owned();
     // Whatever goes wrong from here on, the form comes back with what was typed in it.
-    let again = |status: StatusCode, problem: String| -> Result<HttpResponse, AppError> {
+    let again_with = |status: StatusCode,
+                      problem: String,
+                      check: Option<&str>|
+     -> Result<HttpResponse, AppError> {
         let mut context = page_context(&session)?;
         context.insert("error", &problem);
+        context.insert("check_href", &check);
         context.insert("name", &name);
         context.insert("content", &content);
         let mut response = templates.page("memorize.html", &context)?;
         *response.status_mut() = status;
         Ok(response)
+    };
+    let again = |status, problem| again_with(status, problem, None);
+    let connection = match user {
+        Ok(user) => user.connection,
+        // Disconnected (or logged out) in another tab before this arrived.
+        Err(AppError::SeeOther(_)) => {
+            return again(
+                StatusCode::UNAUTHORIZED,
+                "Your connection to Rememberizer ended (perhaps in another tab), so nothing was stored. Your note is below: copy it, connect again, then save it."
+                    .to_owned(),
+            )
+        }
+        Err(error) => {
+            let (page, _) = error.page();
+            return again(
+                StatusCode::from_u16(page.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                format!("{}: {} Your note is below, nothing was lost.", page.title, page.message),
+            );
+        }
     };
     if !session.csrf_token_matches(form.csrf_token.as_deref().unwrap_or_default())? {
         return again(
@@ -96,6 +117,15 @@ pub async fn memorize(
         .await;
     if let Err(error) = stored {
         tracing::warn!(%error, "memorize failed; the form is shown again");
+        if matches!(error, AppError::Api(ApiError::Timeout)) {
+            // Sent, and no answer: it may have been stored. Saving again could store it twice.
+            return again_with(
+                StatusCode::GATEWAY_TIMEOUT,
+                "Rememberizer did not answer in time, so this app cannot tell whether your note was stored. Look before you save it again: saving twice would store it twice. What you typed is below."
+                    .to_owned(),
+                Some("/dashboard"),
+            );
+        }
         let (page, _) = error.page();
         return again(
             StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY),

@@ -8,6 +8,7 @@ use tera::Context;
 
 use super::memories::{memory_href, parse_unit};
 use crate::api::ApiError;
+use crate::auth::session::TypedSession;
 use crate::errors::AppError;
 use crate::memoram::{MemberError, MemoryBlob, MemoryDraft};
 use crate::routes::guards::MemoramMember;
@@ -125,16 +126,35 @@ fn parse_tags(raw: &str) -> Result<Vec<String>, String> {
     Ok(tags)
 }
 
+/// What went wrong with a submitted form, as its page says it.
+pub struct Problem {
+    pub status: StatusCode,
+    pub message: String,
+    /// Where to look before saving again, when whether it was saved is unknown: its address and
+    /// the link's words.
+    pub check: Option<(String, &'static str)>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            check: None,
+        }
+    }
+}
+
 /// The form page, with what was typed and, if any, the problem with it.
 pub fn form_page(
     templates: &Templates,
-    member: &MemoramMember,
+    session: &TypedSession,
     editing: Option<&str>,
     form: &MemoryForm,
-    problem: Option<(StatusCode, String)>,
+    problem: Option<Problem>,
 ) -> Result<HttpResponse, AppError> {
     let mut context = Context::new();
-    signed_in(&mut context, &member.session)?;
+    signed_in(&mut context, session)?;
     context.insert("form", form);
     context.insert("editing", &editing.map(memory_href));
     context.insert("max_title", &MAX_TITLE_CHARS);
@@ -143,9 +163,13 @@ pub fn form_page(
     context.insert("max_source", &MAX_SOURCE_CHARS);
     context.insert("max_tags", &MAX_TAGS);
     let status = match problem {
-        Some((status, message)) => {
-            context.insert("error", &message);
-            status
+        Some(problem) => {
+            context.insert("error", &problem.message);
+            if let Some((href, label)) = &problem.check {
+                context.insert("check_href", href);
+                context.insert("check_label", label);
+            }
+            problem.status
         }
         None => StatusCode::OK,
     };
@@ -154,60 +178,83 @@ pub fn form_page(
     Ok(response)
 }
 
-/// The CSRF token, then the fields.
-pub fn check(
+/// The form again when the page could not check the connection (no approved access: revoked,
+/// or disconnected in another tab; or the store failing): nothing saved, what was typed kept.
+pub fn without_member(
+    templates: &Templates,
+    session: &TypedSession,
+    editing: Option<&str>,
     form: &MemoryForm,
-    member: &MemoramMember,
-) -> Result<MemoryDraft, (StatusCode, String)> {
+    error: AppError,
+) -> Result<HttpResponse, AppError> {
+    let problem = match error {
+        AppError::SeeOther(_) => Problem::new(
+            StatusCode::FORBIDDEN,
+            "This app has no access to your Memoram memories right now (it was revoked or disconnected, perhaps in another tab), so nothing was saved. Your memory is below: copy it, then restore the access from the home page.",
+        ),
+        other => {
+            let (page, _) = other.page();
+            Problem::new(
+                StatusCode::from_u16(page.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                format!("{}: {} Your memory is below, nothing was lost.", page.title, page.message),
+            )
+        }
+    };
+    form_page(templates, session, editing, form, Some(problem))
+}
+
+/// The CSRF token, then the fields.
+pub fn check(form: &MemoryForm, member: &MemoramMember) -> Result<MemoryDraft, Problem> {
     let submitted = form.csrf_token.as_deref().unwrap_or_default();
     match member.session.csrf_token_matches(submitted) {
         Ok(true) => {}
-        _ => return Err((
+        _ => return Err(Problem::new(
             StatusCode::FORBIDDEN,
-            "This form had expired, so nothing was saved. Your memory is below: press Save again."
-                .to_owned(),
+            "This form had expired, so nothing was saved. Your memory is below: press Save again.",
         )),
     }
     form.draft()
-        .map_err(|problem| (StatusCode::UNPROCESSABLE_ENTITY, problem))
+        .map_err(|problem| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, problem))
 }
 
 /// Saving failed at Memoram: the form comes back with what was typed, and why.
 pub fn failed_save(
     templates: &Templates,
-    member: &MemoramMember,
+    session: &TypedSession,
     editing: Option<&str>,
     form: &MemoryForm,
     error: MemberError,
 ) -> Result<HttpResponse, AppError> {
-    if matches!(error, MemberError::Revoked) {
-        // Revoked meanwhile: what was typed stays on the page, with the way to ask again.
-        return form_page(
-            templates,
-            member,
-            editing,
-            form,
-            Some((
-                StatusCode::FORBIDDEN,
-                "Memoram no longer gives this app access to your memories (it was revoked), so nothing was saved. Your memory is below; ask for access again from the Memoram access page."
-                    .to_owned(),
-            )),
-        );
-    }
     tracing::warn!(%error, "saving a memory failed; the form is shown again");
-    let error = AppError::from(error);
-    let (page, _) = error.page();
-    let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let message = match &error {
-        AppError::Memoram(ApiError::Refused(status)) if status.as_u16() == 400 => {
-            "Memoram did not accept this memory. Check its fields; nothing was lost.".to_owned()
-        }
-        _ => format!(
-            "{}: {} Your memory is below, nothing was lost.",
-            page.title, page.message
+    let problem = match error {
+        // Revoked meanwhile: what was typed stays on the page, with the way to ask again.
+        MemberError::Revoked => Problem::new(
+            StatusCode::FORBIDDEN,
+            "Memoram no longer gives this app access to your memories (it was revoked), so nothing was saved. Your memory is below; ask for access again from the Memoram access page.",
         ),
+        MemberError::Api(ApiError::Refused(status)) if status.as_u16() == 400 => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "Memoram did not accept this memory. Check its fields; nothing was lost.",
+        ),
+        // The write was sent and no answer came: it may have been saved. Saving again could
+        // make a second copy, so the page offers to look first.
+        MemberError::Api(ApiError::Timeout) => Problem {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            message: "Memoram did not answer in time, so this app cannot tell whether your memory was saved. Look before you save it again: saving twice would keep it twice. What you typed is below.".to_owned(),
+            check: Some(match editing {
+                Some(id) => (memory_href(id), "Look at this memory"),
+                None => ("/memories".to_owned(), "Look at your memories"),
+            }),
+        },
+        other => {
+            let (page, _) = AppError::from(other).page();
+            Problem::new(
+                StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                format!("{}: {} Your memory is below, nothing was lost.", page.title, page.message),
+            )
+        }
     };
-    form_page(templates, member, editing, form, Some((status, message)))
+    form_page(templates, session, editing, form, Some(problem))
 }
 
 #[cfg(test)]

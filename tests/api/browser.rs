@@ -992,3 +992,115 @@ async fn memoram_connect_approve_manage_memories_and_ask_across_both() {
     browser.assert_no_csp_violations().await;
     browser.close().await;
 }
+
+/// Connects Memoram in the browser and has the person approve it (through the simulator's
+/// handle, as its dashboard would): the browser ends on `/memories`.
+async fn connect_memoram_in_browser(browser: &Browser, app: &TestApp) -> String {
+    browser.goto(&app.url("/")).await;
+    browser.click_link("Connect Memoram").await;
+    click(browser, "#authorize").await;
+    browser.wait_for_path(&app.address, "/memoram/access").await;
+    let request = app
+        .mem()
+        .access_requests()
+        .last()
+        .expect("a request")
+        .id
+        .clone();
+    assert!(app.mem().approve(&request));
+    browser.goto(&app.url("/memoram/access")).await;
+    browser.wait_for_path(&app.address, "/memories").await;
+    request
+}
+
+/// A memory being typed while Memoram is disconnected in another tab: pressing Save keeps it on
+/// the page, with a notice, instead of a redirect that drops it.
+#[tokio::test]
+async fn a_memory_typed_while_another_tab_disconnects_stays_on_the_page() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        |_| {},
+    )
+    .await;
+    let browser = Browser::start().await;
+    connect_memoram_in_browser(&browser, &app).await;
+    browser.goto(&app.url("/memories/new")).await;
+    let typed = "The spare key is under the third flowerpot";
+    fill(&browser, "#title", "Spare key").await;
+    fill(&browser, "#content", typed).await;
+    let writing: WindowHandle = browser.client.window().await.expect("window");
+
+    let other = browser
+        .client
+        .new_window(true)
+        .await
+        .expect("new tab")
+        .handle;
+    browser
+        .client
+        .switch_to_window(other)
+        .await
+        .expect("switch");
+    browser.goto(&app.url("/")).await;
+    click(&browser, "#disconnect-memoram").await;
+    browser.wait_for_path(&app.address, "/").await;
+    browser
+        .client
+        .switch_to_window(writing)
+        .await
+        .expect("switch back");
+
+    click(&browser, "#save-memory").await;
+    let notice = browser
+        .wait_for(".form-error")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(notice.contains("nothing was saved"), "{notice}");
+    let content = browser
+        .wait_for("#content")
+        .await
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(content.as_deref(), Some(typed));
+    browser.screenshot("15-memory-kept-after-disconnect").await;
+    assert!(app
+        .mem()
+        .blobs(&app.mem().demo_user().user_id)
+        .iter()
+        .all(|b| b.title != "Spare key"));
+    browser.close().await;
+}
+
+/// Access revoked in Memoram's dashboard shows on the landing page at once, not when the person
+/// next opens their memories.
+#[tokio::test]
+async fn the_landing_page_shows_access_revoked_at_memoram() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        |_| {},
+    )
+    .await;
+    let browser = Browser::start().await;
+    let request = connect_memoram_in_browser(&browser, &app).await;
+    browser.goto(&app.url("/")).await;
+    browser.wait_for("[data-memoram=approved]").await;
+    assert!(app.mem().revoke(&request));
+    browser.client.refresh().await.expect("reload");
+    let text = browser
+        .wait_for("[data-memoram=revoked]")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(text.contains("revoked"), "{text}");
+    assert!(browser
+        .client
+        .find(Locator::LinkText("Open your memories"))
+        .await
+        .is_err());
+    browser.assert_no_csp_violations().await;
+    browser.close().await;
+}

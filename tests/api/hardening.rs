@@ -187,3 +187,134 @@ async fn the_landing_page_shows_a_revocation_made_at_memoram() {
     assert!(html.contains("data-memoram=\"revoked\""), "{html}");
     assert!(!html.contains("Open your memories"), "{html}");
 }
+
+// ---- Typed text survives a lost connection (item 2) ----
+
+#[tokio::test]
+async fn a_memory_typed_before_a_disconnect_in_another_tab_comes_back() {
+    let app = memoram_app().await;
+    app.connect_memoram_approved().await;
+    let (_, form) = app.get_html("/memories/new").await;
+    let token = extract_hidden(&form, "csrf_token").expect("a CSRF token");
+    // Another tab disconnects Memoram.
+    let response = app
+        .post_with_csrf("/", "/auth/memoram/disconnect", &[])
+        .await;
+    assert_is_redirect_to(&response, "/");
+    let typed = "Ada's tea: Earl Grey, no sugar, & a <biscuit>";
+    let response = app
+        .client
+        .post(app.url("/memories"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("title", "Tea"),
+            ("content", typed),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = response.text().await.expect("html");
+    assert!(html.contains(&tera::escape_html(typed)), "{html}");
+    assert!(html.contains("nothing was saved"), "{html}");
+}
+
+#[tokio::test]
+async fn a_note_typed_before_a_disconnect_in_another_tab_comes_back() {
+    let app = spawn_app().await;
+    app.connect().await;
+    let (_, form) = app.get_html("/memorize").await;
+    let token = extract_hidden(&form, "csrf_token").expect("a CSRF token");
+    let response = app
+        .post_with_csrf("/", "/auth/rememberizer/disconnect", &[])
+        .await;
+    assert_is_redirect_to(&response, "/");
+    let typed = "Standup notes: ship the <release> on Friday & tell Ada";
+    let response = app
+        .client
+        .post(app.url("/memorize"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("name", "Standup"),
+            ("content", typed),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let html = response.text().await.expect("html");
+    assert!(html.contains(&tera::escape_html(typed)), "{html}");
+    assert!(html.contains("nothing was stored"), "{html}");
+}
+
+// ---- After a timeout on a write, the outcome is unknown (item 4) ----
+
+#[tokio::test]
+async fn a_memory_save_cut_off_by_the_deadline_says_it_may_have_been_saved() {
+    let app = memoram_app().await;
+    app.connect_memoram_approved().await;
+    let user = app.mem().demo_user();
+    let before = app.mem().blobs(&user.user_id).len();
+    // Memoram stores it at once; its answer comes after the app stopped waiting (3 s).
+    app.mem().set_fault(
+        "/api/v1/memory-blobs",
+        Fault {
+            delay_after: Some(Duration::from_secs(5)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let response = app
+        .post_with_csrf(
+            "/memories/new",
+            "/memories",
+            &[
+                ("title", "Lisbon"),
+                ("content", "The flight leaves at 9:40"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    let html = response.text().await.expect("html");
+    assert!(
+        html.contains("cannot tell whether your memory was saved"),
+        "{html}"
+    );
+    assert!(!html.contains("nothing was lost"), "{html}");
+    assert!(
+        hrefs(&html).contains(&"/memories".to_owned()),
+        "offers to look: {html}"
+    );
+    assert!(html.contains("The flight leaves at 9:40"));
+    // And it was: saving again would have made a second copy.
+    assert_eq!(app.mem().blobs(&user.user_id).len(), before + 1);
+}
+
+#[tokio::test]
+async fn a_note_cut_off_by_the_deadline_says_it_may_have_been_stored() {
+    let app = spawn_app().await;
+    app.connect().await;
+    app.sim.set_fault(
+        "/api/v1/documents/memorize/",
+        Fault {
+            delay_after: Some(Duration::from_secs(5)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let response = app
+        .post_with_csrf(
+            "/memorize",
+            "/memorize",
+            &[("name", "Standup"), ("content", "Ship on Friday")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    let html = response.text().await.expect("html");
+    assert!(
+        html.contains("cannot tell whether your note was stored"),
+        "{html}"
+    );
+    assert!(hrefs(&html).contains(&"/dashboard".to_owned()), "{html}");
+    assert!(html.contains("Ship on Friday"));
+}
