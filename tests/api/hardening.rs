@@ -115,6 +115,8 @@ async fn a_refresh_in_flight_during_log_out_does_not_bring_the_tokens_back() {
     let instances = spawn_instances(1, &redis).await;
     let app = &instances[0];
     app.connect().await;
+    // Read before the refresh starts: reading it later would wait for the refresh.
+    let token = app.csrf_token().await;
     app.sim.expire_access_tokens();
     // The refresh takes effect at once (the refresh token rotates) but its answer is slow.
     app.sim.set_fault(
@@ -128,13 +130,19 @@ async fn a_refresh_in_flight_during_log_out_does_not_bring_the_tokens_back() {
     let (client, url) = (app.client.clone(), app.url("/dashboard"));
     let page = tokio::spawn(async move { client.get(url).send().await });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let token = app.csrf_token().await;
     let response = app.logout(Some(&token)).await;
     assert_is_redirect_to(&response, "/");
-    assert!(redis.keys_with_ttl("ttm:conn:*").is_empty(), "logged out");
+    // The tokens, not the refresh's lock (held until the refresh ends).
+    let tokens = || -> Vec<(String, i64)> {
+        let keys = redis.keys_with_ttl("ttm:conn:*");
+        keys.into_iter()
+            .filter(|(k, _)| !k.ends_with(":lock"))
+            .collect()
+    };
+    assert!(tokens().is_empty(), "logged out");
     let _ = page.await.expect("task");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let keys = redis.keys_with_ttl("ttm:conn:*");
+    let keys = tokens();
     assert!(
         keys.is_empty(),
         "the refresh wrote the tokens back: {keys:?}"
@@ -317,4 +325,33 @@ async fn a_note_cut_off_by_the_deadline_says_it_may_have_been_stored() {
     );
     assert!(hrefs(&html).contains(&"/dashboard".to_owned()), "{html}");
     assert!(html.contains("Ship on Friday"));
+}
+
+// ---- The developer token's Redis key is per deployment (item 5) ----
+
+/// Two deployments (two Memorams: production and staging) on one Redis: each keeps its own
+/// developer token, and neither sends the other's to its Memoram.
+#[tokio::test]
+async fn deployments_sharing_a_redis_keep_their_own_developer_tokens() {
+    let redis = RedisServer::start();
+    let on_redis = |settings: &mut talk_to_mementos::config::Settings| {
+        settings.session_store = talk_to_mementos::config::SessionStoreKind::Redis(redis.url());
+        settings.session_key = Some(talk_to_mementos::config::SessionKeyBytes(
+            SHARED_SESSION_KEY.to_vec(),
+        ));
+    };
+    let production = spawn_app_with_memoram(MemoramSimulatorConfig::default(), on_redis).await;
+    let staging = spawn_app_with_memoram(MemoramSimulatorConfig::default(), on_redis).await;
+    production.connect_memoram().await;
+    staging.connect_memoram().await;
+    for deployment in [&production, &staging] {
+        assert_eq!(deployment.mem().developer_tokens_issued(), 1);
+        assert_eq!(
+            deployment.mem().request_count("/api/v1/access-requests"),
+            1,
+            "no call with the other deployment's token (a 401, then a retry)"
+        );
+    }
+    let keys = redis.keys_with_ttl("ttm:memoram:developer_token*");
+    assert_eq!(keys.len(), 2, "{keys:?}");
 }
