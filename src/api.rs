@@ -145,6 +145,21 @@ pub async fn send(http: &HttpClient, request: RequestBuilder) -> Result<Vec<u8>,
     }
 }
 
+/// Health: can the provider at `url` be reached at all? Any answer below 500 (even 401 or 404
+/// to this unauthenticated call) means it is up. Two seconds at most.
+pub async fn probe(http: &HttpClient, url: Url) -> Result<(), ApiError> {
+    let request = http
+        .request(Method::GET, url)
+        .timeout(Duration::from_secs(2));
+    match http.send(request).await {
+        Ok(response) if !response.status.is_server_error() => Ok(()),
+        Ok(_) => Err(ApiError::Unavailable(None)),
+        Err(HttpError::Timeout) => Err(ApiError::Timeout),
+        Err(HttpError::TooLarge(_)) => Ok(()),
+        Err(other) => Err(ApiError::Unavailable(Some(Arc::new(other)))),
+    }
+}
+
 /// A 2xx body as JSON of type `T`.
 pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadResponse(format!("unexpected JSON: {e}")))

@@ -100,6 +100,11 @@ impl MemoramClient {
         }
     }
 
+    /// Health: can Memoram be reached at all (`api::probe`)?
+    pub async fn probe(&self) -> Result<(), ApiError> {
+        crate::api::probe(&self.http, self.base.clone()).await
+    }
+
     /// Step 6: ask the user (through their dashboard) to let this app in.
     pub async fn create_access_request(
         &self,

@@ -7,8 +7,6 @@ pub mod cache;
 pub mod live_check;
 pub mod models;
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -17,7 +15,7 @@ pub use crate::api::ApiError;
 use crate::api::{decode, send_bearer};
 use crate::auth::oauth::{join, Endpoints};
 use crate::auth::tokens::AccessToken;
-use crate::http_client::{HttpClient, HttpError};
+use crate::http_client::HttpClient;
 pub use models::*;
 
 /// Rememberizer's OAuth endpoints, relative to `REMEMBERIZER_BASE_URL` ("Authorizing Rememberizer
@@ -115,20 +113,9 @@ impl ApiClient {
         self.get_json(token, "documents/", &params).await
     }
 
-    /// Readiness: can the provider be reached at all? Any answer below 500 (even 401 or 404 to
-    /// this unauthenticated call) means it is up.
+    /// Health: can the provider be reached at all (`api::probe`)?
     pub async fn probe(&self) -> Result<(), ApiError> {
-        let request = self
-            .http
-            .request(Method::GET, self.api_base.clone())
-            .timeout(Duration::from_secs(2));
-        match self.http.send(request).await {
-            Ok(response) if !response.status.is_server_error() => Ok(()),
-            Ok(_) => Err(ApiError::Unavailable(None)),
-            Err(HttpError::Timeout) => Err(ApiError::Timeout),
-            Err(HttpError::TooLarge(_)) => Ok(()),
-            Err(other) => Err(ApiError::Unavailable(Some(std::sync::Arc::new(other)))),
-        }
+        crate::api::probe(&self.http, self.api_base.clone()).await
     }
 
     /// The user's account with quota and usage (`/api/v1/me/`).
