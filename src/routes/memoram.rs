@@ -19,8 +19,29 @@ use crate::templates::Templates;
 pub const START_ROUTE: &str = Provider::Memoram.connect_route();
 pub const CALLBACK_ROUTE: &str = "/auth/memoram/callback";
 pub const DISCONNECT_ROUTE: &str = "/auth/memoram/disconnect";
-/// The waiting page re-checks by itself this often (a `<meta http-equiv="refresh">`: no script).
-pub const RECHECK_SECONDS: u32 = 5;
+/// The waiting page re-checks by itself (a `<meta http-equiv="refresh">`: no script), first
+/// every 5 s, then less and less often, up to once a minute, and stops after
+/// `MAX_AUTOMATIC_CHECKS` (about 25 minutes in all): a tab forgotten on it makes about 40 calls
+/// to Memoram, not one every 5 s for as long as the session lives.
+pub const FIRST_RECHECK_SECONDS: u32 = 5;
+pub const MAX_RECHECK_SECONDS: u32 = 60;
+pub const MAX_AUTOMATIC_CHECKS: u32 = 40;
+
+/// Seconds before automatic check `n + 1` (`None`: no more automatic checks): 5 s six times,
+/// then 10, 20 and 40 s six times each, then 60 s.
+pub fn recheck_after(n: u32) -> Option<u32> {
+    (n < MAX_AUTOMATIC_CHECKS).then(|| {
+        FIRST_RECHECK_SECONDS
+            .saturating_mul(1 << (n / 6).min(4))
+            .min(MAX_RECHECK_SECONDS)
+    })
+}
+
+#[derive(serde::Deserialize)]
+pub struct WaitQuery {
+    /// How many automatic checks this tab made so far.
+    check: Option<String>,
+}
 
 /// `GET /auth/memoram`: Step 1, to Memoram's authorize page.
 pub async fn start(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
@@ -74,10 +95,17 @@ pub async fn callback(
 /// re-checked by a button and every few seconds. Approved: the credentials are fetched and kept,
 /// and the browser goes on to the memories. Rejected or revoked: a way to ask again.
 pub async fn access(
+    query: web::Query<WaitQuery>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
     user: MemoramUser,
 ) -> Result<HttpResponse, AppError> {
+    // Anything but a small number is a first visit.
+    let checks = query
+        .check
+        .as_deref()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
     let memoram = state.memoram()?;
     let MemoramUser {
         id,
@@ -93,7 +121,13 @@ pub async fn access(
     context.insert("flash", &session.take_flash()?);
     context.insert("dashboard_url", memoram.dashboard_url.as_str());
     context.insert("reason", &memoram.reason);
-    context.insert("recheck_seconds", &RECHECK_SECONDS);
+    if let Some(seconds) = recheck_after(checks) {
+        context.insert("recheck_seconds", &seconds);
+        context.insert(
+            "recheck_href",
+            &format!("{MEMORAM_ACCESS_ROUTE}?check={}", checks + 1),
+        );
+    }
     context.insert("status", access.as_str());
     Ok(templates.page("memoram_access.html", &context)?)
 }
@@ -108,4 +142,25 @@ pub async fn ask_again(
     let memoram = state.memoram()?;
     memoram.ask_again(&user.id, &user.connection).await?;
     Ok(see_other(MEMORAM_ACCESS_ROUTE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_waiting_page_backs_off_from_5_to_60_seconds_then_stops() {
+        let schedule: Vec<Option<u32>> = (0..42).map(recheck_after).collect();
+        assert_eq!(schedule[0], Some(5));
+        assert_eq!(schedule[5], Some(5));
+        assert_eq!(schedule[6], Some(10));
+        assert_eq!(schedule[12], Some(20));
+        assert_eq!(schedule[18], Some(40));
+        assert_eq!(schedule[24], Some(60));
+        assert_eq!(schedule[39], Some(60));
+        assert_eq!(schedule[40], None);
+        let total: u32 = schedule.iter().flatten().sum();
+        assert!((20 * 60..=30 * 60).contains(&total), "{total} s in all");
+        assert_eq!(recheck_after(u32::MAX), None);
+    }
 }

@@ -355,3 +355,56 @@ async fn deployments_sharing_a_redis_keep_their_own_developer_tokens() {
     let keys = redis.keys_with_ttl("ttm:memoram:developer_token*");
     assert_eq!(keys.len(), 2, "{keys:?}");
 }
+
+// ---- The waiting page stops polling (item 10) ----
+
+/// The automatic re-check, as the page asks for it: seconds and the next address.
+fn recheck(html: &str) -> Option<(u32, String)> {
+    let start = html.find("http-equiv=\"refresh\" content=\"")? + 30;
+    let content = &html[start..start + html[start..].find('"')?];
+    let (seconds, url) = content.split_once(";url=")?;
+    Some((seconds.parse().ok()?, url.replace("&#x2F;", "/")))
+}
+
+#[tokio::test]
+async fn the_waiting_page_backs_off_to_a_minute_and_then_stops_checking() {
+    let app = memoram_app().await;
+    app.connect_memoram().await;
+    let (_, html) = app.get_html("/memoram/access").await;
+    assert_eq!(
+        recheck(&html),
+        Some((5, "/memoram/access?check=1".to_owned())),
+        "{html}"
+    );
+    // Follow the page's own schedule, as a forgotten tab would.
+    let mut next = "/memoram/access?check=1".to_owned();
+    let mut waited = 5;
+    let mut checks = 0;
+    loop {
+        let (status, html) = app.get_html(&next).await;
+        checks += 1;
+        assert_eq!(status, StatusCode::OK);
+        match recheck(&html) {
+            Some((seconds, url)) => {
+                assert!((5..=60).contains(&seconds), "{seconds}");
+                waited += seconds;
+                next = url;
+            }
+            None => {
+                assert!(html.contains("data-stopped=\"true\""), "{html}");
+                assert!(
+                    html.contains("id=\"check-again\""),
+                    "a check-now button: {html}"
+                );
+                break;
+            }
+        }
+        assert!(checks <= 100, "it never stops");
+    }
+    assert_eq!(checks, 40, "40 automatic checks after the first visit");
+    assert!((20 * 60..=30 * 60).contains(&waited), "{waited} s");
+    // Garbage in the address is a first visit, not an error.
+    let (status, html) = app.get_html("/memoram/access?check=lots").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(recheck(&html).map(|(s, _)| s), Some(5));
+}

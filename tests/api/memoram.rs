@@ -96,7 +96,8 @@ async fn connecting_asks_for_access_with_the_configured_reason_and_waits_politel
     assert!(html.contains("Open your Memoram dashboard"));
     // A polite automatic re-check without script, and a button to check now.
     assert!(
-        html.contains("http-equiv=\"refresh\" content=\"5\""),
+        html.contains("http-equiv=\"refresh\" content=\"5;url=")
+            && html.contains("access?check=1\""),
         "{html}"
     );
     assert!(!html.contains("<script"));
