@@ -59,12 +59,19 @@ pub enum CallError {
     Token(#[from] TokenError),
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// The API answered 401 to an access token the token endpoint had just issued. The grant
+    /// is not gone (its refresh token just worked), so it is kept.
+    #[error("the API refused a freshly refreshed access token")]
+    FreshTokenRefused,
 }
 
 /// Step 5 for handlers: runs `call` with a valid access token of `connection` (refreshed first
 /// if it expired). If the API still answers 401, the token is refreshed once and `call` retried
-/// once; a second 401 means the grant is gone: the tokens are dropped and the answer is
-/// `TokenError::Reconnect` (the user connects again). All of it ends by the request's deadline
+/// once. A refresh that says the grant is gone (`invalid_grant`) drops the tokens:
+/// `TokenError::Reconnect`. A second 401, to the token just issued, is `FreshTokenRefused` and
+/// drops nothing: Rememberizer's docs define a 401 as "invalid or missing authentication
+/// credentials" (a 403 is the one for "no permission"), and the token endpoint has just shown
+/// the grant to be valid. All of it ends by the request's deadline
 /// (`auth::with_deadline`): a slow refresh plus a slow call cannot add up to more than one
 /// page's budget. A refresh in flight at the deadline goes on and stores its result.
 pub async fn with_access_token<T, F, Fut>(
@@ -86,10 +93,7 @@ where
                     .refresh_rejected(connection, &token, sent_at, oauth)
                     .await?;
                 match call(token).await {
-                    Err(ApiError::Unauthorized) => {
-                        tokens.remove(connection).await?;
-                        Err(TokenError::Reconnect.into())
-                    }
+                    Err(ApiError::Unauthorized) => Err(CallError::FreshTokenRefused),
                     other => Ok(other?),
                 }
             }

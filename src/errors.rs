@@ -53,6 +53,9 @@ pub enum AppError {
     /// A Rememberizer API call failed.
     #[error("an API call failed")]
     Api(#[from] ApiError),
+    /// Rememberizer refused the access token it had just issued (the connection is kept).
+    #[error("Rememberizer refused a freshly refreshed access token")]
+    FreshTokenRefused,
     #[error("a Memoram API call failed")]
     Memoram(#[source] ApiError),
     /// The page needs something this browser does not have yet (a connection, an approved
@@ -336,6 +339,13 @@ impl AppError {
                 ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR)
             }
             AppError::Api(e) => return upstream_page(Provider::Rememberizer, e),
+            AppError::FreshTokenRefused => ErrorPage::new(
+                StatusCode::BAD_GATEWAY,
+                "Rememberizer refused a new access token",
+                "Rememberizer issued this app a new access token and then did not accept it. You are still connected: try again in a moment, and if it keeps happening, connect again.",
+            )
+            .retry()
+            .connect(Provider::Rememberizer),
             AppError::Memoram(ApiError::Unauthorized) => ErrorPage::new(
                 StatusCode::BAD_GATEWAY,
                 "Memoram refused this app",

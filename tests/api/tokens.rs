@@ -337,3 +337,33 @@ async fn a_refresh_still_in_flight_at_the_page_deadline_is_finished_and_kept() {
         "the second refresh used the rotated token"
     );
 }
+
+/// A 401 to the token the token endpoint has just issued. Rememberizer's docs define 401 as
+/// "invalid or missing authentication credentials" (403 is "no permission"), and the refresh
+/// that just worked shows the grant is alive: the page says so, and the connection is kept.
+#[tokio::test]
+async fn a_second_401_right_after_a_successful_refresh_keeps_the_grant() {
+    let app = spawn_app().await;
+    app.connect().await;
+    app.sim.set_fault(
+        "/api/v1/documents/",
+        Fault {
+            status: Some(401),
+            remaining: Some(2),
+            ..Fault::default()
+        },
+    );
+    let (status, html) = app.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{html}");
+    assert!(html.contains("did not accept it"), "{html}");
+    assert!(html.contains("You are still connected"), "{html}");
+    assert_eq!(app.token_request_count("refresh_token"), 1);
+    // The connection (and the refresh token that just worked) is still there.
+    let (status, _) = app.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.token_request_count("refresh_token"),
+        1,
+        "the new token serves"
+    );
+}
