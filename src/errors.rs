@@ -39,6 +39,9 @@ pub enum AppError {
         provider: Provider,
         reason: &'static str,
     },
+    /// Too many failed code exchanges from this client address lately: no token request.
+    #[error("too many failed sign-ins from this address")]
+    TooManyFailedSignIns(Provider),
     /// Step 3 carried `error=…` instead of a code.
     #[error("the authorization request ended with error {error}")]
     AuthorizationFailed {
@@ -337,6 +340,14 @@ impl AppError {
             AppError::Exchange(provider, e) => oauth_page(*provider, e),
             AppError::Token(TokenError::Internal) => {
                 ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            AppError::TooManyFailedSignIns(provider) => {
+                let page = ErrorPage::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed sign-ins",
+                    format!("Too many sign-ins to {} failed from your address lately, so this one was not tried. Wait ten minutes, then connect again.", provider.name()),
+                );
+                return (page, Some(crate::auth::exchange_limit::WINDOW));
             }
             AppError::Api(e) => return upstream_page(Provider::Rememberizer, e),
             AppError::FreshTokenRefused => ErrorPage::new(

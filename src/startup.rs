@@ -15,6 +15,7 @@ use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
+use crate::auth::exchange_limit::ExchangeLimit;
 use crate::auth::oauth::{self, OAuthFlow};
 use crate::auth::pending_flows::{FlowCookies, SpentStates};
 use crate::auth::session_store::MemorySessionStore;
@@ -157,6 +158,7 @@ impl Application {
             ),
             flows: FlowCookies::new(session_key.clone(), https, auth::START_ROUTE),
             spent_states,
+            exchange_limit: ExchangeLimit::default(),
             api: ApiClient::new(http, &settings.provider_url)?,
             tokens,
             profiles: ProfileCache::new(settings.profile_cache_ttl),

@@ -21,6 +21,8 @@ pub struct AppState {
     pub flows: crate::auth::pending_flows::FlowCookies,
     /// States whose code was exchanged: each is used once.
     pub spent_states: crate::auth::pending_flows::SpentStates,
+    /// Failed code exchanges per client address (both providers).
+    pub exchange_limit: crate::auth::exchange_limit::ExchangeLimit,
     pub api: ApiClient,
     pub tokens: TokenStore,
     /// Each connection's account and integrations, kept a short while for the dashboard.

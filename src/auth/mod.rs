@@ -6,6 +6,7 @@
 //! `redis_store`, which nothing here needs).
 //! What is particular to a provider lives in its own folder (`rememberizer`, `memoram`).
 
+pub mod exchange_limit;
 pub mod oauth;
 pub mod pending_flows;
 pub mod session;

@@ -8,7 +8,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use crate::api::Provider;
-use crate::auth::oauth::{Grant, OAuthFlow};
+use crate::auth::exchange_limit::{self, ExchangeLimit};
+use crate::auth::oauth::{Grant, OAuthError, OAuthFlow};
 use crate::auth::pending_flows::{FlowCookies, SpentStates};
 use crate::auth::session::TypedSession;
 use crate::auth::tokens::TokenSet;
@@ -67,6 +68,7 @@ pub async fn callback(
         &req,
         params.into_inner(),
         &state.spent_states,
+        &state.exchange_limit,
         &state.oauth,
         &state.flows,
         Provider::Rememberizer,
@@ -88,6 +90,7 @@ pub async fn finish(
     req: &HttpRequest,
     params: CallbackParams,
     spent_states: &SpentStates,
+    limit: &ExchangeLimit,
     oauth: &OAuthFlow,
     flows: &FlowCookies,
     provider: Provider,
@@ -131,6 +134,14 @@ pub async fn finish(
             provider.name()
         )));
     };
+    // An address that failed too many exchanges lately sends no more codes (each would cost a
+    // token request signed with the client secret).
+    let client = exchange_limit::client_address(req);
+    if let Some(client) = client {
+        if !limit.allows(client).await {
+            return Err(AppError::TooManyFailedSignIns(provider));
+        }
+    }
     // Each state is exchanged once, whatever arrives concurrently (a reload, a proxy retry): a
     // second exchange of one code would make a provider following RFC 6749 §4.1.2 revoke the
     // grant.
@@ -139,10 +150,16 @@ pub async fn finish(
     }
 
     // Step 4: code + PKCE verifier → tokens.
-    let grant = oauth
-        .exchange_code(code, pending)
-        .await
-        .map_err(|e| AppError::Exchange(provider, e))?;
+    let grant = match oauth.exchange_code(code, pending).await {
+        Ok(grant) => grant,
+        Err(error) => {
+            // The provider's own trouble (down, slow) is not the client's failure.
+            if let (Some(client), false) = (client, matches!(error, OAuthError::Unavailable(_))) {
+                limit.failed(client).await;
+            }
+            return Err(AppError::Exchange(provider, error));
+        }
+    };
     Ok((grant, spent_cookie))
 }
 

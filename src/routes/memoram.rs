@@ -62,6 +62,7 @@ pub async fn callback(
         &req,
         params.into_inner(),
         &state.spent_states,
+        &state.exchange_limit,
         &memoram.oauth,
         &memoram.flows,
         Provider::Memoram,

@@ -408,3 +408,45 @@ async fn the_waiting_page_backs_off_to_a_minute_and_then_stops_checking() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(recheck(&html).map(|(s, _)| s), Some(5));
 }
+
+// ---- Anonymous requests cannot drive the token endpoint (item 12) ----
+
+/// Start a flow, then call back with a made-up code: one token request each.
+async fn burn_a_flow(app: &TestApp, forwarded_for: Option<&str>) -> StatusCode {
+    let start = app.get("/auth/rememberizer").await;
+    let authorize = url::Url::parse(location(&start)).expect("authorize URL");
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("a state");
+    let mut request = app.client.get(app.url(&format!(
+        "/auth/rememberizer/callback?code=made-up&state={state}"
+    )));
+    if let Some(address) = forwarded_for {
+        request = request.header("x-forwarded-for", address);
+    }
+    request.send().await.expect("callback").status()
+}
+
+#[tokio::test]
+async fn failed_exchanges_from_one_address_stop_reaching_the_token_endpoint() {
+    let app = spawn_app().await;
+    for _ in 0..10 {
+        assert_eq!(burn_a_flow(&app, None).await, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(app.token_request_count("authorization_code"), 10);
+    let refused = burn_a_flow(&app, None).await;
+    assert_eq!(refused, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.token_request_count("authorization_code"),
+        10,
+        "the eleventh made no token request"
+    );
+    // Behind a proxy on this machine, each client is counted by the address the proxy saw.
+    assert_eq!(
+        burn_a_flow(&app, Some("203.0.113.7")).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(app.token_request_count("authorization_code"), 11);
+}
