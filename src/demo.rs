@@ -119,6 +119,8 @@ fn start_memoram(
     settings.authorize_url = simulator.authorize_url();
     settings.token_url = simulator.token_url();
     settings.dashboard_url = simulator.dashboard_url();
+    // The simulator's memories are made up: /ask may send them to the answer service.
+    settings.send_to_llm.get_or_insert(true);
     simulators.memoram = Some(simulator);
     Ok(())
 }

@@ -108,6 +108,11 @@ struct ResponseMessage {
 }
 
 impl LlmClient {
+    /// The answer service's host, as pages name it.
+    pub fn host(&self) -> &str {
+        self.endpoint.host_str().unwrap_or("the answer service")
+    }
+
     pub fn new(settings: &LlmSettings, http: HttpClient) -> Result<Self, url::ParseError> {
         let mut base = settings.base_url.clone();
         if !base.path().ends_with('/') {

@@ -257,6 +257,9 @@ fn memoram_state(
         connections,
         reason: memoram.access_reason.clone(),
         dashboard_url: memoram.dashboard_url.clone(),
+        // Real memories are encrypted with the person's own key: sending them, decrypted, to a
+        // third party is the operator's explicit choice.
+        send_to_llm: memoram.send_to_llm.unwrap_or(false),
     };
     Ok(Some(state))
 }

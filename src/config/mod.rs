@@ -76,6 +76,9 @@ pub struct MemoramSettings {
     pub cipher: ContentCipher,
     /// `MEMORAM_DASHBOARD_URL`: linked from the waiting page.
     pub dashboard_url: Url,
+    /// `MEMORAM_SEND_TO_LLM`: whether `/ask` sends the memories it finds, decrypted, to the
+    /// answer service. Unset: yes with the simulator's (demo) memories, no with real ones.
+    pub send_to_llm: Option<bool>,
 }
 
 /// The app's registration in the Memoram Developer Portal.
@@ -372,6 +375,17 @@ fn memoram_settings(get: &impl Fn(&str) -> Option<String>) -> Result<MemoramSett
             api_key: SecretString::from(values[2].clone()),
         }
     });
+    let send_to_llm = match get("MEMORAM_SEND_TO_LLM").as_deref().map(str::trim) {
+        None => None,
+        Some("1" | "true") => Some(true),
+        Some("0" | "false") => Some(false),
+        Some(_) => {
+            return Err(ConfigError::Invalid {
+                var: "MEMORAM_SEND_TO_LLM",
+                reason: "expected 1 or 0".to_owned(),
+            })
+        }
+    };
     Ok(MemoramSettings {
         client,
         base_url,
@@ -385,6 +399,7 @@ fn memoram_settings(get: &impl Fn(&str) -> Option<String>) -> Result<MemoramSett
         access_reason,
         cipher,
         dashboard_url,
+        send_to_llm,
     })
 }
 

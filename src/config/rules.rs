@@ -25,11 +25,12 @@ pub const MEMORAM_VARS: [&str; 8] = [
     "MEMORAM_DASHBOARD_URL",
 ];
 /// Settings that tune the app whichever service it talks to, simulator included.
-pub const TUNING_VARS: [&str; 8] = [
+pub const TUNING_VARS: [&str; 9] = [
     "REMEMBERIZER_TIMEOUT_SECS",
     "REMEMBERIZER_CACHE_SECS",
     "MEMORAM_ACCESS_REASON",
     "MEMORAM_CONTENT_CIPHER",
+    "MEMORAM_SEND_TO_LLM",
     "LLM_BASE_URL",
     "LLM_API_KEY",
     "LLM_MODEL",

@@ -47,6 +47,9 @@ pub struct Memoram {
     pub reason: String,
     /// Where the user approves access requests (`MEMORAM_DASHBOARD_URL`).
     pub dashboard_url: Url,
+    /// Whether `/ask` sends the memories it finds, decrypted, to the answer service
+    /// (`MEMORAM_SEND_TO_LLM`).
+    pub send_to_llm: bool,
 }
 
 /// Where Memoram sends the browser back, relative to `APP_BASE_URL`.

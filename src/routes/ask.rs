@@ -100,6 +100,11 @@ pub async fn ask(
     context.insert("from", &from.map(|d| d.to_string()));
     context.insert("to", &to.map(|d| d.to_string()));
     context.insert("answers_enabled", &state.llm.is_some());
+    context.insert("answer_host", &state.llm.as_ref().map(|llm| llm.host()));
+    // Memoram's memories reach the answer service only if the operator allows it, and the page
+    // says which way it is.
+    let send_memories = state.memoram.as_ref().is_some_and(|m| m.send_to_llm);
+    context.insert("memories_to_llm", &send_memories);
     signed_in(&mut context, session)?;
     context.insert("searches_rememberizer", &rememberizer.is_some());
     context.insert("searches_memoram", &memoram.is_some());
@@ -149,9 +154,14 @@ pub async fn ask(
     context.insert("hit_count", &hits.len());
     context.insert("passage_count", &passage_count);
 
-    if let (Some(llm), false) = (&state.llm, groups.is_empty()) {
+    let memories_found = groups.iter().any(|g| g.service == Provider::Memoram);
+    context.insert("memories_found", &memories_found);
+    let only_memories = groups.iter().all(|g| g.service == Provider::Memoram);
+    let nothing_to_send = groups.is_empty() || (only_memories && !send_memories);
+    if let (Some(llm), false) = (&state.llm, nothing_to_send) {
         let passages: Vec<Passage<'_>> = groups
             .iter()
+            .filter(|g| send_memories || g.service != Provider::Memoram)
             .flat_map(|g| {
                 g.passages.iter().map(|p| Passage {
                     number: p.number,

@@ -654,7 +654,12 @@ fn with_answers(settings: &mut talk_to_mementos::config::Settings) {
 
 #[tokio::test]
 async fn ask_grounds_its_answer_in_both_services_and_says_where_each_passage_is_from() {
-    let app = spawn_app_with_memoram(MemoramSimulatorConfig::default(), with_answers).await;
+    let app = spawn_app_with_memoram(MemoramSimulatorConfig::default(), |settings| {
+        with_answers(settings);
+        // The operator allows memories to go to the answer service (MEMORAM_SEND_TO_LLM=1).
+        settings.memoram.send_to_llm = Some(true);
+    })
+    .await;
     app.connect().await;
     app.connect_memoram_approved().await;
     let (status, html) = app
@@ -682,6 +687,42 @@ async fn ask_grounds_its_answer_in_both_services_and_says_where_each_passage_is_
         html.contains("class=\"cite\""),
         "the answer cites passages: {html}"
     );
+    // And the person is told, with where they went.
+    assert!(html.contains("id=\"memories-sent\""), "{html}");
+    assert!(
+        html.contains("sent, decrypted, to the answer service at 127.0.0.1"),
+        "{html}"
+    );
+}
+
+/// With real Memoram settings and no MEMORAM_SEND_TO_LLM, memories are shown but never sent to
+/// the answer service, and the page says so before and after asking.
+#[tokio::test]
+async fn memories_stay_out_of_the_answer_service_unless_the_operator_allows_it() {
+    let app = spawn_app_with_memoram(MemoramSimulatorConfig::default(), with_answers).await;
+    app.connect().await;
+    app.connect_memoram_approved().await;
+    let (_, form) = app.get_html("/ask").await;
+    assert!(form.contains("data-sent=\"false\""), "{form}");
+    let (status, html) = app
+        .get_html("/ask?q=How%20does%20the%20deploy%20rollback%20work%3F")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("canary deploy"),
+        "the memory is a passage on the page"
+    );
+    assert!(html.contains("id=\"memories-not-sent\""), "{html}");
+    let prompt = app
+        .sim
+        .llm_requests()
+        .last()
+        .expect("an answer was asked for, from Rememberizer's passages")
+        .iter()
+        .map(|(_, text)| text.clone())
+        .collect::<String>();
+    assert!(!prompt.contains("canary deploy"), "{prompt}");
+    assert!(!prompt.contains("Deploy checklist preference"), "{prompt}");
 }
 
 #[tokio::test]
