@@ -18,7 +18,7 @@ use url::Url;
 use crate::auth::exchange_limit::ExchangeLimit;
 use crate::auth::oauth::{self, OAuthFlow};
 use crate::auth::pending_flows::{FlowCookies, SpentStates};
-use crate::auth::session_store::MemorySessionStore;
+use crate::auth::session_store::{GoneSessions, MemorySessionStore};
 use crate::auth::tokens::TokenStore;
 use crate::config::SessionStoreKind;
 use crate::config::{MemoramSettings, Settings};
@@ -302,6 +302,7 @@ fn run(
                         https,
                     ))
                     .wrap(from_fn(session_store_unavailable))
+                    .wrap(from_fn(keep_cookie_when_session_gone))
                     .route("/", web::get().to(home::home))
                     .route(auth::START_ROUTE, web::get().to(auth::start))
                     .route(auth::CALLBACK_ROUTE, web::get().to(auth::callback))
@@ -411,6 +412,30 @@ fn security_headers(https: bool) -> DefaultHeaders {
     } else {
         headers
     }
+}
+
+/// A request whose session was gone when its changes were to be written (a login or a log out
+/// in another tab, see `session_store::gone`) leaves the browser's session cookie as it is.
+async fn keep_cookie_when_session_gone(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let (response, gone) = GoneSessions::track(next.call(req)).await;
+    let mut response = response?;
+    if gone {
+        let headers = response.response_mut().headers_mut();
+        let prefix = format!("{SESSION_COOKIE}=");
+        let kept: Vec<_> = headers
+            .get_all(actix_web::http::header::SET_COOKIE)
+            .filter(|value| !value.as_bytes().starts_with(prefix.as_bytes()))
+            .cloned()
+            .collect();
+        headers.remove(actix_web::http::header::SET_COOKIE);
+        for value in kept {
+            headers.append(actix_web::http::header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
 }
 
 /// Gives each request one deadline for all its calls to the providers (`auth::with_deadline`).

@@ -82,11 +82,39 @@ pub fn new_session_key() -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), 64)
 }
 
-/// What `update` answers for a session that no longer exists (purged by a concurrent logout,
-/// or expired): a fresh key under which nothing is stored, so the browser's next request is
-/// simply not connected.
+/// What `update` answers for a session that no longer exists: logged out in another tab, or
+/// renewed by a login in another tab (a new session id, against fixation), or expired. Nothing
+/// is written, and the answer must not change the browser's cookie (`GoneSessions`): after a
+/// login in another tab, the browser already holds the new session's cookie, and a late answer
+/// of this request would otherwise replace it (both connections would look lost). actix-session
+/// sets the cookie to the key returned here, so the request is marked and the cookie is taken
+/// off its answer; the key itself is a fresh one under which nothing is stored.
 pub fn gone() -> Result<SessionKey, UpdateError> {
+    GoneSessions::mark();
     SessionKey::try_from(new_session_key()).map_err(|e| UpdateError::Other(e.into()))
+}
+
+/// Marks requests whose session was gone when its changes were to be written (see [`gone`]).
+pub struct GoneSessions;
+
+tokio::task_local! {
+    static GONE: std::cell::Cell<bool>;
+}
+
+impl GoneSessions {
+    /// Runs a request's handling (its session middleware included) and says whether its
+    /// session was found gone at the end.
+    pub async fn track<F: std::future::Future>(handling: F) -> (F::Output, bool) {
+        GONE.scope(std::cell::Cell::new(false), async {
+            let output = handling.await;
+            (output, GONE.with(std::cell::Cell::get))
+        })
+        .await
+    }
+
+    fn mark() {
+        let _ = GONE.try_with(|gone| gone.set(true));
+    }
 }
 
 fn to_std(ttl: &CookieDuration) -> Duration {
@@ -251,6 +279,20 @@ mod tests {
             store.load(&after).await.expect("load").is_none(),
             "nothing saved"
         );
+    }
+
+    #[tokio::test]
+    async fn an_update_of_a_gone_session_marks_its_request() {
+        let store = MemorySessionStore::new(10);
+        let ttl = CookieDuration::minutes(5);
+        let key = store.save(state(&[("k", "v")]), &ttl).await.expect("save");
+        let same = SessionKey::try_from(key.as_ref().to_owned()).expect("key");
+        let (_, gone) = GoneSessions::track(store.update(same, state(&[("k", "w")]), &ttl)).await;
+        assert!(!gone, "a live session");
+        store.delete(&key).await.expect("delete");
+        let same = SessionKey::try_from(key.as_ref().to_owned()).expect("key");
+        let (_, gone) = GoneSessions::track(store.update(same, state(&[("k", "x")]), &ttl)).await;
+        assert!(gone);
     }
 
     #[tokio::test]

@@ -450,3 +450,56 @@ async fn failed_exchanges_from_one_address_stop_reaching_the_token_endpoint() {
     );
     assert_eq!(app.token_request_count("authorization_code"), 11);
 }
+
+// ---- A login in another tab cannot log the person out (item 13) ----
+
+/// A page that changes the session (a memory saved: its flash message) is in flight while
+/// "Connect Rememberizer" completes in another tab, and its answer reaches the browser last. It
+/// used to set a cookie for a fresh, empty session: both connections looked lost.
+async fn login_while_a_session_change_is_in_flight(app: &TestApp) {
+    app.connect_memoram_approved().await;
+    let (_, form) = app.get_html("/memories/new").await;
+    let token = extract_hidden(&form, "csrf_token").expect("a CSRF token");
+    // Tab two is at Rememberizer's consent page; its callback is ready to follow.
+    let authorize = app.start_connect().await;
+    let mementos: Vec<u64> = app.sim.mementos().into_iter().map(|m| m.id).collect();
+    let callback = app.consent(&authorize, &mementos, true).await;
+    // Tab one saves a memory; Memoram's answer is slow.
+    app.mem().set_fault(
+        "/api/v1/memory-blobs",
+        Fault {
+            delay_after: Some(Duration::from_millis(1200)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let (client, url) = (app.client.clone(), app.url("/memories"));
+    let save = tokio::spawn(async move {
+        client
+            .post(url)
+            .form(&[("csrf_token", token.as_str()), ("content", "Buy oat milk")])
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Tab two's login completes first: a new session id.
+    assert_is_redirect_to(&app.follow(&callback).await, "/dashboard");
+    // Tab one's answer arrives last.
+    let saved = save.await.expect("task").expect("POST");
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    // Both connections are still this browser's.
+    assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/memories").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_login_in_another_tab_does_not_log_the_person_out() {
+    login_while_a_session_change_is_in_flight(&memoram_app().await).await;
+}
+
+#[tokio::test]
+async fn a_login_in_another_tab_does_not_log_the_person_out_with_redis() {
+    let redis = RedisServer::start();
+    let instances = spawn_instances(1, &redis).await;
+    login_while_a_session_change_is_in_flight(&instances[0]).await;
+}
