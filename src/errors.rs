@@ -53,9 +53,9 @@ pub enum AppError {
     Token(#[from] TokenError),
     #[error("the code exchange failed")]
     Exchange(Provider, #[source] OAuthError),
-    /// A Rememberizer API call failed.
-    #[error("an API call failed")]
-    Api(#[from] ApiError),
+    /// A Rememberizer API call failed (Memoram's are `Memoram`).
+    #[error("a Rememberizer API call failed")]
+    Rememberizer(#[from] ApiError),
     /// Rememberizer refused the access token it had just issued (the connection is kept).
     #[error("Rememberizer refused a freshly refreshed access token")]
     FreshTokenRefused,
@@ -349,7 +349,7 @@ impl AppError {
                 );
                 return (page, Some(crate::auth::exchange_limit::WINDOW));
             }
-            AppError::Api(e) => return upstream_page(Provider::Rememberizer, e),
+            AppError::Rememberizer(e) => return upstream_page(Provider::Rememberizer, e),
             AppError::FreshTokenRefused => ErrorPage::new(
                 StatusCode::BAD_GATEWAY,
                 "Rememberizer refused a new access token",

@@ -64,7 +64,7 @@ impl AppState {
         }
         outcome.map_err(|error| match error {
             CallError::Token(error) => AppError::Token(error),
-            CallError::Api(error) => AppError::Api(error),
+            CallError::Api(error) => AppError::Rememberizer(error),
             CallError::FreshTokenRefused => AppError::FreshTokenRefused,
         })
     }

@@ -63,7 +63,7 @@ pub async fn dashboard(
     // are still shown, with a note instead of the filter. A lost grant still ends the page.
     let integrations = match integrations {
         Ok(integrations) => Some(integrations),
-        Err(AppError::Api(error)) => {
+        Err(AppError::Rememberizer(error)) => {
             tracing::warn!(%error, "listing the integrations failed; the filter is hidden");
             None
         }

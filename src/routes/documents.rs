@@ -63,7 +63,7 @@ pub async fn document(
     let metadata = metadata?;
     let (content, end, finished) = match (text, &metadata) {
         // A channel has no `/documents/{pk}/contents/` (404): its reader is the channel reader.
-        (Err(AppError::Api(ApiError::NotFound)), Some(doc)) if doc.is_discussion() => {
+        (Err(AppError::Rememberizer(ApiError::NotFound)), Some(doc)) if doc.is_discussion() => {
             return Ok(see_other(&reader_href(doc, id)));
         }
         (text, _) => text?,

@@ -117,7 +117,7 @@ pub async fn memorize(
         .await;
     if let Err(error) = stored {
         tracing::warn!(%error, "memorize failed; the form is shown again");
-        if matches!(error, AppError::Api(ApiError::Timeout)) {
+        if matches!(error, AppError::Rememberizer(ApiError::Timeout)) {
             // Sent, and no answer: it may have been stored. Saving again could store it twice.
             return again_with(
                 StatusCode::GATEWAY_TIMEOUT,

@@ -439,7 +439,10 @@ async fn a_minimal_token_response_connects_and_a_401_refreshes_once() {
     let before = provider.hits("/api/v1/documents/");
     let (status, html) = app.get_html("/dashboard").await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert!(html.contains("Connect Rememberizer"), "a way to connect again");
+    assert!(
+        html.contains("Connect Rememberizer"),
+        "a way to connect again"
+    );
     assert_eq!(provider.hits("/api/v1/auth/oauth2/token/"), token_calls + 1);
     assert_eq!(provider.hits("/api/v1/documents/"), before + 2);
 }
