@@ -34,7 +34,7 @@ pub async fn dashboard(
     let query = DocumentsQuery {
         page: parse_page(query.page.as_deref())?,
         page_size: PAGE_SIZE,
-        integration_type: parse_integration_type(query.integration_type.as_deref())?,
+        integration_type: parse_integration_filter(query.integration_type.as_deref())?,
     };
 
     let (api, profiles) = (&state.api, &state.profiles);
@@ -130,7 +130,10 @@ fn parse_page(raw: Option<&str>) -> Result<u32, AppError> {
     }
 }
 
-fn parse_integration_type(raw: Option<&str>) -> Result<Option<String>, AppError> {
+/// The dashboard's `integration_type` filter: any well-formed integration type (the API knows
+/// which exist); `None` for all. (Not `discussions::parse_discussion_source`, which takes only
+/// the two that have channels.)
+fn parse_integration_filter(raw: Option<&str>) -> Result<Option<String>, AppError> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
         Some(kind)
@@ -367,14 +370,14 @@ mod tests {
     #[test]
     fn integration_filter_is_validated() {
         assert_eq!(
-            parse_integration_type(Some("google_drive"))
+            parse_integration_filter(Some("google_drive"))
                 .ok()
                 .flatten()
                 .as_deref(),
             Some("google_drive")
         );
-        assert_eq!(parse_integration_type(Some("")).ok().flatten(), None);
-        assert!(parse_integration_type(Some("<script>")).is_err());
+        assert_eq!(parse_integration_filter(Some("")).ok().flatten(), None);
+        assert!(parse_integration_filter(Some("<script>")).is_err());
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub async fn discussion(
         session,
     } = user;
     let key = parse_key(&path, "/discussions/42")?;
-    let integration_type = parse_integration_type(query.integration_type.as_deref())?;
+    let integration_type = parse_discussion_source(query.integration_type.as_deref())?;
     let today = OffsetDateTime::now_utc().date();
     let until = parse_until(query.until.as_deref(), today)?;
     let first_day = until - Duration::days(WINDOW_DAYS - 1);
@@ -108,7 +108,7 @@ pub async fn discussion(
 }
 
 /// `slack` (the default) or `discord`: the only integrations the API serves as discussions.
-fn parse_integration_type(raw: Option<&str>) -> Result<&'static str, AppError> {
+fn parse_discussion_source(raw: Option<&str>) -> Result<&'static str, AppError> {
     match raw.map(str::trim) {
         None | Some("") => Ok(DISCUSSION_INTEGRATIONS[0]),
         Some(kind) => DISCUSSION_INTEGRATIONS
@@ -247,12 +247,12 @@ mod tests {
         ] {
             assert!(parse_until(Some(bad), today).is_err(), "{bad}");
         }
-        assert_eq!(parse_integration_type(None).ok(), Some("slack"));
+        assert_eq!(parse_discussion_source(None).ok(), Some("slack"));
         assert_eq!(
-            parse_integration_type(Some("discord")).ok(),
+            parse_discussion_source(Some("discord")).ok(),
             Some("discord")
         );
-        assert!(parse_integration_type(Some("gmail")).is_err());
+        assert!(parse_discussion_source(Some("gmail")).is_err());
     }
 
     #[test]
