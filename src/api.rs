@@ -32,6 +32,10 @@ pub enum ApiError {
     /// Not JSON, not the expected shape, or too large.
     #[error("the provider's response was not usable: {0}")]
     BadResponse(String),
+    /// This app could not build or seal the request (a bug or a configuration problem): the
+    /// provider was not asked, and is not to blame.
+    #[error("the request could not be made here: {0}")]
+    Local(String),
     #[error("not found")]
     NotFound,
     /// Another 4xx: the request itself was refused (403 included).

@@ -211,6 +211,8 @@ fn upstream_page(provider: Provider, error: &ApiError) -> (ErrorPage, Option<Dur
             None,
         ),
         ApiError::Unauthorized => (reconnect_page(provider), None),
+        // The provider was not asked: nothing to blame it for.
+        ApiError::Local(_) => (ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR), None),
         ApiError::Refused(reqwest::StatusCode::FORBIDDEN) => (
             ErrorPage::new(
                 StatusCode::FORBIDDEN,

@@ -235,7 +235,7 @@ impl MemoramClient {
     fn url(&self, path: &[&str], params: &[(&str, String)]) -> Result<Url, ApiError> {
         let mut url = self.base.clone();
         url.path_segments_mut()
-            .map_err(|_| ApiError::BadResponse("MEMORAM_BASE_URL cannot be a base".to_owned()))?
+            .map_err(|_| ApiError::Local("MEMORAM_BASE_URL cannot be a base".to_owned()))?
             .pop_if_empty()
             .extend(path);
         if !params.is_empty() {
@@ -274,7 +274,7 @@ pub fn memory_body(
 ) -> Result<serde_json::Value, ApiError> {
     let content = cipher
         .seal(&keys.encryption_key(), &draft.content)
-        .map_err(|e| ApiError::BadResponse(format!("credentials: {e}")))?;
+        .map_err(|e| ApiError::Local(format!("sealing the content: {e}")))?;
     let optional = |text: &str| {
         (write == Write::Update || !text.trim().is_empty()).then(|| text.trim().to_owned())
     };

@@ -239,7 +239,7 @@ impl ApiClient {
         let mut url = self
             .api_base
             .join(path)
-            .map_err(|e| ApiError::BadResponse(format!("bad API path: {e}")))?;
+            .map_err(|e| ApiError::Local(format!("bad API path: {e}")))?;
         if !params.is_empty() {
             url.query_pairs_mut().extend_pairs(params);
         }
