@@ -159,8 +159,8 @@ where
 }
 
 /// The writable fields of a memory (`POST /memory-blobs`, `PATCH /memory-blobs/{id}`), with the
-/// content still in plaintext: the client seals it.
-#[derive(Debug, Clone, Default)]
+/// content still in plaintext: the client seals it. Its `Debug` shows sizes, never the text.
+#[derive(Clone, Default)]
 pub struct MemoryDraft {
     pub title: String,
     pub summary: String,
@@ -169,6 +169,16 @@ pub struct MemoryDraft {
     pub importance: Option<f64>,
     pub confidence: Option<f64>,
     pub source: String,
+}
+
+impl std::fmt::Debug for MemoryDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryDraft")
+            .field("title_chars", &self.title.chars().count())
+            .field("content_chars", &self.content.chars().count())
+            .field("tags", &self.tags.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A listing's filters and position (`GET /memory-blobs`).

@@ -30,7 +30,7 @@ pub const MAX_FORM_BYTES: usize =
         + 1024;
 
 /// The create and edit form, as typed (everything a string, so that a bad value comes back).
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Default, Deserialize, Serialize)]
 pub struct MemoryForm {
     #[serde(default, skip_serializing)]
     csrf_token: Option<String>,
@@ -49,6 +49,16 @@ pub struct MemoryForm {
     confidence: String,
     #[serde(default)]
     source: String,
+}
+
+/// Sizes only: what was typed is the person's plaintext memory, and a `{:?}` must not log it.
+impl std::fmt::Debug for MemoryForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryForm")
+            .field("title_chars", &self.title.chars().count())
+            .field("content_chars", &self.content.chars().count())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemoryForm {
@@ -260,6 +270,21 @@ pub fn failed_save(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_shows_no_memory_text() {
+        let form = MemoryForm {
+            title: "Diary".to_owned(),
+            content: "my secret plan".to_owned(),
+            ..MemoryForm::default()
+        };
+        let shown = format!("{form:?} {:?}", form.draft().expect("valid"));
+        assert!(
+            !shown.contains("secret") && !shown.contains("Diary"),
+            "{shown}"
+        );
+        assert!(shown.contains("content_chars: 14"), "{shown}");
+    }
 
     #[test]
     fn tags_are_trimmed_deduplicated_and_bounded() {
