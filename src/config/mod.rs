@@ -206,6 +206,17 @@ impl Settings {
         let app_base_url = get("APP_BASE_URL")
             .map(|v| parse_http_url("APP_BASE_URL", &v))
             .transpose()?;
+        // Routes, cookie paths and redirects are at the root: a path here would be ignored by
+        // all of them but the redirect URIs, which would then not match. Refused, not ignored.
+        if let Some(url) = app_base_url.as_ref().filter(|url| url.path() != "/") {
+            return Err(ConfigError::Invalid {
+                var: "APP_BASE_URL",
+                reason: format!(
+                    "has a path ({}); this app serves its pages, cookies and callbacks at the root of its origin: give the origin only, like https://mementos.example.com",
+                    url.path()
+                ),
+            });
+        }
         // Outside demo mode the redirect URI registered at Rememberizer must be known up front;
         // it never comes from the request's Host header.
         let app_base_url = match (&client, app_base_url) {

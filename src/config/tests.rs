@@ -287,3 +287,21 @@ fn scopes_are_space_separated() {
     .expect("valid");
     assert_eq!(s.scopes, vec!["offline_access", "read"]);
 }
+
+#[test]
+fn an_app_base_url_with_a_path_is_refused() {
+    let err = settings(&[("APP_BASE_URL", "https://example.com/mementos")])
+        .expect_err("a path")
+        .to_string();
+    assert!(
+        err.starts_with("APP_BASE_URL is invalid: has a path (/mementos)"),
+        "{err}"
+    );
+    for ok in [
+        "https://example.com",
+        "https://example.com/",
+        "http://localhost:8080",
+    ] {
+        assert!(settings(&[("APP_BASE_URL", ok)]).is_ok(), "{ok}");
+    }
+}
