@@ -4,6 +4,7 @@
 //! that is allowed (never by accident: see `config::Settings::from_vars`).
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use secrecy::SecretString;
 use simulators::memoram::{MemoramSimulator, MemoramSimulatorConfig};
@@ -58,6 +59,25 @@ pub fn start_simulators(
     Ok((settings, simulators))
 }
 
+/// The demo model's pause before each piece of a streamed answer (`SIMULATOR_LLM_PIECE_MS`,
+/// default 120 ms: a typical answer then takes about four seconds, and a person sees it grow).
+pub const DEFAULT_PIECE_DELAY: Duration = Duration::from_millis(120);
+
+fn piece_delay() -> anyhow::Result<Duration> {
+    match std::env::var("SIMULATOR_LLM_PIECE_MS") {
+        Err(_) => Ok(DEFAULT_PIECE_DELAY),
+        Ok(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms <= 10_000)
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                anyhow::anyhow!("SIMULATOR_LLM_PIECE_MS: expected milliseconds from 0 to 10000")
+            }),
+    }
+}
+
 /// Rememberizer's stand-in, knowing this app's redirect URI as if it were registered in the
 /// Developer Hub. Returns the demo client's credentials and the simulator's base URL.
 fn start_rememberizer(
@@ -66,6 +86,7 @@ fn start_rememberizer(
 ) -> anyhow::Result<(ClientCredentials, Url)> {
     let config = SimulatorConfig {
         redirect_uris: vec![redirect_uri.to_string()],
+        llm_piece_delay: piece_delay()?,
         ..SimulatorConfig::default()
     };
     let client = ClientCredentials {
@@ -90,6 +111,7 @@ fn answer_service(rememberizer_url: &Url) -> anyhow::Result<LlmSettings> {
         api_key: SecretString::from(DEMO_LLM_KEY),
         model: "simulated-extractive".to_owned(),
         timeout: crate::config::DEFAULT_LLM_TIMEOUT,
+        total_timeout: crate::config::DEFAULT_LLM_TOTAL,
     })
 }
 

@@ -144,6 +144,36 @@ impl HttpClient {
         })
     }
 
+    /// Sends a request and returns the response as soon as its head has arrived, its body still
+    /// to be read: for an answer streamed as it is written (`llm`). Whoever reads it keeps the
+    /// size cap (`max_response_bytes`).
+    pub async fn open(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, HttpError> {
+        let (client, request) = request.build_split();
+        let request = request.map_err(HttpError::from)?;
+        let span = tracing::info_span!(
+            "upstream",
+            http.method = %request.method(),
+            http.path = %request.url().path(),
+            http.status_code = tracing::field::Empty,
+            streamed = true,
+        );
+        let response = client
+            .execute(request)
+            .instrument(span.clone())
+            .await
+            .map_err(HttpError::from)?;
+        span.record("http.status_code", response.status().as_u16());
+        Ok(response)
+    }
+
+    /// The largest response body read.
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+
     /// The token endpoint's calls (through oauth2-rs, see the `AsyncHttpClient` impl below) get
     /// the same limits as the API's.
     pub async fn execute_oauth2(

@@ -22,6 +22,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("mementos.html", include_str!("../templates/mementos.html")),
     ("ask.html", include_str!("../templates/ask.html")),
+    (
+        "ask_answer_end.html",
+        include_str!("../templates/ask_answer_end.html"),
+    ),
     ("memorize.html", include_str!("../templates/memorize.html")),
     ("error.html", include_str!("../templates/error.html")),
     (
@@ -51,6 +55,11 @@ impl Templates {
         tera.add_raw_templates(TEMPLATES.iter().copied())?;
         tera.autoescape_on(vec![".html"]);
         Ok(Self(tera))
+    }
+
+    /// Renders a template to a string (a page sent in parts, `routes::answer_stream`).
+    pub fn render(&self, name: &str, context: &Context) -> Result<String, tera::Error> {
+        self.0.render(name, context)
     }
 
     /// Renders a page as a `text/html` response. The page is written into one buffer sized for

@@ -96,12 +96,17 @@ pub struct LlmSettings {
     pub base_url: Url,
     pub api_key: SecretString,
     pub model: String,
-    /// The answer call's own limit: writing 400 tokens can take longer than an API call.
+    /// `LLM_TIMEOUT_SECS`: how long the first piece of a streamed answer may take, and the
+    /// pause between two pieces.
     pub timeout: Duration,
+    /// `LLM_TOTAL_SECS`: how long the whole answer may take (at least `timeout`).
+    pub total_timeout: Duration,
 }
 
 /// Default `LLM_TIMEOUT_SECS`.
 pub const DEFAULT_LLM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `LLM_TOTAL_SECS`: 400 tokens at a slow 10 a second, and then some.
+pub const DEFAULT_LLM_TOTAL: Duration = Duration::from_secs(60);
 
 /// The app's registration at Rememberizer's Developer Hub.
 #[derive(Debug, Clone)]
@@ -281,19 +286,37 @@ impl Settings {
 
         let llm = match get("LLM_BASE_URL") {
             None => None,
-            Some(raw) => Some(LlmSettings {
-                base_url: parse_http_url("LLM_BASE_URL", &raw)?,
-                api_key: SecretString::from(get("LLM_API_KEY").ok_or(ConfigError::MissingFor {
-                    var: "LLM_API_KEY",
-                    because: "LLM_BASE_URL",
-                })?),
-                model: get("LLM_MODEL").ok_or(ConfigError::MissingFor {
-                    var: "LLM_MODEL",
-                    because: "LLM_BASE_URL",
-                })?,
-                timeout: whole_seconds("LLM_TIMEOUT_SECS", get, 1..=300)?
-                    .unwrap_or(DEFAULT_LLM_TIMEOUT),
-            }),
+            Some(raw) => {
+                let timeout =
+                    whole_seconds("LLM_TIMEOUT_SECS", get, 1..=300)?.unwrap_or(DEFAULT_LLM_TIMEOUT);
+                let total_timeout = whole_seconds("LLM_TOTAL_SECS", get, 1..=600)?
+                    .unwrap_or(DEFAULT_LLM_TOTAL.max(timeout));
+                if total_timeout < timeout {
+                    return Err(ConfigError::Invalid {
+                        var: "LLM_TOTAL_SECS",
+                        reason: format!(
+                            "{} s is shorter than LLM_TIMEOUT_SECS ({} s): the whole answer cannot take less than its first piece",
+                            total_timeout.as_secs(),
+                            timeout.as_secs()
+                        ),
+                    });
+                }
+                Some(LlmSettings {
+                    base_url: parse_http_url("LLM_BASE_URL", &raw)?,
+                    api_key: SecretString::from(get("LLM_API_KEY").ok_or(
+                        ConfigError::MissingFor {
+                            var: "LLM_API_KEY",
+                            because: "LLM_BASE_URL",
+                        },
+                    )?),
+                    model: get("LLM_MODEL").ok_or(ConfigError::MissingFor {
+                        var: "LLM_MODEL",
+                        because: "LLM_BASE_URL",
+                    })?,
+                    timeout,
+                    total_timeout,
+                })
+            }
         };
 
         let memoram = memoram_settings(&get)?;

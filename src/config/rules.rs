@@ -25,7 +25,7 @@ pub const MEMORAM_VARS: [&str; 8] = [
     "MEMORAM_DASHBOARD_URL",
 ];
 /// Settings that tune the app whichever service it talks to, simulator included.
-pub const TUNING_VARS: [&str; 9] = [
+pub const TUNING_VARS: [&str; 10] = [
     "REMEMBERIZER_TIMEOUT_SECS",
     "REMEMBERIZER_CACHE_SECS",
     "MEMORAM_ACCESS_REASON",
@@ -35,6 +35,7 @@ pub const TUNING_VARS: [&str; 9] = [
     "LLM_API_KEY",
     "LLM_MODEL",
     "LLM_TIMEOUT_SECS",
+    "LLM_TOTAL_SECS",
 ];
 /// A variable with one of these prefixes must be one of the app's: a misspelt name is refused
 /// rather than silently ignored (an ignored `REMEMBERIZER_CLIENTID` would mean demo mode).

@@ -305,3 +305,29 @@ fn an_app_base_url_with_a_path_is_refused() {
         assert!(settings(&[("APP_BASE_URL", ok)]).is_ok(), "{ok}");
     }
 }
+
+#[test]
+fn the_whole_answer_may_not_take_less_than_its_first_piece() {
+    let llm = [
+        ("LLM_BASE_URL", "https://llm.example/v1"),
+        ("LLM_API_KEY", "k"),
+        ("LLM_MODEL", "m"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut vars = llm.to_vec();
+        vars.extend_from_slice(extra);
+        settings(&vars)
+    };
+    let defaults = with(&[]).expect("valid").llm.expect("llm");
+    assert_eq!(defaults.total_timeout, DEFAULT_LLM_TOTAL);
+    let err = with(&[("LLM_TIMEOUT_SECS", "30"), ("LLM_TOTAL_SECS", "10")])
+        .expect_err("shorter")
+        .to_string();
+    assert!(err.starts_with("LLM_TOTAL_SECS is invalid"), "{err}");
+    let long_first = with(&[("LLM_TIMEOUT_SECS", "90")])
+        .expect("valid")
+        .llm
+        .expect("llm");
+    assert_eq!(long_first.total_timeout, std::time::Duration::from_secs(90));
+    assert!(with(&[("LLM_TOTAL_SECS", "0")]).is_err());
+}

@@ -8,9 +8,9 @@ use tera::Context;
 
 use crate::api::Provider;
 use crate::errors::AppError;
-use crate::llm::Passage;
 use crate::memoram::MemberError;
 use crate::rememberizer::{DataSource, Found, SearchHit, SearchQuery};
+use crate::routes::answer_stream::{answer_page, OwnedPassage};
 use crate::routes::dashboard::{integration_label, DocumentRow};
 use crate::routes::guards::{MemoramMember, RememberizerUser};
 use crate::routes::memories::memory_href;
@@ -158,30 +158,34 @@ pub async fn ask(
     context.insert("memories_found", &memories_found);
     let only_memories = groups.iter().all(|g| g.service == Provider::Memoram);
     let nothing_to_send = groups.is_empty() || (only_memories && !send_memories);
-    if let (Some(llm), false) = (&state.llm, nothing_to_send) {
-        let passages: Vec<Passage<'_>> = groups
-            .iter()
-            .filter(|g| send_memories || g.service != Provider::Memoram)
-            .flat_map(|g| {
-                g.passages.iter().map(|p| Passage {
-                    number: p.number,
-                    document: &g.document.name,
-                    text: &p.text,
-                })
-            })
-            .collect();
-        match llm.answer(&question, &passages).await {
-            Ok(answer) => context.insert("answer", &answer),
-            Err(error) => {
-                // The passages are still worth showing: say that the answer is missing.
-                tracing::warn!(%error, "no written answer");
-                context.insert("answer_failed", &true);
-            }
-        }
-    }
     context.insert("groups", &groups);
     context.insert("searched", &true);
-    Ok(templates.page("ask.html", &context)?)
+    let Some(llm) = state.llm.as_ref().filter(|_| !nothing_to_send) else {
+        return Ok(templates.page("ask.html", &context)?);
+    };
+    // The passages (and everything above the answer) go out now; the answer follows as the
+    // model writes it.
+    context.insert("streaming", &true);
+    let passages = groups
+        .iter()
+        .filter(|g| send_memories || g.service != Provider::Memoram)
+        .flat_map(|g| {
+            g.passages.iter().map(|p| OwnedPassage {
+                number: p.number,
+                document: g.document.name.clone(),
+                text: p.text.clone(),
+            })
+        })
+        .collect();
+    let page = templates.render("ask.html", &context)?;
+    answer_page(
+        page,
+        llm.clone(),
+        question,
+        passages,
+        passage_count,
+        templates.into_inner(),
+    )
 }
 
 async fn search_rememberizer(

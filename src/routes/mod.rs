@@ -1,5 +1,6 @@
 //! One module per page or resource; handlers extract, call the domain, and render.
 
+pub mod answer_stream;
 pub mod ask;
 pub mod assets;
 pub mod auth;

@@ -71,12 +71,33 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// How a test's browser differs from a person's usual one.
+struct BrowserOptions {
+    /// Navigation returns at once instead of at the page's load: what a person sees while a
+    /// page is still arriving can be looked at (WebDriver's page load strategy `none`).
+    return_at_once: bool,
+    javascript: bool,
+}
+
+impl Default for BrowserOptions {
+    fn default() -> Self {
+        Self {
+            return_at_once: false,
+            javascript: true,
+        }
+    }
+}
+
 impl Browser {
     async fn start() -> Browser {
         Self::start_sized(1280, 900).await
     }
 
     async fn start_sized(width: u32, height: u32) -> Browser {
+        Self::start_with(width, height, BrowserOptions::default()).await
+    }
+
+    async fn start_with(width: u32, height: u32, options: BrowserOptions) -> Browser {
         let permit = browsers().acquire().await.expect("semaphore");
         let port = free_port();
         let mut command = Command::new("chromedriver");
@@ -115,6 +136,13 @@ impl Browser {
         });
         // Desktop Chrome will not shrink a window below about 500 px: phones are emulated.
         let mut capabilities = capabilities;
+        if options.return_at_once {
+            capabilities["pageLoadStrategy"] = json!("none");
+        }
+        if !options.javascript {
+            capabilities["goog:chromeOptions"]["prefs"] =
+                json!({ "profile.managed_default_content_settings.javascript": 2 });
+        }
         if width < 500 {
             capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({
                 "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1 },
@@ -649,12 +677,7 @@ async fn assert_no_horizontal_scroll(browser: &Browser, page: &str, width: u32) 
 #[tokio::test]
 async fn ask_a_question_open_the_cited_document_and_remember_a_note() {
     let app = spawn_app_with(Default::default(), |settings| {
-        settings.llm = Some(talk_to_mementos::config::LlmSettings {
-            base_url: settings.provider_url.join("v1/").expect("url"),
-            api_key: secrecy::SecretString::from(simulators::rememberizer::DEMO_LLM_KEY),
-            model: "simulated".to_owned(),
-            timeout: talk_to_mementos::config::DEFAULT_LLM_TIMEOUT,
-        });
+        with_simulated_answers(settings);
     })
     .await;
     let browser = Browser::start().await;
@@ -862,12 +885,7 @@ async fn memoram_connect_approve_manage_memories_and_ask_across_both() {
     let app = spawn_app_with_memoram(
         simulators::memoram::MemoramSimulatorConfig::default(),
         |settings| {
-            settings.llm = Some(talk_to_mementos::config::LlmSettings {
-                base_url: settings.provider_url.join("v1/").expect("url"),
-                api_key: secrecy::SecretString::from(simulators::rememberizer::DEMO_LLM_KEY),
-                model: "simulated".to_owned(),
-                timeout: talk_to_mementos::config::DEFAULT_LLM_TIMEOUT,
-            });
+            with_simulated_answers(settings);
         },
     )
     .await;
@@ -1102,5 +1120,147 @@ async fn the_landing_page_shows_access_revoked_at_memoram() {
         .await
         .is_err());
     browser.assert_no_csp_violations().await;
+    browser.close().await;
+}
+
+/// The answer's text as the page shows it now.
+async fn answer_text(browser: &Browser) -> String {
+    match browser.client.find(Locator::Css(".answer-text")).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// With a model that writes over about 4 s, the passages are on screen within a second and the
+/// answer grows in several visible steps, above them, then says it is complete.
+#[tokio::test]
+async fn the_answer_grows_on_the_page_while_the_model_writes() {
+    let app = spawn_app_with(Default::default(), with_simulated_answers).await;
+    app.sim.set_llm_piece_delay(Duration::from_millis(150));
+    // The model takes a second and a half to start: long enough to see what is on screen first.
+    app.sim.set_fault(
+        "/v1/chat/completions",
+        simulators::Fault {
+            delay: Some(Duration::from_millis(1500)),
+            remaining: Some(1),
+            ..simulators::Fault::default()
+        },
+    );
+    let browser = Browser::start_with(
+        1280,
+        900,
+        BrowserOptions {
+            return_at_once: true,
+            javascript: true,
+        },
+    )
+    .await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+    let started = Instant::now();
+    browser
+        .goto(&app.url("/ask?q=How+does+the+deploy+rollback+work%3F"))
+        .await;
+    let first_passage = browser.wait_for("#passage-1").await;
+    let passages_at = started.elapsed();
+    eprintln!("the first passage was on screen {passages_at:?} after the navigation");
+    assert!(passages_at < Duration::from_millis(1000), "{passages_at:?}");
+    browser.screenshot("16-passages-before-the-answer").await;
+    assert!(first_passage.is_displayed().await.expect("displayed"));
+    assert_eq!(
+        answer_text(&browser).await,
+        "",
+        "no piece yet when the passages show"
+    );
+    let status = browser.wait_for(".answer-status").await;
+    assert_eq!(status.text().await.expect("text"), "Writing the answer…");
+    // Watch it grow.
+    let mut seen: Vec<usize> = Vec::new();
+    let mut half_written = false;
+    while started.elapsed() < Duration::from_secs(20) {
+        let text = answer_text(&browser).await;
+        if seen.last() != Some(&text.len()) {
+            seen.push(text.len());
+            if !half_written && text.len() > 20 {
+                browser.screenshot("17-answer-half-written").await;
+                half_written = true;
+            }
+        }
+        if browser
+            .client
+            .find(Locator::Css(".answer-done"))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen.len() >= 4, "the answer grew in steps: {seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    let done = browser
+        .wait_for(".answer-done")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(done, "The answer is complete.");
+    assert!(!browser
+        .wait_for(".answer-status")
+        .await
+        .is_displayed()
+        .await
+        .expect("displayed"));
+    // The answer is shown above the passages, and its citations lead to them.
+    let answer_top = browser
+        .eval("return document.querySelector('.answer').getBoundingClientRect().top")
+        .await;
+    let passages_top = browser
+        .eval("return document.querySelector('.passages').getBoundingClientRect().top")
+        .await;
+    assert!(
+        answer_top.as_f64() < passages_top.as_f64(),
+        "{answer_top} {passages_top}"
+    );
+    assert!(browser
+        .client
+        .find(Locator::Css(".answer a.cite"))
+        .await
+        .is_ok());
+    browser.assert_no_csp_violations().await;
+    browser.close().await;
+}
+
+/// With JavaScript off the whole answer arrives the same way: the page is plain HTML in parts.
+#[tokio::test]
+async fn with_javascript_off_the_whole_answer_arrives() {
+    let app = spawn_app_with(Default::default(), with_simulated_answers).await;
+    app.sim.set_llm_piece_delay(Duration::from_millis(20));
+    let browser = Browser::start_with(
+        1280,
+        900,
+        BrowserOptions {
+            return_at_once: false,
+            javascript: false,
+        },
+    )
+    .await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+    browser
+        .goto(&app.url("/ask?q=How+does+the+deploy+rollback+work%3F"))
+        .await;
+    let done = browser
+        .wait_for(".answer-done")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(done, "The answer is complete.");
+    let text = answer_text(&browser).await;
+    assert!(text.len() > 20 && text.ends_with('.'), "{text}");
+    assert!(browser
+        .client
+        .find(Locator::Css(".answer a.cite"))
+        .await
+        .is_ok());
     browser.close().await;
 }

@@ -856,3 +856,67 @@ async fn the_live_check_reports_an_answer_the_client_cannot_read() {
     );
     assert!(report.contains("2 not read by the client"), "{report}");
 }
+
+// ---- The answer service's stream, as OpenAI publishes it ----
+
+/// The simulator's chat endpoint, asked for a stream, sends chunks with the keys and JSON types
+/// of OpenAI's published chunk object (`tests/fixtures/openai/chunk_object.jsonl`): the role
+/// chunk, the content chunks and the finish chunk, framed as Server-Sent Events and ended by
+/// `data: [DONE]`.
+#[tokio::test]
+async fn the_simulated_model_streams_in_the_shape_of_openais_chunks() {
+    let simulator = simulators::rememberizer::Simulator::start(
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind"),
+        simulators::rememberizer::SimulatorConfig::default(),
+    )
+    .expect("simulator");
+    let fixtures: Vec<Value> = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/openai/chunk_object.jsonl"),
+    )
+    .expect("fixture")
+    .lines()
+    .map(|line| serde_json::from_str(line).expect("a chunk"))
+    .collect();
+    let body = reqwest::Client::new()
+        .post(simulator.base_url().join("v1/chat/completions").expect("url"))
+        .bearer_auth(simulators::rememberizer::DEMO_LLM_KEY)
+        .json(&serde_json::json!({
+            "model": "m",
+            "stream": true,
+            "messages": [{"role": "user", "content": "<question>\ndeploys\n</question>\n<passage number=\"1\" document=\"d\">\nCanary deploys go first.\n</passage>\n"}],
+        }))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(body.headers()["content-type"], "text/event-stream");
+    let text = body.text().await.expect("body");
+    let events: Vec<&str> = text
+        .split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .collect();
+    assert_eq!(events.last(), Some(&"[DONE]"), "{text}");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|data| serde_json::from_str(data).expect("a JSON chunk"))
+        .collect();
+    assert!(chunks.len() >= 3, "{text}");
+    let (first, rest) = chunks.split_first().expect("chunks");
+    let (last, middle) = rest.split_last().expect("chunks");
+    let mut differences = shape_differences(&fixtures[0], first, "role chunk", &[]);
+    for chunk in middle {
+        differences.extend(shape_differences(&fixtures[1], chunk, "content chunk", &[]));
+    }
+    differences.extend(shape_differences(&fixtures[2], last, "finish chunk", &[]));
+    assert!(differences.is_empty(), "{differences:#?}");
+    assert_eq!(last["choices"][0]["finish_reason"], "stop");
+    let written: String = middle
+        .iter()
+        .map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(written, "Canary deploys go first [1].");
+}

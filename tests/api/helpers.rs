@@ -37,6 +37,17 @@ pub struct TestApp {
     _memoram_simulator: Option<Arc<MemoramSimulator>>,
 }
 
+/// Written answers from the Rememberizer simulator's chat endpoint (as in demo mode).
+pub fn with_simulated_answers(settings: &mut Settings) {
+    settings.llm = Some(talk_to_mementos::config::LlmSettings {
+        base_url: settings.provider_url.join("v1/").expect("url"),
+        api_key: SecretString::from(simulators::rememberizer::DEMO_LLM_KEY),
+        model: "simulated".to_owned(),
+        timeout: talk_to_mementos::config::DEFAULT_LLM_TIMEOUT,
+        total_timeout: talk_to_mementos::config::DEFAULT_LLM_TOTAL,
+    });
+}
+
 /// Memoram's settings when nothing is configured: in real mode, Memoram is not offered.
 pub fn memoram_unset() -> MemoramSettings {
     Settings::from_lookup(|_| None)

@@ -644,12 +644,7 @@ async fn no_memoram_secret_reaches_a_cookie_or_a_page() {
 }
 
 fn with_answers(settings: &mut talk_to_mementos::config::Settings) {
-    settings.llm = Some(talk_to_mementos::config::LlmSettings {
-        base_url: settings.provider_url.join("v1/").expect("url"),
-        api_key: SecretString::from(simulators::rememberizer::DEMO_LLM_KEY),
-        model: "simulated".to_owned(),
-        timeout: talk_to_mementos::config::DEFAULT_LLM_TIMEOUT,
-    });
+    crate::helpers::with_simulated_answers(settings);
 }
 
 #[tokio::test]

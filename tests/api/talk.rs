@@ -3,21 +3,14 @@
 use std::collections::HashMap;
 
 use reqwest::StatusCode;
-use simulators::rememberizer::DEMO_LLM_KEY;
 use simulators::{Fault, FaultBody};
-use talk_to_mementos::config::LlmSettings;
 
 use crate::helpers::*;
 
 /// An app whose answer service is its simulator's chat endpoint.
 async fn spawn_app_with_answers() -> TestApp {
     spawn_app_with(Default::default(), |settings| {
-        settings.llm = Some(LlmSettings {
-            base_url: settings.provider_url.join("v1/").expect("url"),
-            api_key: secrecy::SecretString::from(DEMO_LLM_KEY),
-            model: "simulated".to_owned(),
-            timeout: talk_to_mementos::config::DEFAULT_LLM_TIMEOUT,
-        });
+        with_simulated_answers(settings);
     })
     .await
 }
@@ -109,7 +102,10 @@ async fn a_failing_answer_service_leaves_the_passages_and_a_notice() {
     );
     let (status, html) = app.get_html("/ask?q=deploy+rollback").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("A written answer is not available right now"));
+    assert!(
+        html.contains("The answer is incomplete: the answer service is not answering"),
+        "{html}"
+    );
     assert!(!passage_ids(&html).is_empty());
 }
 

@@ -2,7 +2,8 @@
 //!
 //! `SIMULATOR_BIND` (default 127.0.0.1:9090), `SIMULATOR_CLIENT_ID`, `SIMULATOR_CLIENT_SECRET`,
 //! `SIMULATOR_REDIRECT_URIS` (comma-separated; empty accepts any localhost redirect URI),
-//! `SIMULATOR_ACCESS_TOKEN_TTL_SECS`, `SIMULATOR_WORKERS`; `SIMULATOR_MINIMAL_TOKENS=1` answers
+//! `SIMULATOR_ACCESS_TOKEN_TTL_SECS`, `SIMULATOR_WORKERS`, `SIMULATOR_LLM_PIECE_MS` (the chat
+//! endpoint's pause before each streamed piece, default 120); `SIMULATOR_MINIMAL_TOKENS=1` answers
 //! token requests with only `access_token` + `refresh_token`, `SIMULATOR_SEARCH_2024=1` answers
 //! search in the 2024 OpenAPI shape.
 
@@ -57,6 +58,7 @@ fn config() -> Result<(String, SimulatorConfig), String> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         minimal_token_response: flag("SIMULATOR_MINIMAL_TOKENS")?,
         search_shape_2024: flag("SIMULATOR_SEARCH_2024")?,
+        llm_piece_delay: Duration::from_millis(number("SIMULATOR_LLM_PIECE_MS")?.unwrap_or(120)),
         ..defaults
     };
     Ok((bind, config))

@@ -2,13 +2,47 @@
 //! tests. It is no language model: it answers extractively, quoting the first sentence of the
 //! passages that share the most words with the question, with their citation numbers, or says
 //! the passages do not answer. Deterministic, so tests can check what the app does with it.
+//!
+//! With `"stream": true` it writes the answer as OpenAI's Chat Completions stream does
+//! (Server-Sent Events, one `chat.completion.chunk` per piece, `data: [DONE]` at the end), a piece
+//! of a few characters every `llm_piece_delay` (citations split across pieces as they come),
+//! so that a person sees the answer grow in demo mode. `LlmStreamFault` cuts the stream in the
+//! ways a real model's can be cut, and the handle counts streams whose reader went away.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::Shared;
+
+/// Characters per streamed piece.
+const PIECE_CHARS: usize = 6;
+
+/// How a streamed answer goes wrong, after `after_pieces` pieces of content.
+#[derive(Debug, Clone, Copy)]
+pub struct LlmStreamFault {
+    pub after_pieces: usize,
+    pub kind: LlmCut,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LlmCut {
+    /// The connection ends: no finish chunk, no `[DONE]`.
+    Drop,
+    /// A piece that is not JSON, then the stream goes on.
+    BadJson,
+    /// Nothing more is sent, and the connection stays open.
+    Stall,
+    /// `finish_reason: "length"`: the answer reached its token limit.
+    Length,
+    /// An `{"error": …}` object mid-stream, then `[DONE]` (as vLLM ends a failed stream).
+    Error,
+}
 
 pub const CHAT_PATH: &str = "/v1/chat/completions";
 /// The API key the endpoint accepts.
@@ -23,6 +57,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct ChatRequest {
     model: Option<String>,
     messages: Vec<Message>,
+    #[serde(default)]
+    stream: bool,
 }
 
 #[derive(Deserialize)]
@@ -63,13 +99,147 @@ async fn chat(
         .map(|m| (m.role.clone(), m.content.clone()))
         .collect();
     super::State::record(&mut shared.lock().llm_requests, messages);
-    let answer = extractive_answer(&user);
+    let scripted = shared.lock().llm_answer.clone();
+    let answer = scripted.unwrap_or_else(|| extractive_answer(&user));
+    let model = body.model.clone().unwrap_or_else(|| "simulated".to_owned());
+    if body.stream {
+        let (delay, fault) = {
+            let st = shared.lock();
+            (st.llm_piece_delay, st.llm_stream_fault)
+        };
+        let events = StreamedAnswer::new(&answer, &model, delay, fault, shared.into_inner());
+        return HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .streaming(futures_util::stream::unfold(events, StreamedAnswer::next));
+    }
     HttpResponse::Ok().json(json!({
         "id": "chatcmpl-simulated",
         "object": "chat.completion",
-        "model": body.model.clone().unwrap_or_else(|| "simulated".to_owned()),
+        "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
     }))
+}
+
+/// One streamed answer: the events still to send, at their pace. Dropped before its end (the
+/// reader went away), it counts itself in `llm_streams_dropped`.
+struct StreamedAnswer {
+    events: std::collections::VecDeque<Event>,
+    delay: Duration,
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+enum Event {
+    Data(String),
+    /// Pause before what follows (a piece of content).
+    Wait,
+    /// Keep the connection open and send nothing more.
+    Stall,
+}
+
+impl StreamedAnswer {
+    fn new(
+        answer: &str,
+        model: &str,
+        delay: Duration,
+        fault: Option<LlmStreamFault>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+            json!({
+                "id": "chatcmpl-simulated", "object": "chat.completion.chunk",
+                "created": 1_700_000_000, "model": model, "system_fingerprint": "fp_simulated",
+                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+            })
+            .to_string()
+        };
+        let mut events = std::collections::VecDeque::new();
+        // A comment first, as servers send to keep a connection alive: a reader must skip it.
+        events.push_back(Event::Data(": simulated keep-alive\n\n".to_owned()));
+        events.push_back(Event::Data(format!(
+            "data: {}\n\n",
+            chunk(json!({"role": "assistant", "content": ""}), None)
+        )));
+        let chars: Vec<char> = answer.chars().collect();
+        let mut finish = "stop";
+        for (index, piece) in chars.chunks(PIECE_CHARS).enumerate() {
+            if let Some(fault) = fault.filter(|f| f.after_pieces == index) {
+                match fault.kind {
+                    LlmCut::Drop => {
+                        events.push_back(Event::Wait);
+                        return Self::with(events, delay, shared);
+                    }
+                    LlmCut::Stall => {
+                        events.push_back(Event::Stall);
+                        return Self::with(events, delay, shared);
+                    }
+                    LlmCut::BadJson => events.push_back(Event::Data(
+                        "data: {\"choices\": [{\"delta\"\n\n".to_owned(),
+                    )),
+                    LlmCut::Length => {
+                        finish = "length";
+                        break;
+                    }
+                    LlmCut::Error => {
+                        events.push_back(Event::Data(format!(
+                            "data: {}\n\n",
+                            json!({"error": {"message": "The model overloaded.", "type": "server_error"}})
+                        )));
+                        events.push_back(Event::Data("data: [DONE]\n\n".to_owned()));
+                        return Self::with(events, delay, shared);
+                    }
+                }
+            }
+            events.push_back(Event::Wait);
+            let piece: String = piece.iter().collect();
+            events.push_back(Event::Data(format!(
+                "data: {}\n\n",
+                chunk(json!({"content": piece}), None)
+            )));
+        }
+        events.push_back(Event::Data(format!(
+            "data: {}\n\n",
+            chunk(json!({}), Some(finish))
+        )));
+        events.push_back(Event::Data("data: [DONE]\n\n".to_owned()));
+        Self::with(events, delay, shared)
+    }
+
+    fn with(
+        events: std::collections::VecDeque<Event>,
+        delay: Duration,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            events,
+            delay,
+            shared,
+            finished: false,
+        }
+    }
+
+    async fn next(mut self) -> Option<(Result<Bytes, std::convert::Infallible>, Self)> {
+        loop {
+            match self.events.pop_front() {
+                Some(Event::Data(text)) => return Some((Ok(Bytes::from(text)), self)),
+                Some(Event::Wait) => tokio::time::sleep(self.delay).await,
+                Some(Event::Stall) => tokio::time::sleep(Duration::from_secs(3600)).await,
+                None => {
+                    self.finished = true;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for StreamedAnswer {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.shared.lock().llm_streams_dropped += 1;
+        }
+    }
 }
 
 fn words(text: &str) -> Vec<String> {

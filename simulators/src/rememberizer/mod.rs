@@ -23,7 +23,7 @@ use url::Url;
 
 use super::faults;
 pub use super::{Fault, FaultBody, MAX_COUNTED_PATHS, MAX_RECORDS, OTHER_PATHS};
-pub use llm::{CHAT_PATH, DEMO_LLM_KEY};
+pub use llm::{LlmCut, LlmStreamFault, CHAT_PATH, DEMO_LLM_KEY};
 
 /// Notes memorized in one run of the simulator; beyond that memorize answers 400 (a quota).
 pub const MAX_MEMORIZED: usize = 1_000;
@@ -56,6 +56,8 @@ pub struct SimulatorConfig {
     /// Search answers in the 2024 OpenAPI shape (`{"data": [...], "message", "code"}`) instead of
     /// today's `{"data_sources", "matched_chunks"}`.
     pub search_shape_2024: bool,
+    /// The chat endpoint's pause before each streamed piece (`SIMULATOR_LLM_PIECE_MS`).
+    pub llm_piece_delay: Duration,
     pub workers: usize,
 }
 
@@ -74,6 +76,7 @@ impl Default for SimulatorConfig {
             mementos_as_page: false,
             minimal_token_response: false,
             search_shape_2024: false,
+            llm_piece_delay: Duration::ZERO,
             workers: 1,
         }
     }
@@ -195,6 +198,26 @@ impl SimulatorHandle {
         self.0.lock().llm_requests.iter().cloned().collect()
     }
 
+    /// The chat endpoint's pause before each streamed piece, from now on.
+    pub fn set_llm_piece_delay(&self, delay: Duration) {
+        self.0.lock().llm_piece_delay = delay;
+    }
+
+    /// Cuts the next streamed answers as `fault` says (`None`: whole answers again).
+    pub fn set_llm_stream_fault(&self, fault: Option<LlmStreamFault>) {
+        self.0.lock().llm_stream_fault = fault;
+    }
+
+    /// The model writes `answer` from now on, whatever it is asked (`None`: its own again).
+    pub fn set_llm_answer(&self, answer: Option<&str>) {
+        self.0.lock().llm_answer = answer.map(str::to_owned);
+    }
+
+    /// Streamed answers whose reader went away before their end (a closed tab).
+    pub fn llm_streams_dropped(&self) -> usize {
+        self.0.lock().llm_streams_dropped
+    }
+
     /// Every access token issued so far is expired from now on.
     pub fn expire_access_tokens(&self) {
         let now = Instant::now();
@@ -280,6 +303,12 @@ struct State {
     faults: faults::FaultTable,
     memorized: Vec<data::Doc>,
     llm_requests: VecDeque<Vec<(String, String)>>,
+    llm_piece_delay: Duration,
+    llm_stream_fault: Option<llm::LlmStreamFault>,
+    /// What the model writes instead of its extractive answer (tests of hostile answers).
+    llm_answer: Option<String>,
+    /// Streamed answers whose reader went away before their end.
+    llm_streams_dropped: usize,
 }
 
 impl faults::FaultSource for Shared {
@@ -294,6 +323,7 @@ impl Shared {
     fn new(config: SimulatorConfig, base_url: Url) -> Self {
         let state = State {
             access_token_ttl: config.access_token_ttl.clamp(MIN_TOKEN_TTL, MAX_TOKEN_TTL),
+            llm_piece_delay: config.llm_piece_delay,
             next_grant: 1,
             ..State::default()
         };

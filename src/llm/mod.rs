@@ -1,15 +1,27 @@
-//! Written answers from an OpenAI-compatible chat endpoint, grounded in retrieved passages.
+//! Written answers from an OpenAI-compatible chat endpoint, grounded in retrieved passages, and
+//! streamed as the model writes them.
 //!
 //! The model sees the question and numbered passages from the user's documents, and must answer
 //! from them only, citing passage numbers like `[2]`. Passages are untrusted data: they are
 //! quoted inside delimiters the text cannot close, and the system prompt says that instructions
-//! inside them are to be ignored. The answer is checked before it is shown: citations must name
-//! a passage that exists (others are dropped and reported), and the whole answer is rendered as
-//! escaped text.
+//! inside them are to be ignored.
+//!
+//! - [`LlmClient::stream_answer`] asks with `"stream": true` and reads the Server-Sent Events as
+//!   they arrive (`stream`): a piece at a time, within a deadline for the first piece, one between
+//!   pieces and one for the whole answer, ending in how the answer ended.
+//! - `citations` turns pieces into HTML as they come: text escaped, a citation `[n]` of a passage
+//!   on the page a link as soon as it is complete (one split across pieces never prints broken),
+//!   a citation of a passage that does not exist dropped.
+
+mod citations;
+mod stream;
+
+pub use citations::Citations;
+pub use stream::{AnswerEvent, AnswerStream, CutReason, Ending};
 
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use url::Url;
 
 use crate::config::LlmSettings;
@@ -47,34 +59,10 @@ pub struct LlmClient {
     endpoint: Url,
     api_key: SecretString,
     model: String,
-    timeout: std::time::Duration,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LlmError {
-    #[error("the answer service is unavailable")]
-    Unavailable(#[source] HttpError),
-    #[error("the answer service answered {0}")]
-    Status(u16),
-    #[error("the answer service's response was not usable")]
-    BadResponse,
-}
-
-/// A checked answer: text and citations, in order.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Answer {
-    pub parts: Vec<AnswerPart>,
-    /// The model said the passages do not answer the question.
-    pub unanswered: bool,
-    /// Citations of passages that do not exist (removed from `parts`).
-    pub invalid_citations: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(tag = "kind", content = "value", rename_all = "lowercase")]
-pub enum AnswerPart {
-    Text(String),
-    Cite(usize),
+    /// `LLM_TIMEOUT_SECS`: for the first piece, and between two pieces.
+    first_piece_timeout: std::time::Duration,
+    /// `LLM_TOTAL_SECS`: for the whole answer.
+    total_timeout: std::time::Duration,
 }
 
 #[derive(Serialize)]
@@ -83,6 +71,7 @@ struct ChatRequest<'a> {
     messages: [ChatMessage<'a>; 2],
     temperature: f32,
     max_tokens: u32,
+    stream: bool,
 }
 
 #[derive(Serialize)]
@@ -91,28 +80,7 @@ struct ChatMessage<'a> {
     content: &'a str,
 }
 
-#[derive(Deserialize)]
-struct ChatResponse {
-    choices: Vec<Choice>,
-}
-
-#[derive(Deserialize)]
-struct Choice {
-    message: ResponseMessage,
-}
-
-#[derive(Deserialize)]
-struct ResponseMessage {
-    #[serde(default)]
-    content: Option<String>,
-}
-
 impl LlmClient {
-    /// The answer service's host, as pages name it.
-    pub fn host(&self) -> &str {
-        self.endpoint.host_str().unwrap_or("the answer service")
-    }
-
     pub fn new(settings: &LlmSettings, http: HttpClient) -> Result<Self, url::ParseError> {
         let mut base = settings.base_url.clone();
         if !base.path().ends_with('/') {
@@ -123,15 +91,19 @@ impl LlmClient {
             endpoint: base.join("chat/completions")?,
             api_key: settings.api_key.clone(),
             model: settings.model.clone(),
-            timeout: settings.timeout,
+            first_piece_timeout: settings.timeout,
+            total_timeout: settings.total_timeout,
         })
     }
 
-    pub async fn answer(
+    /// Asks the model to answer `question` from `passages`, as a stream: the request is sent,
+    /// and once the answer service has answered with a stream, its pieces can be read from the
+    /// [`AnswerStream`]. Dropping the stream closes the connection: the model stops writing.
+    pub async fn stream_answer(
         &self,
         question: &str,
         passages: &[Passage<'_>],
-    ) -> Result<Answer, LlmError> {
+    ) -> Result<AnswerStream, CutReason> {
         let user = user_message(question, passages);
         let body = ChatRequest {
             model: &self.model,
@@ -147,38 +119,45 @@ impl LlmClient {
             ],
             temperature: 0.0,
             max_tokens: MAX_ANSWER_TOKENS,
+            stream: true,
         };
         let mut authorization = reqwest::header::HeaderValue::try_from(format!(
             "Bearer {}",
             self.api_key.expose_secret()
         ))
-        .map_err(|_| LlmError::BadResponse)?;
+        .map_err(|_| CutReason::Refused(0))?;
         authorization.set_sensitive(true);
+        let deadlines = stream::Deadlines::start(self.first_piece_timeout, self.total_timeout);
         let request = self
             .http
             .request(Method::POST, self.endpoint.clone())
-            // Its own limit (`LLM_TIMEOUT_SECS`), not the API calls' one.
-            .timeout(self.timeout)
+            // The answer's own limits (`LLM_TIMEOUT_SECS`, `LLM_TOTAL_SECS`), not the API
+            // calls' one; the stream keeps them piece by piece, this is the backstop.
+            .timeout(self.total_timeout)
             .header(reqwest::header::AUTHORIZATION, authorization)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
             .json(&body);
-        let response = self
-            .http
-            .send(request)
+        let response = tokio::time::timeout_at(deadlines.first_piece(), self.http.open(request))
             .await
-            .map_err(LlmError::Unavailable)?;
-        if !response.status.is_success() {
-            return Err(LlmError::Status(response.status.as_u16()));
+            .map_err(|_| CutReason::FirstPieceTimeout)?
+            .map_err(|error| match error {
+                HttpError::Timeout => CutReason::FirstPieceTimeout,
+                _ => CutReason::Unavailable,
+            })?;
+        if !response.status().is_success() {
+            return Err(CutReason::Refused(response.status().as_u16()));
         }
-        let chat: ChatResponse =
-            serde_json::from_slice(&response.body).map_err(|_| LlmError::BadResponse)?;
-        let text = chat
-            .choices
-            .into_iter()
-            .next()
-            .and_then(|c| c.message.content)
-            .filter(|t| !t.trim().is_empty())
-            .ok_or(LlmError::BadResponse)?;
-        Ok(check_answer(&text, passages.len()))
+        Ok(AnswerStream::new(
+            response,
+            deadlines,
+            self.first_piece_timeout,
+            self.http.max_response_bytes(),
+        ))
+    }
+
+    /// The answer service's host, as pages name it.
+    pub fn host(&self) -> &str {
+        self.endpoint.host_str().unwrap_or("the answer service")
     }
 }
 
@@ -220,83 +199,9 @@ fn quote(text: &str, max_chars: usize) -> String {
     out
 }
 
-/// Splits an answer into text and citations, keeping only citations of existing passages.
-pub fn check_answer(text: &str, passages: usize) -> Answer {
-    let mut parts = Vec::new();
-    let mut invalid = Vec::new();
-    let mut rest = text.trim();
-    while let Some(open) = rest.find('[') {
-        let Some(close) = rest[open..].find(']').map(|c| open + c) else {
-            break;
-        };
-        let inside = &rest[open + 1..close];
-        let numbers: Option<Vec<usize>> = inside
-            .split(',')
-            .map(|n| n.trim().parse::<usize>().ok())
-            .collect();
-        match numbers {
-            Some(numbers) if !numbers.is_empty() => {
-                push_text(&mut parts, &rest[..open]);
-                for number in numbers {
-                    if (1..=passages).contains(&number) {
-                        parts.push(AnswerPart::Cite(number));
-                    } else {
-                        invalid.push(format!("[{number}]"));
-                    }
-                }
-            }
-            // Not a citation (e.g. "[sic]"): keep it as text.
-            _ => push_text(&mut parts, &rest[..=close]),
-        }
-        rest = &rest[close + 1..];
-    }
-    push_text(&mut parts, rest);
-    Answer {
-        unanswered: text.contains(NO_ANSWER),
-        parts,
-        invalid_citations: invalid,
-    }
-}
-
-fn push_text(parts: &mut Vec<AnswerPart>, text: &str) {
-    if text.is_empty() {
-        return;
-    }
-    if let Some(AnswerPart::Text(last)) = parts.last_mut() {
-        last.push_str(text);
-    } else {
-        parts.push(AnswerPart::Text(text.to_owned()));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn citations_are_split_out_and_checked() {
-        let answer = check_answer(
-            "Deploys use canaries [1]. Rollbacks are fast [2, 7] [sic].",
-            2,
-        );
-        assert_eq!(
-            answer.parts,
-            vec![
-                AnswerPart::Text("Deploys use canaries ".to_owned()),
-                AnswerPart::Cite(1),
-                AnswerPart::Text(". Rollbacks are fast ".to_owned()),
-                AnswerPart::Cite(2),
-                AnswerPart::Text(" [sic].".to_owned()),
-            ]
-        );
-        assert_eq!(answer.invalid_citations, vec!["[7]".to_owned()]);
-        assert!(!answer.unanswered);
-    }
-
-    #[test]
-    fn the_no_answer_sentence_is_recognised() {
-        assert!(check_answer(NO_ANSWER, 3).unanswered);
-    }
 
     #[test]
     fn passages_cannot_close_their_quotation() {

@@ -1,0 +1,219 @@
+//! `/ask` streamed: the passages at once, the answer as the model writes it, and an answer that
+//! is cut off ending the page with a note, never with an error status.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use simulators::rememberizer::{LlmCut, LlmStreamFault};
+use simulators::Fault;
+
+use crate::helpers::*;
+
+const QUESTION: &str = "/ask?q=How+does+the+deploy+rollback+work%3F";
+
+async fn app_with_answers(adjust: impl FnOnce(&mut talk_to_mementos::config::Settings)) -> TestApp {
+    let app = spawn_app_with(Default::default(), |settings| {
+        with_simulated_answers(settings);
+        adjust(settings);
+    })
+    .await;
+    app.connect().await;
+    app
+}
+
+/// The page's chunks as they arrive, each with when it arrived.
+async fn chunks(app: &TestApp, path: &str) -> (StatusCode, Vec<(Duration, String)>) {
+    let started = Instant::now();
+    let mut response = app.get(path).await;
+    let status = response.status();
+    let mut chunks = Vec::new();
+    while let Some(chunk) = response.chunk().await.expect("a chunk") {
+        chunks.push((
+            started.elapsed(),
+            String::from_utf8_lossy(&chunk).into_owned(),
+        ));
+    }
+    (status, chunks)
+}
+
+fn whole(chunks: &[(Duration, String)]) -> String {
+    chunks.iter().map(|(_, c)| c.as_str()).collect()
+}
+
+#[tokio::test]
+async fn the_passages_arrive_before_the_model_has_written_a_word() {
+    let app = app_with_answers(|_| {}).await;
+    app.sim.set_llm_piece_delay(Duration::from_millis(200));
+    let (status, chunks) = chunks(&app, QUESTION).await;
+    assert_eq!(status, StatusCode::OK);
+    // The head (however the network cut it) ends where the answer starts.
+    let head_end = chunks
+        .iter()
+        .position(|(_, chunk)| chunk.contains("<p class=\"answer-text\">"))
+        .expect("the answer's paragraph");
+    let head = whole(&chunks[..=head_end]);
+    let first_at = chunks[head_end].0;
+    assert!(
+        head.contains("id=\"passage-1\""),
+        "the passages come with the head"
+    );
+    assert!(head.contains("Writing the answer…"));
+    assert!(!head.contains("The answer is complete"));
+    assert!(first_at < Duration::from_millis(600), "{first_at:?}");
+    // The answer came in several parts, spread over the model's writing.
+    let pieces: Vec<_> = chunks[head_end + 1..chunks.len() - 1].iter().collect();
+    assert!(pieces.len() >= 5, "{} parts", pieces.len());
+    let (last_at, _) = chunks.last().expect("the end");
+    assert!(
+        *last_at > first_at + Duration::from_millis(1000),
+        "{last_at:?}"
+    );
+    let html = whole(&chunks);
+    assert!(html.contains("The answer is complete."), "{html}");
+    assert!(
+        html.contains("<a class=\"cite\" href=\"#passage-"),
+        "citations are links: {html}"
+    );
+    assert!(html.trim_end().ends_with("</html>"));
+    // The model was asked for a stream.
+    assert_eq!(app.sim.llm_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_cut_off_answer_keeps_what_was_written_and_says_it_is_incomplete() {
+    let app = app_with_answers(|settings| {
+        if let Some(llm) = settings.llm.as_mut() {
+            llm.timeout = Duration::from_millis(1500);
+        }
+    })
+    .await;
+    for (kind, note) in [
+        (LlmCut::Drop, "the connection to the answer service broke"),
+        (LlmCut::BadJson, "sent something this app cannot read"),
+        (LlmCut::Error, "sent something this app cannot read"),
+        (LlmCut::Stall, "the answer service stopped writing"),
+        (LlmCut::Length, "reached its length limit"),
+    ] {
+        app.sim.set_llm_stream_fault(Some(LlmStreamFault {
+            after_pieces: 3,
+            kind,
+        }));
+        let (status, chunks) = chunks(&app, QUESTION).await;
+        assert_eq!(status, StatusCode::OK, "{kind:?}");
+        let html = whole(&chunks);
+        assert!(html.contains(note), "{kind:?}: {html}");
+        assert!(
+            html.contains("id=\"passage-1\""),
+            "{kind:?}: the passages stay"
+        );
+        let written = html
+            .split_once("<p class=\"answer-text\">")
+            .and_then(|(_, rest)| rest.split_once("</p>"))
+            .map(|(text, _)| text.to_owned())
+            .expect("the answer's paragraph");
+        assert!(
+            written.chars().count() >= 12,
+            "{kind:?}: what was written stays: {written:?}"
+        );
+        assert!(
+            html.trim_end().ends_with("</html>"),
+            "{kind:?}: the page is whole"
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_first_piece_in_time_ends_the_answer_not_the_page() {
+    let app = app_with_answers(|settings| {
+        if let Some(llm) = settings.llm.as_mut() {
+            llm.timeout = Duration::from_secs(1);
+        }
+    })
+    .await;
+    app.sim.set_fault(
+        "/v1/chat/completions",
+        Fault {
+            delay: Some(Duration::from_secs(5)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let started = Instant::now();
+    let (status, chunks) = chunks(&app, QUESTION).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let html = whole(&chunks);
+    assert!(html.contains("did not start writing in time"), "{html}");
+}
+
+#[tokio::test]
+async fn a_closed_tab_stops_the_model() {
+    let app = app_with_answers(|_| {}).await;
+    app.sim.set_llm_piece_delay(Duration::from_millis(300));
+    let mut response = app.get(QUESTION).await;
+    let mut head = String::new();
+    while !head.contains("<p class=\"answer-text\">") {
+        let chunk = response.chunk().await.expect("a chunk").expect("the head");
+        head.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(head.contains("id=\"passage-1\""));
+    assert_eq!(app.sim.llm_streams_dropped(), 0);
+    // The person closes the tab: the connection to the app goes.
+    drop(response);
+    let started = Instant::now();
+    while app.sim.llm_streams_dropped() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the model's stream is still being read"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_piece_is_escaped_and_no_html_from_the_model_reaches_the_page() {
+    let app = app_with_answers(|_| {}).await;
+    // A model that writes markup, a citation of a passage that does not exist, and citations
+    // split across its 6-character pieces.
+    app.sim.set_llm_answer(Some(
+        "<script>alert(1)</script> Canaries go first [1]. <img src=x onerror=alert(2)> & [2] [99].",
+    ));
+    let (status, chunks) = chunks(&app, QUESTION).await;
+    assert_eq!(status, StatusCode::OK);
+    let html = whole(&chunks);
+    let answer = html
+        .split_once("<p class=\"answer-text\">")
+        .and_then(|(_, rest)| rest.split_once("</p>"))
+        .map(|(text, _)| text)
+        .expect("the answer");
+    let outside_links = answer
+        .split("<a class=\"cite\"")
+        .map(|part| part.split_once("</a>").map_or(part, |(_, rest)| rest))
+        .collect::<String>();
+    assert!(!outside_links.contains('<'), "{answer}");
+    assert!(
+        answer.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;")
+            || answer.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("<a class=\"cite\" href=\"#passage-1\""),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("<a class=\"cite\" href=\"#passage-2\""),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains("99"),
+        "the citation of a passage that is not there is dropped"
+    );
+    assert!(
+        html.contains("cited passages that do not exist ([99])"),
+        "{html}"
+    );
+}
