@@ -18,6 +18,8 @@ USERS=${BENCH_USERS:-200}
 LIVE_SESSIONS=${BENCH_LIVE_SESSIONS:-10000}
 DURATION=${BENCH_DURATION:-5s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
+STREAMS=${BENCH_STREAMS:-64}
+STREAM_SECONDS=${BENCH_STREAM_SECONDS:-10}
 
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 install() { echo "bench: installing $1" >&2; $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$1"; }
@@ -30,7 +32,7 @@ if [ "$PROFILE" = 1 ]; then
   export CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
   target=target/bench-profile
 fi
-cargo build --release --quiet --workspace --bins --example bench-connect --example bench-upstream --example bench-stages --target-dir "$target"
+cargo build --release --quiet --workspace --bins --example bench-connect --example bench-upstream --example bench-stages --example bench-stream --target-dir "$target"
 bin=$target/release
 client="$bin/examples/bench-connect"
 fast_upstream="$bin/examples/bench-upstream"
@@ -186,6 +188,13 @@ read -r f_ask_rps f_ask_p50 f_ask_p99 f_ask_bad f_ask_cpu < <(page "$fast_app_pi
 read -r f_doc_rps f_doc_p50 f_doc_p99 f_doc_bad f_doc_cpu < <(page "$fast_app_pid" "$fast_app" "$cookies" "/documents/$doc")
 # The least a request costs here: no session, no upstream, no template.
 read -r f_hz_rps f_hz_p50 f_hz_p99 f_hz_bad f_hz_cpu < <(measure_cpu "$fast_app_pid" -t2 -c"$CONNECTIONS" -d"$DURATION" "$fast_app/healthz")
+# Streamed answers: /ask with a model that writes 40 pieces over 2 s (bench/upstream.rs), read
+# chunk by chunk as a browser reads them (bench/stream.rs), STREAMS pages in flight at once.
+read -r stream_app_pid stream_app < <(start_fast_app stream-app LLM_BASE_URL=$fast/v1 LLM_API_KEY=bench LLM_MODEL=bench); pids+=($stream_app_pid)
+before=$(cpu_ticks "$stream_app_pid")
+"$bin/examples/bench-stream" "$stream_app" "$work/stream-app-cookies.txt" "$STREAMS" "$STREAM_SECONDS" "/ask?q=deploy" >"$work/stream.txt"
+read -r s_answers s_pass_p50 s_pass_p99 s_first_p50 s_first_p99 s_whole_p50 s_whole_p99 <"$work/stream.txt"
+s_cpu=$(awk -v t=$(( ($(cpu_ticks "$stream_app_pid") - before) * tick_us )) -v n="$s_answers" 'BEGIN {printf "%.0f", (n > 0 ? t / n : 0)}')
 # The dashboard's stages alone, on one thread with nothing else running (bench/stages.rs).
 stages=$("$bin/examples/bench-stages" "$canned" "$fast")
 f_rss=$(hwm_mb "$fast_app_pid")
@@ -216,6 +225,14 @@ fast_table=$(cat <<TABLE
 | app CPU per dashboard | ${f_dash_cpu} µs (cache off: ${f_cold_cpu} µs) | ≤ 150 µs |
 | RSS peak of the app under these loads | ${f_rss} MB | |
 | non-2xx answers | upstream ${f_up_bad}, dashboard ${f_dash_bad} (cache off ${f_cold_bad}), ask ${f_ask_bad}, document ${f_doc_bad} | 0 |
+
+| streamed answers: \`/ask?q=deploy\`, a model writing 40 pieces over 2 s, ${STREAMS} pages in flight | p50 (ms) | p99 (ms) |
+|---|---|---|
+| the passages reach the browser (the page up to the answer) | $s_pass_p50 | $s_pass_p99 |
+| the first piece of the answer reaches the browser | $s_first_p50 | $s_first_p99 |
+| the page ends, answer complete | $s_whole_p50 | $s_whole_p99 |
+
+${s_answers} answers in ${STREAM_SECONDS} s, every one complete; app CPU per streamed answer (searches, page, 40 pieces): ${s_cpu} µs.
 
 $stages
 TABLE

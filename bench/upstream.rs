@@ -8,7 +8,10 @@
 //!   are the same as in the first table);
 //! - `POST /api/v1/auth/oauth2/authorize/` (the consent form) → 302 to `redirect_uri` with a
 //!   code and the form's `state`;
-//! - `POST /api/v1/auth/oauth2/token/` → a token response (an hour, a refresh token).
+//! - `POST /api/v1/auth/oauth2/token/` → a token response (an hour, a refresh token);
+//! - `POST /v1/chat/completions` → an answer streamed as OpenAI's chunks: `BENCH_PIECES` pieces
+//!   (default 40, citing passages 1 and 2) spread evenly over `BENCH_MODEL_MS` (default 2000):
+//!   a model that writes over a fixed time, whatever the load.
 //!
 //! One worker thread, no logging, no checks: not a simulator, a bound.
 
@@ -23,6 +26,51 @@ use anyhow::Context;
 struct Canned {
     files: HashMap<&'static str, Bytes>,
     token: Bytes,
+    /// The streamed answer's events, the role chunk first and `[DONE]` last.
+    pieces: Vec<Bytes>,
+    /// The pause before each content piece.
+    piece_delay: std::time::Duration,
+}
+
+/// `POST /v1/chat/completions` with `"stream": true`, whatever is asked.
+async fn chat(canned: web::Data<Canned>) -> HttpResponse {
+    let events = futures_util::stream::unfold((canned, 0), |(canned, next)| async move {
+        let event = canned.pieces.get(next)?.clone();
+        // Content pieces (not the role chunk, the finish chunk or `[DONE]`) wait their turn.
+        if next > 0 && next < canned.pieces.len() - 2 {
+            tokio::time::sleep(canned.piece_delay).await;
+        }
+        Some((Ok::<_, std::convert::Infallible>(event), (canned, next + 1)))
+    });
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/event-stream"))
+        .streaming(events)
+}
+
+/// The events of an answer of `count` pieces, in OpenAI's chunk shape.
+fn streamed_answer(count: usize) -> Vec<Bytes> {
+    let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+        let chunk = serde_json::json!({
+            "id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1_700_000_000,
+            "model": "bench", "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+        });
+        Bytes::from(format!("data: {chunk}\n\n"))
+    };
+    let mut events = vec![chunk(
+        serde_json::json!({"role": "assistant", "content": ""}),
+        None,
+    )];
+    for n in 0..count {
+        let piece = match n % 10 {
+            4 => " [1]".to_owned(),
+            9 => " [2].".to_owned(),
+            _ => format!(" word{n}"),
+        };
+        events.push(chunk(serde_json::json!({ "content": piece }), None));
+    }
+    events.push(chunk(serde_json::json!({}), Some("stop")));
+    events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    events
 }
 
 fn json(body: &Bytes) -> HttpResponse {
@@ -86,12 +134,24 @@ async fn main() -> anyhow::Result<()> {
         })
         .to_string(),
     );
-    let canned = web::Data::new(Canned { files, token });
+    let number = |name: &str, default: u64| -> anyhow::Result<u64> {
+        std::env::var(name).map_or(Ok(default), |v| v.parse().with_context(|| name.to_owned()))
+    };
+    let count = number("BENCH_PIECES", 40)?.max(1) as usize;
+    let piece_delay =
+        std::time::Duration::from_millis(number("BENCH_MODEL_MS", 2000)?) / count as u32;
+    let canned = web::Data::new(Canned {
+        files,
+        token,
+        pieces: streamed_answer(count),
+        piece_delay,
+    });
     HttpServer::new(move || {
         App::new()
             .app_data(canned.clone())
             .route("/api/v1/auth/oauth2/authorize/", web::post().to(consent))
             .route("/api/v1/auth/oauth2/token/", web::post().to(token_endpoint))
+            .route("/v1/chat/completions", web::post().to(chat))
             .default_service(web::to(api))
     })
     .workers(1)
