@@ -511,7 +511,7 @@ fn parse_session_key(value: &str) -> Result<SessionKeyBytes, ConfigError> {
 }
 
 fn decode_hex(value: &str) -> Option<Vec<u8>> {
-    if value.len() % 2 != 0 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !value.len().is_multiple_of(2) || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..value.len())

@@ -124,14 +124,14 @@ impl Citations {
 }
 
 /// The HTML text of `c`: the characters that could open markup, close an attribute or start an
-/// entity are written as entities.
+/// entity are written as entities, as Tera's autoescape writes them (the rest of the page).
 fn escape_into(html: &mut String, c: char) {
     match c {
         '&' => html.push_str("&amp;"),
         '<' => html.push_str("&lt;"),
         '>' => html.push_str("&gt;"),
         '"' => html.push_str("&quot;"),
-        '\'' => html.push_str("&#x27;"),
+        '\'' => html.push_str("&#39;"),
         c => html.push(c),
     }
 }

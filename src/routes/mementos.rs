@@ -159,6 +159,9 @@ struct Usage {
     used_text: String,
     quota_text: String,
     percent: u64,
+    /// The meter's `low` and `high` marks: 70% and 90% of the quota, in whole bytes.
+    low: u64,
+    high: u64,
 }
 
 impl Usage {
@@ -171,6 +174,8 @@ impl Usage {
             used_text: human_size(used),
             quota_text: human_size(quota),
             percent: (used.saturating_mul(100) / quota).min(100),
+            low: quota / 10 * 7,
+            high: quota / 10 * 9,
         })
     }
 }

@@ -141,7 +141,8 @@ pub async fn list(
     context.insert("memories", &rows);
     context.insert("tag", &tag);
     context.insert("q", &search);
-    context.insert("importance", &min_importance);
+    // As a string, as the person typed it (`1`, not Tera's `1.0` for a whole `f64`).
+    context.insert("importance", &min_importance.map(|i| i.to_string()));
     context.insert("next", &next);
     context.insert("back", &back);
     context.insert(
@@ -216,8 +217,9 @@ struct MemoryView {
     title: String,
     summary: Option<String>,
     tags: Vec<String>,
-    importance: Option<f64>,
-    confidence: Option<f64>,
+    /// `1`, `0.5`: Rust's shortest form (Tera would print a whole `f64` as `1.0`).
+    importance: Option<String>,
+    confidence: Option<String>,
     source: Option<String>,
     created_at: Option<String>,
     updated_at: Option<String>,
@@ -229,8 +231,8 @@ fn memory_view(blob: &MemoryBlob) -> MemoryView {
         title: blob.display_title(),
         summary: blob.summary.clone().filter(|s| !s.trim().is_empty()),
         tags: blob.tags.clone(),
-        importance: blob.importance,
-        confidence: blob.confidence,
+        importance: blob.importance.map(|i| i.to_string()),
+        confidence: blob.confidence.map(|c| c.to_string()),
         source: blob.source.clone().filter(|s| !s.trim().is_empty()),
         created_at: blob.created_at.as_deref().map(display_date),
         updated_at: blob.updated_at.as_deref().map(display_date),

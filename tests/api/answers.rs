@@ -196,8 +196,7 @@ async fn every_piece_is_escaped_and_no_html_from_the_model_reaches_the_page() {
         .collect::<String>();
     assert!(!outside_links.contains('<'), "{answer}");
     assert!(
-        answer.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;")
-            || answer.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        answer.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{answer}"
     );
     assert!(

@@ -5,16 +5,6 @@ use simulators::rememberizer::{Fault, SimulatorConfig};
 
 use crate::helpers::*;
 
-/// Names as the dashboard renders them (Tera escapes HTML).
-fn escaped(name: &str) -> String {
-    name.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#x27;")
-        .replace('/', "&#x2F;")
-}
-
 fn rows(html: &str) -> usize {
     html.matches(r#"<td data-label="Name""#).count()
 }
@@ -44,7 +34,7 @@ async fn pages_follow_the_apis_pages_and_cover_every_granted_document() {
         assert!(html.contains(&format!("Page {pages} of {}", expected.len().div_ceil(20))));
         for doc in documents.iter().filter(|d| !expected.contains(&d.id)) {
             assert!(
-                !html.contains(&escaped(&doc.name)),
+                !html.contains(&escape_html(&doc.name)),
                 "{:?} is not granted",
                 doc.name
             );
@@ -85,7 +75,7 @@ async fn the_integration_filter_shows_only_that_integration() {
         .filter(|d| expected.contains(&d.id) && d.integration_type != "slack")
     {
         assert!(
-            !html.contains(&escaped(&doc.name)),
+            !html.contains(&escape_html(&doc.name)),
             "{:?} is filtered out",
             doc.name
         );
@@ -148,7 +138,7 @@ async fn html_in_api_data_is_rendered_as_text() {
     assert!(!pages.contains("<script>alert"));
     for doc in &hostile {
         assert!(
-            pages.contains(&escaped(&doc.name)),
+            pages.contains(&escape_html(&doc.name)),
             "{:?} shown as text",
             doc.name
         );

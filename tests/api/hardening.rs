@@ -223,7 +223,7 @@ async fn a_memory_typed_before_a_disconnect_in_another_tab_comes_back() {
         .expect("POST");
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let html = response.text().await.expect("html");
-    assert!(html.contains(&tera::escape_html(typed)), "{html}");
+    assert!(html.contains(&escape_html(typed)), "{html}");
     assert!(html.contains("nothing was saved"), "{html}");
 }
 
@@ -251,7 +251,7 @@ async fn a_note_typed_before_a_disconnect_in_another_tab_comes_back() {
         .expect("POST");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let html = response.text().await.expect("html");
-    assert!(html.contains(&tera::escape_html(typed)), "{html}");
+    assert!(html.contains(&escape_html(typed)), "{html}");
     assert!(html.contains("nothing was stored"), "{html}");
 }
 
@@ -363,7 +363,7 @@ fn recheck(html: &str) -> Option<(u32, String)> {
     let start = html.find("http-equiv=\"refresh\" content=\"")? + 30;
     let content = &html[start..start + html[start..].find('"')?];
     let (seconds, url) = content.split_once(";url=")?;
-    Some((seconds.parse().ok()?, url.replace("&#x2F;", "/")))
+    Some((seconds.parse().ok()?, unescape(url)))
 }
 
 #[tokio::test]

@@ -864,7 +864,6 @@ pub fn extract_hidden(html: &str, name: &str) -> Option<String> {
     Some(html[start..end].to_owned())
 }
 
-/// Every `href` in a page, with the HTML escaping Tera applies (`&#x2F;`, `&amp;`) undone.
 /// A query parameter of a URL (the state of an authorize URL, the code of a callback).
 pub fn query_param(url: &Url, name: &str) -> String {
     url.query_pairs()
@@ -873,6 +872,7 @@ pub fn query_param(url: &Url, name: &str) -> String {
         .unwrap_or_else(|| panic!("{name} in {url}"))
 }
 
+/// Every `href` in a page, with the HTML escaping Tera applies (`&amp;`) undone.
 pub fn hrefs(html: &str) -> Vec<String> {
     html.split("href=\"")
         .skip(1)
@@ -880,10 +880,17 @@ pub fn hrefs(html: &str) -> Vec<String> {
         .collect()
 }
 
+/// Text as Tera 2's autoescape writes it into a page (`&`, `<`, `>`, `"` and `'`).
+pub fn escape_html(text: &str) -> String {
+    let mut escaped = Vec::new();
+    tera::escape_html(text, &mut escaped).expect("writing to a Vec");
+    String::from_utf8(escaped).expect("UTF-8 in, UTF-8 out")
+}
+
+/// The reverse of `escape_html`.
 pub fn unescape(text: &str) -> String {
-    text.replace("&#x2F;", "/")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")

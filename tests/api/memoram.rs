@@ -246,7 +246,7 @@ async fn editing_replaces_the_tags_and_deleting_removes_the_memory() {
     let id = memory_id(location(&response));
     let (status, html) = app.get_html(&format!("/memories/{id}/edit")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("Ada&#x27;s bike is blue.") || html.contains("Ada's bike is blue."));
+    assert!(html.contains("Ada&#39;s bike is blue."));
     assert!(html.contains("things, colours"));
 
     let response = app
@@ -967,7 +967,7 @@ async fn html_in_a_memory_is_shown_as_text() {
     let (_, list) = app.get_html("/memories").await;
     assert!(!list.contains("<script>alert(1)</script>"));
     assert!(
-        list.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"),
+        list.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{list}"
     );
     let (status, page) = app.get_html(&format!("/memories/{id}")).await;

@@ -13,7 +13,8 @@ use simulators::rememberizer::SimulatorConfig;
 use url::Url;
 
 use crate::helpers::{
-    assert_is_redirect_to, browser, location, start_simulator, CLIENT_ID, CLIENT_SECRET,
+    assert_is_redirect_to, browser, escape_html, location, start_simulator, CLIENT_ID,
+    CLIENT_SECRET,
 };
 
 /// The example's binary, built (or found up to date) by cargo first: a test run limited to
@@ -217,8 +218,8 @@ async fn the_minimal_example_runs_steps_1_to_5_and_refuses_a_forged_state() {
         .collect();
     assert!(!names.is_empty());
     for name in names {
-        let escaped = tera::escape_html(name);
-        assert!(html.contains(escaped.as_str()), "{name} is on the page");
+        let escaped = escape_html(name);
+        assert!(html.contains(&escaped), "{name} is on the page");
         assert!(
             !name.contains('<') || !html.contains(name),
             "{name} is escaped"

@@ -371,7 +371,7 @@ async fn the_dashboard_approves_rejects_revokes_and_rotates() {
     let html = page.text().await.expect("text");
     assert!(html.contains("Ada Lovelace"));
     assert!(
-        html.contains("First &lt;b&gt;app&lt;&#x2F;b&gt; request"),
+        html.contains("First &lt;b&gt;app&lt;/b&gt; request"),
         "escaped"
     );
     assert!(!html.contains("<script"));

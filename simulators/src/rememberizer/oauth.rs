@@ -60,16 +60,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 fn refuse(shared: &Shared, message: &str) -> HttpResponse {
     HttpResponse::BadRequest()
         .content_type("text/html; charset=utf-8")
-        .body(render(shared, "error.html", &[("message", message)]))
+        .body(render_error(shared, message))
 }
 
-fn render(_shared: &Shared, name: &str, values: &[(&str, &str)]) -> String {
+fn render_error(_shared: &Shared, message: &str) -> String {
     let mut context = tera::Context::new();
-    for (k, v) in values {
-        context.insert(*k, v);
-    }
+    context.insert("message", message);
     templates()
-        .render(name, &context)
+        .render("error.html", &context)
         .unwrap_or_else(|e| format!("template error: {e}"))
 }
 
