@@ -2,6 +2,8 @@
 //! connected; both at once when both are), and (when an answer service is configured) a written
 //! answer that cites the passages it used, each passage saying which service it came from.
 
+use std::borrow::Cow;
+
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tera::Context;
@@ -35,24 +37,24 @@ pub struct AskQuery {
 
 /// Passages of one document, best first.
 #[derive(Serialize)]
-struct DocumentGroup {
+struct DocumentGroup<'a> {
     /// What identifies the document among the hits: its key, else its provider id or name.
     #[serde(skip)]
     identity: String,
     /// Which service the passages came from.
     service: Provider,
-    document: DocumentRow,
-    passages: Vec<PassageView>,
+    document: DocumentRow<'a>,
+    passages: Vec<PassageView<'a>>,
 }
 
 #[derive(Serialize)]
-struct PassageView {
+struct PassageView<'a> {
     /// The citation number: `[number]` in the answer links to `#passage-{number}`.
     number: usize,
     /// The hit's place in the API's answer, best first (1 = best). The API's `distance` is not
     /// shown as a percentage: the docs do not define its scale.
     rank: usize,
-    text: String,
+    text: Cow<'a, str>,
 }
 
 pub async fn ask(
@@ -172,8 +174,8 @@ pub async fn ask(
         .flat_map(|g| {
             g.passages.iter().map(|p| OwnedPassage {
                 number: p.number,
-                document: g.document.name.clone(),
-                text: p.text.clone(),
+                document: g.document.name.clone().into_owned(),
+                text: p.text.clone().into_owned(),
             })
         })
         .collect();
@@ -211,7 +213,7 @@ async fn search_memoram(
     state: &AppState,
     member: Option<&mut MemoramMember>,
     question: &str,
-) -> Result<Vec<DocumentGroup>, MemberError> {
+) -> Result<Vec<DocumentGroup<'static>>, MemberError> {
     let (Some(memoram), Some(member)) = (state.memoram.as_ref(), member) else {
         return Ok(Vec::new());
     };
@@ -230,7 +232,7 @@ async fn search_memoram(
             passages: vec![PassageView {
                 number: 0,
                 rank: index + 1,
-                text,
+                text: Cow::Owned(text),
             }],
         })
         .collect();
@@ -256,7 +258,7 @@ fn sources_summary(sources: &[DataSource]) -> Option<String> {
 }
 
 /// Groups hits by document (first appearance decides the order) and numbers the passages.
-fn group_by_document(hits: &[SearchHit]) -> Vec<DocumentGroup> {
+fn group_by_document(hits: &[SearchHit]) -> Vec<DocumentGroup<'_>> {
     let mut groups: Vec<DocumentGroup> = Vec::new();
     for (index, hit) in hits.iter().enumerate() {
         let identity = match (hit.document.key(), &hit.document.document_id) {
@@ -280,7 +282,7 @@ fn group_by_document(hits: &[SearchHit]) -> Vec<DocumentGroup> {
         groups[group].passages.push(PassageView {
             number: 0,
             rank: index + 1,
-            text: hit.matched_content.trim().to_owned(),
+            text: Cow::Borrowed(hit.matched_content.trim()),
         });
     }
     number_passages(&mut groups);
@@ -314,7 +316,8 @@ mod tests {
 
     #[test]
     fn hits_are_grouped_by_document_and_numbered_in_display_order() {
-        let groups = group_by_document(&[hit(1, "a", 0.1), hit(2, "b", 0.2), hit(1, "c", 0.3)]);
+        let hits = [hit(1, "a", 0.1), hit(2, "b", 0.2), hit(1, "c", 0.3)];
+        let groups = group_by_document(&hits);
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].passages.len(), 2);
         let numbers: Vec<usize> = groups

@@ -1,5 +1,7 @@
 //! `GET /dashboard`: the account and the documents Rememberizer shares with this app.
 
+use std::borrow::Cow;
+
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tera::Context;
@@ -190,45 +192,47 @@ pub fn integration_label(kind: &str) -> String {
     label
 }
 
-/// A document as the pages show it.
+/// A document as the pages show it. It borrows the API's text (names, types, sources) from the
+/// `Document` it was made from: a page of twenty rows copies none of it before Tera serializes it.
 #[derive(Serialize)]
-pub struct DocumentRow {
+pub struct DocumentRow<'a> {
     /// The integer key (`pk`, or an integer `id`): what the app's readers take.
     pub key: Option<u64>,
     /// This app's reader for it: the channel reader for Slack and Discord, the chunked text
     /// reader for files. `None` when the API gave no usable key.
     pub href: Option<String>,
     pub is_discussion: bool,
-    pub name: String,
-    kind: String,
-    source: String,
-    integration: String,
-    status: String,
+    pub name: Cow<'a, str>,
+    kind: &'a str,
+    source: Cow<'a, str>,
+    integration: Cow<'a, str>,
+    status: &'a str,
     size: String,
-    indexed_on: String,
+    indexed_on: Cow<'a, str>,
     /// Only `http(s)` links from the API become links.
     link: Option<String>,
 }
 
-impl From<&Document> for DocumentRow {
-    fn from(doc: &Document) -> Self {
+impl<'a> From<&'a Document> for DocumentRow<'a> {
+    fn from(doc: &'a Document) -> Self {
         let key = doc.key();
         Self {
             key,
             href: key.map(|key| reader_href(doc, key)),
             is_discussion: doc.is_discussion(),
-            name: doc
-                .name
-                .clone()
-                .filter(|n| !n.trim().is_empty())
-                .unwrap_or_else(|| "(untitled)".to_owned()),
-            kind: doc.kind.clone().unwrap_or_default(),
-            source: doc.source.clone().unwrap_or_default(),
+            name: Cow::Borrowed(
+                doc.name
+                    .as_deref()
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or("(untitled)"),
+            ),
+            kind: doc.kind.as_deref().unwrap_or_default(),
+            source: Cow::Borrowed(doc.source.as_deref().unwrap_or_default()),
             integration: doc
                 .integration_type()
-                .map(integration_label)
+                .map(|kind| Cow::Owned(integration_label(kind)))
                 .unwrap_or_default(),
-            status: doc.status.clone().unwrap_or_default(),
+            status: doc.status.as_deref().unwrap_or_default(),
             size: doc.size.map(human_size).unwrap_or_default(),
             indexed_on: doc
                 .indexed_on
@@ -240,20 +244,20 @@ impl From<&Document> for DocumentRow {
     }
 }
 
-impl DocumentRow {
+impl DocumentRow<'static> {
     /// A Memoram memory among search results: its page, its source as the "integration".
     pub fn memory(name: String, href: String, source: Option<String>) -> Self {
         Self {
             key: None,
             href: Some(href),
             is_discussion: false,
-            name,
-            kind: String::new(),
-            source: source.unwrap_or_default(),
-            integration: "Memoram".to_owned(),
-            status: String::new(),
+            name: Cow::Owned(name),
+            kind: "",
+            source: source.map(Cow::Owned).unwrap_or_default(),
+            integration: Cow::Borrowed("Memoram"),
+            status: "",
             size: String::new(),
-            indexed_on: String::new(),
+            indexed_on: Cow::Borrowed(""),
             link: None,
         }
     }
@@ -288,15 +292,13 @@ pub fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// "2025-03-05T10:20:30Z" → "2025-03-05"; anything unparsable is shown as the API sent it.
-pub fn display_date(raw: &str) -> String {
-    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!("[year]-[month]-[day]"))
-                .ok()
-        })
-        .unwrap_or_else(|| raw.to_owned())
+/// "2025-03-05T10:20:30Z" → "2025-03-05" (the day where the timestamp was written: an RFC 3339
+/// date starts with it); anything unparsable is shown as the API sent it.
+pub fn display_date(raw: &str) -> Cow<'_, str> {
+    let day = raw.get(..10).filter(|_| {
+        time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339).is_ok()
+    });
+    Cow::Borrowed(day.unwrap_or(raw))
 }
 
 /// Page links for the template. They point at this app's `/dashboard`, page by page, as the
@@ -355,7 +357,12 @@ mod tests {
         assert_eq!(human_size(1536), "1.5 KB");
         assert_eq!(human_size(5 * 1024 * 1024), "5.0 MB");
         assert_eq!(display_date("2025-03-05T10:20:30Z"), "2025-03-05");
+        // The day where it was written, not converted to UTC.
+        assert_eq!(display_date("2025-03-05T23:20:30-05:00"), "2025-03-05");
+        assert_eq!(display_date("2025-03-05"), "2025-03-05");
+        assert_eq!(display_date("2025-13-05T10:20:30Z"), "2025-13-05T10:20:30Z");
         assert_eq!(display_date("yesterday"), "yesterday");
+        assert_eq!(display_date("été"), "été");
     }
 
     #[test]

@@ -190,7 +190,7 @@ fn row(blob: &MemoryBlob) -> Row {
             .updated_at
             .as_deref()
             .or(blob.created_at.as_deref())
-            .map(display_date),
+            .map(|date| display_date(date).into_owned()),
     }
 }
 
@@ -234,8 +234,14 @@ fn memory_view(blob: &MemoryBlob) -> MemoryView {
         importance: blob.importance.map(|i| i.to_string()),
         confidence: blob.confidence.map(|c| c.to_string()),
         source: blob.source.clone().filter(|s| !s.trim().is_empty()),
-        created_at: blob.created_at.as_deref().map(display_date),
-        updated_at: blob.updated_at.as_deref().map(display_date),
+        created_at: blob
+            .created_at
+            .as_deref()
+            .map(|d| display_date(d).into_owned()),
+        updated_at: blob
+            .updated_at
+            .as_deref()
+            .map(|d| display_date(d).into_owned()),
     }
 }
 
