@@ -13,9 +13,9 @@ import sys
 # The order matters: Tera and serde frames run inside the handler, the handler inside actix-http,
 # everything inside the tokio event loop.
 BUCKETS = [
-    ("HTML: Tera renders the page", r"tera::tera::Tera::render|Templates::page"),
-    ("JSON: template context built (serialize to serde_json::Value)",
-     r"tera::context::Context::insert|Context::from_serialize|serde_json::value::ser|to_value"),
+    ("HTML: Tera renders the page", r"tera::tera::Tera::render|tera::vm::|Templates::page"),
+    ("template context built (serialized into tera::Value)",
+     r"tera::context::Context::insert|Context::from_serialize|tera::value::ser"),
     ("JSON: API responses parsed (serde_json)", r"serde_json::de|Deserialize|from_slice"),
     ("HTTP client: the upstream calls (reqwest, hyper)", r"reqwest::|hyper::|hyper_util::|http_client::|ApiClient::"),
     ("tokens: store lookup", r"auth::tokens::"),
@@ -34,7 +34,14 @@ ALLOCATOR = re.compile(r"\s(_?mi_\w+|malloc|free|cfree\S*|_int_malloc|_int_free|
 
 
 def without_generics(frame):
-    """`poll<talk_to_mementos::session_store::…>` is a frame of `poll`, not of the session store."""
+    """`poll<talk_to_mementos::session_store::…>` is a frame of `poll`, not of the session store;
+    `<tera::value::ser::Serializer as serde::Serializer>::serialize_str` is one of tera's."""
+    if frame.startswith("<"):
+        depth = 0
+        for end, char in enumerate(frame):
+            depth += {"<": 1, ">": -1}.get(char, 0)
+            if depth == 0:
+                return without_generics(frame[1:end]) + without_generics(frame[end + 1:])
     out, depth = [], 0
     for char in frame:
         if char == "<":
