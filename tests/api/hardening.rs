@@ -196,6 +196,27 @@ async fn the_landing_page_shows_a_revocation_made_at_memoram() {
     assert!(!html.contains("Open your memories"), "{html}");
 }
 
+/// Memoram down: the landing page still serves, and says the state of the access is unknown
+/// rather than showing a state it cannot check.
+#[tokio::test]
+async fn the_landing_page_says_when_memoram_cannot_be_asked() {
+    let app = memoram_app().await;
+    app.connect_memoram_approved().await;
+    app.mem().set_fault(
+        "/",
+        Fault {
+            status: Some(503),
+            ..Fault::default()
+        },
+    );
+    let (status, html) = app.get_html("/").await;
+    app.mem().clear_faults();
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("data-memoram=\"unavailable\""), "{html}");
+    assert!(html.contains("state of its access is unknown"), "{html}");
+    assert!(!html.contains("data-memoram=\"approved\""), "{html}");
+}
+
 // ---- Typed text survives a lost connection (item 2) ----
 
 #[tokio::test]
