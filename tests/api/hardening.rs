@@ -276,6 +276,37 @@ async fn a_note_typed_before_a_disconnect_in_another_tab_comes_back() {
     assert!(html.contains("nothing was stored"), "{html}");
 }
 
+#[tokio::test]
+async fn an_edit_typed_before_a_disconnect_in_another_tab_comes_back() {
+    let app = memoram_app().await;
+    app.connect_memoram_approved().await;
+    let user = app.mem().demo_user();
+    let id = app.mem().blobs(&user.user_id)[0].id.clone();
+    let (status, form) = app.get_html(&format!("/memories/{id}/edit")).await;
+    assert_eq!(status, StatusCode::OK, "{form}");
+    let token = extract_hidden(&form, "csrf_token").expect("a CSRF token");
+    let response = app
+        .post_with_csrf("/", "/auth/memoram/disconnect", &[])
+        .await;
+    assert_is_redirect_to(&response, "/");
+    let typed = "Edited: the <meeting> moved to Thursday & room 4";
+    let response = app
+        .client
+        .post(app.url(&format!("/memories/{id}")))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("title", "Meeting"),
+            ("content", typed),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = response.text().await.expect("html");
+    assert!(html.contains(&escape_html(typed)), "{html}");
+    assert!(html.contains("nothing was saved"), "{html}");
+}
+
 // ---- After a timeout on a write, the outcome is unknown (item 4) ----
 
 #[tokio::test]
@@ -317,6 +348,53 @@ async fn a_memory_save_cut_off_by_the_deadline_says_it_may_have_been_saved() {
     assert!(html.contains("The flight leaves at 9:40"));
     // And it was: saving again would have made a second copy.
     assert_eq!(app.mem().blobs(&user.user_id).len(), before + 1);
+}
+
+#[tokio::test]
+async fn an_edit_cut_off_by_the_deadline_says_it_may_have_been_saved() {
+    let app = memoram_app().await;
+    app.connect_memoram_approved().await;
+    let user = app.mem().demo_user();
+    let before = app.mem().blobs(&user.user_id)[0].clone();
+    let edit = format!("/memories/{}", before.id);
+    let (_, form) = app.get_html(&format!("{edit}/edit")).await;
+    let token = extract_hidden(&form, "csrf_token").expect("a CSRF token");
+    // Memoram applies the edit at once; its answer comes after the app stopped waiting.
+    app.mem().set_fault(
+        "/api/v1/memory-blobs",
+        Fault {
+            delay_after: Some(Duration::from_secs(5)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+    let response = app
+        .client
+        .post(app.url(&edit))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("title", "Lisbon"),
+            ("content", "The flight now leaves at 11:05"),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    let html = response.text().await.expect("html");
+    assert!(
+        html.contains("cannot tell whether your memory was saved"),
+        "{html}"
+    );
+    assert!(!html.contains("nothing was lost"), "{html}");
+    assert!(html.contains("The flight now leaves at 11:05"), "{html}");
+    // And it was: Memoram holds the edited memory.
+    let after = app
+        .mem()
+        .blobs(&user.user_id)
+        .into_iter()
+        .find(|b| b.id == before.id)
+        .expect("still there");
+    assert_ne!(after.content, before.content, "the edit reached Memoram");
 }
 
 #[tokio::test]
