@@ -136,13 +136,7 @@ impl MemoramConnections {
     }
 
     pub fn memory(max_connections: u64, idle_ttl: Duration) -> Self {
-        Self::new(MemoryConnections(
-            Cache::builder()
-                .max_capacity(max_connections)
-                .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .time_to_idle(idle_ttl)
-                .build(),
-        ))
+        Self::new(MemoryConnections::new(max_connections, idle_ttl))
     }
 
     pub async fn insert(&self, connection: &MemoramConnection) -> Result<ConnectionId, StoreError> {
@@ -205,6 +199,20 @@ impl MemoramConnections {
 
 /// Connections in this process's memory: bounded, forgotten after the session's idle time.
 pub struct MemoryConnections(Cache<String, Arc<MemoramConnection>>);
+
+impl MemoryConnections {
+    /// At most `max_connections`, least recently used first out; each forgotten after
+    /// `idle_ttl` without a read or write.
+    pub fn new(max_connections: u64, idle_ttl: Duration) -> Self {
+        Self(
+            Cache::builder()
+                .max_capacity(max_connections)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .time_to_idle(idle_ttl)
+                .build(),
+        )
+    }
+}
 
 impl ConnectionStore for MemoryConnections {
     fn get<'a>(
@@ -305,8 +313,10 @@ mod tests {
         );
     }
 
+    /// `modify` meeting another writer (it reads again) is checked on both stores in
+    /// `tests/api/redis_store.rs`.
     #[tokio::test]
-    async fn modify_reads_again_after_a_conflict() {
+    async fn modify_applies_its_change_and_counts_the_version() {
         let store = MemoramConnections::memory(10, Duration::from_secs(60));
         let id = store
             .insert(&MemoramConnection::new(&key()))
