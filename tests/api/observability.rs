@@ -90,3 +90,42 @@ async fn an_unreachable_provider_shows_in_the_details_not_in_readiness() {
         .expect("json");
     assert_ne!(body["checks"]["providers"]["rememberizer"], "ok", "{body}");
 }
+
+/// With both providers configured, the details report each on its own: Memoram down shows as
+/// Memoram, not as Rememberizer, and readiness stays this instance's.
+#[tokio::test]
+async fn memoram_outage_shows_as_memoram_in_the_health_details() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        |_| {},
+    )
+    .await;
+    let memoram = app.memoram.clone().expect("memoram");
+    let body: serde_json::Value = app
+        .get("/healthz?details=1")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["checks"]["providers"]["memoram"], "ok", "{body}");
+    assert_eq!(body["checks"]["providers"]["rememberizer"], "ok", "{body}");
+
+    memoram.set_fault(
+        "/",
+        Fault {
+            status: Some(503),
+            ..Fault::default()
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    let body: serde_json::Value = app
+        .get("/healthz?details=1")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_ne!(body["checks"]["providers"]["memoram"], "ok", "{body}");
+    assert_eq!(body["checks"]["providers"]["rememberizer"], "ok", "{body}");
+    memoram.clear_faults();
+}
