@@ -331,3 +331,34 @@ fn the_whole_answer_may_not_take_less_than_its_first_piece() {
     assert_eq!(long_first.total_timeout, std::time::Duration::from_secs(90));
     assert!(with(&[("LLM_TOTAL_SECS", "0")]).is_err());
 }
+
+#[test]
+fn memoram_send_to_llm_is_1_or_0_and_unset_leaves_the_choice_to_the_mode() {
+    let memoram = |send: Option<&'static str>| {
+        let mut vars = vec![
+            ("MEMORAM_CLIENT_ID", "id"),
+            ("MEMORAM_CLIENT_SECRET", "s"),
+            ("MEMORAM_API_KEY", "k"),
+        ];
+        vars.extend(send.map(|value| ("MEMORAM_SEND_TO_LLM", value)));
+        settings(&vars)
+    };
+    let send = |value| memoram(Some(value)).expect("valid").memoram.send_to_llm;
+    assert_eq!(memoram(None).expect("valid").memoram.send_to_llm, None);
+    assert_eq!(send("1"), Some(true));
+    assert_eq!(send("true"), Some(true));
+    assert_eq!(send(" 0 "), Some(false));
+    assert_eq!(send("false"), Some(false));
+    assert_eq!(
+        send(""),
+        None,
+        "empty reads as unset, as for every variable"
+    );
+    for bad in ["yes", "2"] {
+        let err = memoram(Some(bad)).expect_err(bad).to_string();
+        assert!(
+            err.starts_with("MEMORAM_SEND_TO_LLM is invalid"),
+            "{bad}: {err}"
+        );
+    }
+}
