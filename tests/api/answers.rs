@@ -79,6 +79,44 @@ async fn the_passages_arrive_before_the_model_has_written_a_word() {
     assert_eq!(app.sim.llm_requests().len(), 1);
 }
 
+/// Asking across both services streams the same way: Rememberizer's and Memoram's passages
+/// come with the head, before the model has written a word, and the answer follows in parts.
+#[tokio::test]
+async fn across_both_services_the_passages_arrive_before_the_first_piece() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        |settings| {
+            with_simulated_answers(settings);
+            settings.memoram.send_to_llm = Some(true);
+        },
+    )
+    .await;
+    app.connect().await;
+    app.connect_memoram_approved().await;
+    app.sim.set_llm_piece_delay(Duration::from_millis(200));
+    let (status, chunks) = chunks(&app, QUESTION).await;
+    assert_eq!(status, StatusCode::OK);
+    let head_end = chunks
+        .iter()
+        .position(|(_, chunk)| chunk.contains("<p class=\"answer-text\">"))
+        .expect("the answer's paragraph");
+    let head = whole(&chunks[..=head_end]);
+    assert!(head.contains("data-service=\"Rememberizer\""), "{head}");
+    assert!(head.contains("data-service=\"Memoram\""), "{head}");
+    assert!(head.contains("Writing the answer…"));
+    assert!(chunks[head_end].0 < Duration::from_millis(600));
+    let pieces = chunks.len() - head_end - 2;
+    assert!(pieces >= 5, "{pieces} parts");
+    let (last_at, _) = chunks.last().expect("the end");
+    assert!(*last_at > chunks[head_end].0 + Duration::from_millis(1000));
+    let html = whole(&chunks);
+    assert!(html.contains("The answer is complete."), "{html}");
+    assert!(
+        html.contains("<a class=\"cite\" href=\"#passage-"),
+        "{html}"
+    );
+}
+
 #[tokio::test]
 async fn a_cut_off_answer_keeps_what_was_written_and_says_it_is_incomplete() {
     let app = app_with_answers(|settings| {
