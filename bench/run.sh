@@ -241,7 +241,6 @@ TABLE
 bound=$(awk -v r="$up_rps" 'BEGIN {printf "%.0f", r/3}')
 ratio=$(awk -v d="$dash_rps" -v b="$bound" 'BEGIN {printf "%.0f", 100*d/b}')
 add_p50=$(awk -v d="$dash1_p50" -v u="$up1_p50" 'BEGIN {printf "%.3f", d-u}')
-add_p99=$(awk -v d="$dash1_p99" -v u="$up1_p99" 'BEGIN {printf "%.3f", d-u}')
 cores=$(nproc)
 
 table=$(cat <<TABLE
@@ -258,7 +257,7 @@ table=$(cat <<TABLE
 |---|---|---|
 | upstream bound for dashboards (upstream rate ÷ 3 calls) | $bound /s | |
 | dashboard rate ÷ upstream bound | ${ratio}% | ≥ 50% |
-| latency the app adds, one request at a time (dashboard − one API call) | p50 ${add_p50} ms, p99 ${add_p99} ms | p50 < 1 ms |
+| latency the app adds, one request at a time (dashboard − one API call) | p50 ${add_p50} ms (p99, from two separate runs: dashboard ${dash1_p99} ms, one call ${up1_p99} ms) | p50 < 1 ms |
 | RSS idle | ${rss_idle} MB | < 30 MB |
 | RSS peak under the dashboard load | ${rss_load} MB | |
 | RSS with ${LIVE_SESSIONS} live connected sessions (tokens of 1 600 bytes each) | ${rss_sessions} MB | < 80 MB |
