@@ -16,6 +16,7 @@ pub mod tokens;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rand::distributions::{Alphanumeric, DistString};
 
@@ -36,6 +37,23 @@ impl ConnectionId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Per-connection records in this process's memory: at most `max_connections`, the least
+/// recently used out first (LRU: moka's default, TinyLFU, could refuse a new connection), and
+/// each forgotten after `idle_ttl` without a read or write.
+pub fn connection_cache<V>(
+    max_connections: u64,
+    idle_ttl: Duration,
+) -> moka::future::Cache<String, V>
+where
+    V: Clone + Send + Sync + 'static,
+{
+    moka::future::Cache::builder()
+        .max_capacity(max_connections)
+        .eviction_policy(moka::policy::EvictionPolicy::lru())
+        .time_to_idle(idle_ttl)
+        .build()
 }
 
 /// A store outside this process (Redis) failed or did not answer in time. The cause is kept for

@@ -246,14 +246,7 @@ pub struct MemoryTokens(Cache<String, TokenSet>);
 
 impl MemoryTokens {
     pub fn new(max_connections: u64, idle_ttl: Duration) -> Self {
-        Self(
-            Cache::builder()
-                .max_capacity(max_connections)
-                // LRU (moka's default is TinyLFU): a new connection is always admitted.
-                .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .time_to_idle(idle_ttl)
-                .build(),
-        )
+        Self(super::connection_cache(max_connections, idle_ttl))
     }
 }
 

@@ -14,6 +14,7 @@
 //! a write to a connection that ended (`Gone`). So a late answer from a request that started
 //! before a change (a 403 from before a re-approval, a key fetched before a disconnect) cannot
 //! overwrite it or bring it back, in either store, with any number of tabs or instances.
+//! `tests/api/redis_store.rs` checks this contract on both stores.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,16 +202,8 @@ impl MemoramConnections {
 pub struct MemoryConnections(Cache<String, Arc<MemoramConnection>>);
 
 impl MemoryConnections {
-    /// At most `max_connections`, least recently used first out; each forgotten after
-    /// `idle_ttl` without a read or write.
     pub fn new(max_connections: u64, idle_ttl: Duration) -> Self {
-        Self(
-            Cache::builder()
-                .max_capacity(max_connections)
-                .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .time_to_idle(idle_ttl)
-                .build(),
-        )
+        Self(crate::auth::connection_cache(max_connections, idle_ttl))
     }
 }
 
@@ -269,70 +262,5 @@ impl ConnectionStore for MemoryConnections {
             self.0.invalidate(id.as_str()).await;
             Ok(())
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key() -> SecretString {
-        SecretString::from("mk_1")
-    }
-
-    #[tokio::test]
-    async fn a_write_from_a_stale_read_is_refused_and_an_ended_connection_stays_ended() {
-        let store = MemoramConnections::memory(10, Duration::from_secs(60));
-        let id = store
-            .insert(&MemoramConnection::new(&key()))
-            .await
-            .expect("memory");
-        let mut first = store.get(&id).await.expect("memory").expect("there");
-        let mut second = first.clone();
-        first.request_id = Some("req_new".to_owned());
-        assert_eq!(
-            store.update(&id, &mut first).await.expect("memory"),
-            Update::Written
-        );
-        // Read before the first write: its change would undo it.
-        second.request_id = None;
-        assert_eq!(
-            store.update(&id, &mut second).await.expect("memory"),
-            Update::Conflict
-        );
-        let stored = store.get(&id).await.expect("memory").expect("there");
-        assert_eq!(stored.request_id.as_deref(), Some("req_new"));
-        store.remove(&id).await.expect("memory");
-        assert_eq!(
-            store.update(&id, &mut first).await.expect("memory"),
-            Update::Gone
-        );
-        assert!(
-            store.get(&id).await.expect("memory").is_none(),
-            "not brought back"
-        );
-    }
-
-    /// `modify` meeting another writer (it reads again) is checked on both stores in
-    /// `tests/api/redis_store.rs`.
-    #[tokio::test]
-    async fn modify_applies_its_change_and_counts_the_version() {
-        let store = MemoramConnections::memory(10, Duration::from_secs(60));
-        let id = store
-            .insert(&MemoramConnection::new(&key()))
-            .await
-            .expect("memory");
-        let mut calls = 0;
-        let stored = store
-            .modify(&id, |connection| {
-                calls += 1;
-                connection.request_id = Some(format!("req_{calls}"));
-                true
-            })
-            .await
-            .expect("memory")
-            .expect("there");
-        assert_eq!(stored.request_id.as_deref(), Some("req_1"));
-        assert_eq!(stored.version, 1);
     }
 }
