@@ -40,29 +40,32 @@ fn whole(chunks: &[(Duration, String)]) -> String {
     chunks.iter().map(|(_, c)| c.as_str()).collect()
 }
 
-#[tokio::test]
-async fn the_passages_arrive_before_the_model_has_written_a_word() {
-    let app = app_with_answers(|_| {}).await;
-    app.sim.set_llm_piece_delay(Duration::from_millis(200));
-    let (status, chunks) = chunks(&app, QUESTION).await;
-    assert_eq!(status, StatusCode::OK);
-    // The head (however the network cut it) ends where the answer starts.
-    let head_end = chunks
+/// The page up to where the answer starts (however the network cut it): the index of the
+/// chunk that opens the answer's paragraph, and the text up to and with it.
+fn split_head(chunks: &[(Duration, String)]) -> (usize, String) {
+    let end = chunks
         .iter()
         .position(|(_, chunk)| chunk.contains("<p class=\"answer-text\">"))
         .expect("the answer's paragraph");
-    let head = whole(&chunks[..=head_end]);
+    (end, whole(&chunks[..=end]))
+}
+
+/// `QUESTION` asked while the model writes a piece every 200 ms: the head (the passages, "Writing
+/// the answer…") arrives at once, before the first piece, and the answer follows in several
+/// parts over more than a second, to "The answer is complete." and the page's end. The head and
+/// the whole page.
+async fn streamed_page(app: &TestApp) -> (String, String) {
+    app.sim.set_llm_piece_delay(Duration::from_millis(200));
+    let (status, chunks) = chunks(app, QUESTION).await;
+    assert_eq!(status, StatusCode::OK);
+    let (head_end, head) = split_head(&chunks);
     let first_at = chunks[head_end].0;
-    assert!(
-        head.contains("id=\"passage-1\""),
-        "the passages come with the head"
-    );
-    assert!(head.contains("Writing the answer…"));
-    assert!(!head.contains("The answer is complete"));
+    assert!(head.contains("Writing the answer…"), "{head}");
+    assert!(!head.contains("The answer is complete"), "{head}");
     assert!(first_at < Duration::from_millis(600), "{first_at:?}");
     // The answer came in several parts, spread over the model's writing.
-    let pieces: Vec<_> = chunks[head_end + 1..chunks.len() - 1].iter().collect();
-    assert!(pieces.len() >= 5, "{} parts", pieces.len());
+    let parts = chunks.len() - head_end - 2;
+    assert!(parts >= 5, "{parts} parts");
     let (last_at, _) = chunks.last().expect("the end");
     assert!(
         *last_at > first_at + Duration::from_millis(1000),
@@ -75,7 +78,18 @@ async fn the_passages_arrive_before_the_model_has_written_a_word() {
         "citations are links: {html}"
     );
     assert!(html.trim_end().ends_with("</html>"));
-    // The model was asked for a stream.
+    (head, html)
+}
+
+#[tokio::test]
+async fn the_passages_arrive_before_the_model_has_written_a_word() {
+    let app = app_with_answers(|_| {}).await;
+    let (head, _) = streamed_page(&app).await;
+    assert!(
+        head.contains("id=\"passage-1\""),
+        "the passages come with the head"
+    );
+    // The model was asked once, for a stream.
     assert_eq!(app.sim.llm_requests().len(), 1);
 }
 
@@ -93,28 +107,9 @@ async fn across_both_services_the_passages_arrive_before_the_first_piece() {
     .await;
     app.connect().await;
     app.connect_memoram_approved().await;
-    app.sim.set_llm_piece_delay(Duration::from_millis(200));
-    let (status, chunks) = chunks(&app, QUESTION).await;
-    assert_eq!(status, StatusCode::OK);
-    let head_end = chunks
-        .iter()
-        .position(|(_, chunk)| chunk.contains("<p class=\"answer-text\">"))
-        .expect("the answer's paragraph");
-    let head = whole(&chunks[..=head_end]);
+    let (head, _) = streamed_page(&app).await;
     assert!(head.contains("data-service=\"Rememberizer\""), "{head}");
     assert!(head.contains("data-service=\"Memoram\""), "{head}");
-    assert!(head.contains("Writing the answer…"));
-    assert!(chunks[head_end].0 < Duration::from_millis(600));
-    let pieces = chunks.len() - head_end - 2;
-    assert!(pieces >= 5, "{pieces} parts");
-    let (last_at, _) = chunks.last().expect("the end");
-    assert!(*last_at > chunks[head_end].0 + Duration::from_millis(1000));
-    let html = whole(&chunks);
-    assert!(html.contains("The answer is complete."), "{html}");
-    assert!(
-        html.contains("<a class=\"cite\" href=\"#passage-"),
-        "{html}"
-    );
 }
 
 #[tokio::test]

@@ -219,95 +219,139 @@ async fn the_landing_page_says_when_memoram_cannot_be_asked() {
 
 // ---- Typed text survives a lost connection (item 2) ----
 
+/// A form opened on `form_page`, its CSRF token kept as a tab keeps it.
+async fn open_form(app: &TestApp, form_page: &str) -> String {
+    let (status, html) = app.get_html(form_page).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    extract_hidden(&html, "csrf_token").expect("a CSRF token")
+}
+
+/// The form submitted to `action` with the token it was opened with: the page that came back.
+async fn submit(
+    app: &TestApp,
+    action: &str,
+    token: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let mut fields = fields.to_vec();
+    fields.push(("csrf_token", token));
+    let response = app
+        .client
+        .post(app.url(action))
+        .form(&fields)
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status();
+    (status, response.text().await.expect("html"))
+}
+
+/// Opens `form_page`; another tab posts `disconnect`; then what was typed is submitted. The
+/// form comes back with the text (escaped) and says nothing was saved.
+async fn typed_before_a_disconnect_comes_back(
+    app: &TestApp,
+    form_page: &str,
+    disconnect: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+    expected: (StatusCode, &str),
+) {
+    let token = open_form(app, form_page).await;
+    let response = app.post_with_csrf("/", disconnect, &[]).await;
+    assert_is_redirect_to(&response, "/");
+    let (status, html) = submit(app, action, &token, fields).await;
+    assert_eq!(status, expected.0, "{html}");
+    let (_, typed) = fields.last().expect("the typed text comes last");
+    assert!(html.contains(&escape_html(typed)), "{html}");
+    assert!(html.contains(expected.1), "{html}");
+}
+
 #[tokio::test]
 async fn a_memory_typed_before_a_disconnect_in_another_tab_comes_back() {
     let app = memoram_app().await;
     app.connect_memoram_approved().await;
-    let (_, form) = app.get_html("/memories/new").await;
-    let token = extract_hidden(&form, "csrf_token").expect("a CSRF token");
-    // Another tab disconnects Memoram.
-    let response = app
-        .post_with_csrf("/", "/auth/memoram/disconnect", &[])
-        .await;
-    assert_is_redirect_to(&response, "/");
-    let typed = "Ada's tea: Earl Grey, no sugar, & a <biscuit>";
-    let response = app
-        .client
-        .post(app.url("/memories"))
-        .form(&[
-            ("csrf_token", token.as_str()),
+    typed_before_a_disconnect_comes_back(
+        &app,
+        "/memories/new",
+        "/auth/memoram/disconnect",
+        "/memories",
+        &[
             ("title", "Tea"),
-            ("content", typed),
-        ])
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let html = response.text().await.expect("html");
-    assert!(html.contains(&escape_html(typed)), "{html}");
-    assert!(html.contains("nothing was saved"), "{html}");
-}
-
-#[tokio::test]
-async fn a_note_typed_before_a_disconnect_in_another_tab_comes_back() {
-    let app = spawn_app().await;
-    app.connect().await;
-    let (_, form) = app.get_html("/memorize").await;
-    let token = extract_hidden(&form, "csrf_token").expect("a CSRF token");
-    let response = app
-        .post_with_csrf("/", "/auth/rememberizer/disconnect", &[])
-        .await;
-    assert_is_redirect_to(&response, "/");
-    let typed = "Standup notes: ship the <release> on Friday & tell Ada";
-    let response = app
-        .client
-        .post(app.url("/memorize"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("name", "Standup"),
-            ("content", typed),
-        ])
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let html = response.text().await.expect("html");
-    assert!(html.contains(&escape_html(typed)), "{html}");
-    assert!(html.contains("nothing was stored"), "{html}");
+            ("content", "Ada's tea: Earl Grey, no sugar, & a <biscuit>"),
+        ],
+        (StatusCode::FORBIDDEN, "nothing was saved"),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_edit_typed_before_a_disconnect_in_another_tab_comes_back() {
     let app = memoram_app().await;
     app.connect_memoram_approved().await;
-    let user = app.mem().demo_user();
-    let id = app.mem().blobs(&user.user_id)[0].id.clone();
-    let (status, form) = app.get_html(&format!("/memories/{id}/edit")).await;
-    assert_eq!(status, StatusCode::OK, "{form}");
-    let token = extract_hidden(&form, "csrf_token").expect("a CSRF token");
-    let response = app
-        .post_with_csrf("/", "/auth/memoram/disconnect", &[])
-        .await;
-    assert_is_redirect_to(&response, "/");
-    let typed = "Edited: the <meeting> moved to Thursday & room 4";
-    let response = app
-        .client
-        .post(app.url(&format!("/memories/{id}")))
-        .form(&[
-            ("csrf_token", token.as_str()),
+    let id = app.mem().blobs(&app.mem().demo_user().user_id)[0]
+        .id
+        .clone();
+    typed_before_a_disconnect_comes_back(
+        &app,
+        &format!("/memories/{id}/edit"),
+        "/auth/memoram/disconnect",
+        &format!("/memories/{id}"),
+        &[
             ("title", "Meeting"),
-            ("content", typed),
-        ])
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let html = response.text().await.expect("html");
-    assert!(html.contains(&escape_html(typed)), "{html}");
-    assert!(html.contains("nothing was saved"), "{html}");
+            (
+                "content",
+                "Edited: the <meeting> moved to Thursday & room 4",
+            ),
+        ],
+        (StatusCode::FORBIDDEN, "nothing was saved"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_note_typed_before_a_disconnect_in_another_tab_comes_back() {
+    let app = spawn_app().await;
+    app.connect().await;
+    typed_before_a_disconnect_comes_back(
+        &app,
+        "/memorize",
+        "/auth/rememberizer/disconnect",
+        "/memorize",
+        &[
+            ("name", "Standup"),
+            (
+                "content",
+                "Standup notes: ship the <release> on Friday & tell Ada",
+            ),
+        ],
+        (StatusCode::UNAUTHORIZED, "nothing was stored"),
+    )
+    .await;
 }
 
 // ---- After a timeout on a write, the outcome is unknown (item 4) ----
+
+/// The provider applies the next write under `path` at once and answers after the app stopped
+/// waiting (3 s in the tests).
+fn answer_late(set_fault: impl FnOnce(&str, Fault), path: &str) {
+    set_fault(
+        path,
+        Fault {
+            delay_after: Some(Duration::from_secs(5)),
+            remaining: Some(1),
+            ..Fault::default()
+        },
+    );
+}
+
+/// A write cut off by the deadline: a 504 that does not claim nothing was lost, keeps the
+/// text, and offers `look_at` to check rather than to save again.
+fn says_it_may_have_been_saved(status: StatusCode, html: &str, what: &str, look_at: &str) {
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{html}");
+    assert!(html.contains(what), "{html}");
+    assert!(!html.contains("nothing was lost"), "{html}");
+    assert!(hrefs(html).contains(&look_at.to_owned()), "{html}");
+}
 
 #[tokio::test]
 async fn a_memory_save_cut_off_by_the_deadline_says_it_may_have_been_saved() {
@@ -315,37 +359,19 @@ async fn a_memory_save_cut_off_by_the_deadline_says_it_may_have_been_saved() {
     app.connect_memoram_approved().await;
     let user = app.mem().demo_user();
     let before = app.mem().blobs(&user.user_id).len();
-    // Memoram stores it at once; its answer comes after the app stopped waiting (3 s).
-    app.mem().set_fault(
-        "/api/v1/memory-blobs",
-        Fault {
-            delay_after: Some(Duration::from_secs(5)),
-            remaining: Some(1),
-            ..Fault::default()
-        },
-    );
-    let response = app
-        .post_with_csrf(
-            "/memories/new",
-            "/memories",
-            &[
-                ("title", "Lisbon"),
-                ("content", "The flight leaves at 9:40"),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
-    let html = response.text().await.expect("html");
-    assert!(
-        html.contains("cannot tell whether your memory was saved"),
-        "{html}"
-    );
-    assert!(!html.contains("nothing was lost"), "{html}");
-    assert!(
-        hrefs(&html).contains(&"/memories".to_owned()),
-        "offers to look: {html}"
-    );
-    assert!(html.contains("The flight leaves at 9:40"));
+    let token = open_form(&app, "/memories/new").await;
+    answer_late(|p, f| app.mem().set_fault(p, f), "/api/v1/memory-blobs");
+    let content = "The flight leaves at 9:40";
+    let (status, html) = submit(
+        &app,
+        "/memories",
+        &token,
+        &[("title", "Lisbon"), ("content", content)],
+    )
+    .await;
+    let what = "cannot tell whether your memory was saved";
+    says_it_may_have_been_saved(status, &html, what, "/memories");
+    assert!(html.contains(content), "{html}");
     // And it was: saving again would have made a second copy.
     assert_eq!(app.mem().blobs(&user.user_id).len(), before + 1);
 }
@@ -357,36 +383,19 @@ async fn an_edit_cut_off_by_the_deadline_says_it_may_have_been_saved() {
     let user = app.mem().demo_user();
     let before = app.mem().blobs(&user.user_id)[0].clone();
     let edit = format!("/memories/{}", before.id);
-    let (_, form) = app.get_html(&format!("{edit}/edit")).await;
-    let token = extract_hidden(&form, "csrf_token").expect("a CSRF token");
-    // Memoram applies the edit at once; its answer comes after the app stopped waiting.
-    app.mem().set_fault(
-        "/api/v1/memory-blobs",
-        Fault {
-            delay_after: Some(Duration::from_secs(5)),
-            remaining: Some(1),
-            ..Fault::default()
-        },
-    );
-    let response = app
-        .client
-        .post(app.url(&edit))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("title", "Lisbon"),
-            ("content", "The flight now leaves at 11:05"),
-        ])
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
-    let html = response.text().await.expect("html");
-    assert!(
-        html.contains("cannot tell whether your memory was saved"),
-        "{html}"
-    );
-    assert!(!html.contains("nothing was lost"), "{html}");
-    assert!(html.contains("The flight now leaves at 11:05"), "{html}");
+    let token = open_form(&app, &format!("{edit}/edit")).await;
+    answer_late(|p, f| app.mem().set_fault(p, f), "/api/v1/memory-blobs");
+    let content = "The flight now leaves at 11:05";
+    let (status, html) = submit(
+        &app,
+        &edit,
+        &token,
+        &[("title", "Lisbon"), ("content", content)],
+    )
+    .await;
+    let what = "cannot tell whether your memory was saved";
+    says_it_may_have_been_saved(status, &html, what, &edit);
+    assert!(html.contains(content), "{html}");
     // And it was: Memoram holds the edited memory.
     let after = app
         .mem()
@@ -401,29 +410,22 @@ async fn an_edit_cut_off_by_the_deadline_says_it_may_have_been_saved() {
 async fn a_note_cut_off_by_the_deadline_says_it_may_have_been_stored() {
     let app = spawn_app().await;
     app.connect().await;
-    app.sim.set_fault(
+    let token = open_form(&app, "/memorize").await;
+    answer_late(
+        |p, f| app.sim.set_fault(p, f),
         "/api/v1/documents/memorize/",
-        Fault {
-            delay_after: Some(Duration::from_secs(5)),
-            remaining: Some(1),
-            ..Fault::default()
-        },
     );
-    let response = app
-        .post_with_csrf(
-            "/memorize",
-            "/memorize",
-            &[("name", "Standup"), ("content", "Ship on Friday")],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
-    let html = response.text().await.expect("html");
-    assert!(
-        html.contains("cannot tell whether your note was stored"),
-        "{html}"
-    );
-    assert!(hrefs(&html).contains(&"/dashboard".to_owned()), "{html}");
-    assert!(html.contains("Ship on Friday"));
+    let content = "Ship on Friday";
+    let (status, html) = submit(
+        &app,
+        "/memorize",
+        &token,
+        &[("name", "Standup"), ("content", content)],
+    )
+    .await;
+    let what = "cannot tell whether your note was stored";
+    says_it_may_have_been_saved(status, &html, what, "/dashboard");
+    assert!(html.contains(content), "{html}");
 }
 
 // ---- The developer token's Redis key is per deployment (item 5) ----
