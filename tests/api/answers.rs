@@ -62,6 +62,9 @@ async fn streamed_page(app: &TestApp) -> (String, String) {
     let first_at = chunks[head_end].0;
     assert!(head.contains("Writing the answer…"), "{head}");
     assert!(!head.contains("The answer is complete"), "{head}");
+    // The answer comes after the passages in the page: keyboard and screen-reader users can
+    // skip to it.
+    assert!(hrefs(&head).contains(&"#answer".to_owned()), "{head}");
     assert!(first_at < Duration::from_millis(600), "{first_at:?}");
     // The answer came in several parts, spread over the model's writing.
     let parts = chunks.len() - head_end - 2;
