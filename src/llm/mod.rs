@@ -30,6 +30,8 @@ use crate::http_client::{HttpClient, HttpError};
 /// What the model must say when the passages do not answer; the page says it plainly too.
 pub const NO_ANSWER: &str = "The passages do not answer this question.";
 const MAX_ANSWER_TOKENS: u32 = 400;
+/// How much later than the whole answer's deadline the model's request itself times out.
+const BACKSTOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 /// Longest passage (in characters) sent to the model; the API's chunks are far shorter, so this
 /// only bounds a hostile or broken answer.
 pub const MAX_PASSAGE_CHARS: usize = 2_000;
@@ -132,8 +134,11 @@ impl LlmClient {
             .http
             .request(Method::POST, self.endpoint.clone())
             // The answer's own limits (`LLM_TIMEOUT_SECS`, `LLM_TOTAL_SECS`), not the API
-            // calls' one; the stream keeps them piece by piece, this is the backstop.
-            .timeout(self.total_timeout)
+            // calls' one; the stream keeps them piece by piece, this is the backstop. A second
+            // later than the stream's own deadline: both in the same timer tick, the body's
+            // error would win and the page would say the connection broke, not that the
+            // answer took too long.
+            .timeout(self.total_timeout + BACKSTOP_MARGIN)
             .header(reqwest::header::AUTHORIZATION, authorization)
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .json(&body);

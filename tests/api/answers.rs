@@ -186,6 +186,43 @@ async fn no_first_piece_in_time_ends_the_answer_not_the_page() {
     assert!(html.contains("did not start writing in time"), "{html}");
 }
 
+/// A model that keeps writing past the whole answer's deadline (`LLM_TOTAL_SECS`; 1.5 s here)
+/// is cut there: what it wrote stays, the page ends with the note, and its stream is dropped.
+#[tokio::test]
+async fn an_answer_longer_than_its_total_time_is_cut_with_a_note() {
+    let app = app_with_answers(|settings| {
+        if let Some(llm) = settings.llm.as_mut() {
+            llm.total_timeout = Duration::from_millis(1500);
+        }
+    })
+    .await;
+    app.sim.set_llm_piece_delay(Duration::from_millis(300));
+    let started = Instant::now();
+    let (status, chunks) = chunks(&app, QUESTION).await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+    let html = whole(&chunks);
+    assert!(
+        html.contains("the answer took longer than this app waits for one"),
+        "{html}"
+    );
+    assert!(!html.contains("The answer is complete."), "{html}");
+    let written = html
+        .split_once("<p class=\"answer-text\">")
+        .and_then(|(_, rest)| rest.split_once("</p>"))
+        .map(|(text, _)| text.to_owned())
+        .expect("the answer's paragraph");
+    assert!(written.len() >= 12, "what was written stays: {written}");
+    assert!(html.trim_end().ends_with("</html>"));
+    // The model, still writing, is no longer read.
+    let started = Instant::now();
+    while app.sim.llm_streams_dropped() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "still read");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_closed_tab_stops_the_model() {
     let app = app_with_answers(|_| {}).await;
