@@ -101,13 +101,7 @@ impl HttpClient {
     ) -> Result<FetchedResponse, HttpError> {
         let (client, request) = request.build_split();
         let request = request.map_err(HttpError::from)?;
-        let span = tracing::info_span!(
-            "upstream",
-            http.method = %request.method(),
-            http.path = %request.url().path(),
-            http.status_code = tracing::field::Empty,
-            error = tracing::field::Empty,
-        );
+        let span = upstream_span(&request);
         let result = self.fetch(client, request).instrument(span.clone()).await;
         match &result {
             Ok(response) => span.record("http.status_code", response.status.as_u16()),
@@ -153,20 +147,18 @@ impl HttpClient {
     ) -> Result<reqwest::Response, HttpError> {
         let (client, request) = request.build_split();
         let request = request.map_err(HttpError::from)?;
-        let span = tracing::info_span!(
-            "upstream",
-            http.method = %request.method(),
-            http.path = %request.url().path(),
-            http.status_code = tracing::field::Empty,
-            streamed = true,
-        );
-        let response = client
+        let span = upstream_span(&request);
+        span.record("streamed", true);
+        let result = client
             .execute(request)
             .instrument(span.clone())
             .await
-            .map_err(HttpError::from)?;
-        span.record("http.status_code", response.status().as_u16());
-        Ok(response)
+            .map_err(HttpError::from);
+        match &result {
+            Ok(response) => span.record("http.status_code", response.status().as_u16()),
+            Err(error) => span.record("error", tracing::field::display(error)),
+        };
+        result
     }
 
     /// The largest response body read.
@@ -208,4 +200,17 @@ impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(self.execute_oauth2(request))
     }
+}
+
+/// The span of one upstream call, a child of the request's: method and path (never the query
+/// string: it is no business of the logs); status or error recorded when known.
+fn upstream_span(request: &reqwest::Request) -> tracing::Span {
+    tracing::info_span!(
+        "upstream",
+        http.method = %request.method(),
+        http.path = %request.url().path(),
+        http.status_code = tracing::field::Empty,
+        error = tracing::field::Empty,
+        streamed = tracing::field::Empty,
+    )
 }
