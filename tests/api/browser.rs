@@ -185,6 +185,22 @@ impl Browser {
         self.client.current_url().await.expect("current url")
     }
 
+    /// Opens a second tab and switches to it, as a person would; the tab this was in.
+    async fn open_tab(&self) -> WindowHandle {
+        let previous = self.client.window().await.expect("window");
+        let tab = self.client.new_window(true).await.expect("new tab").handle;
+        self.client.switch_to_window(tab).await.expect("switch");
+        previous
+    }
+
+    /// Back to `tab`.
+    async fn switch_to(&self, tab: WindowHandle) {
+        self.client
+            .switch_to_window(tab)
+            .await
+            .expect("switch back");
+    }
+
     async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
         match self
             .client
@@ -523,27 +539,11 @@ async fn two_tabs_after_token_expiry_both_render() {
     let app = spawn_app().await;
     let browser = Browser::start().await;
     connect_in_browser(&browser, &app, &big_mementos(&app)).await;
-    let first: WindowHandle = browser.client.window().await.expect("window");
-
     app.sim.expire_access_tokens();
-    let second = browser
-        .client
-        .new_window(true)
-        .await
-        .expect("new tab")
-        .handle;
-    browser
-        .client
-        .switch_to_window(second)
-        .await
-        .expect("switch");
+    let first = browser.open_tab().await;
     browser.goto(&app.url("/dashboard")).await;
     browser.wait_for("table.documents").await;
-    browser
-        .client
-        .switch_to_window(first)
-        .await
-        .expect("switch back");
+    browser.switch_to(first).await;
     browser.client.refresh().await.expect("reload");
     browser.wait_for("table.documents").await;
     assert_eq!(app.token_request_count("refresh_token"), 1);
@@ -901,18 +901,7 @@ async fn memoram_connect_approve_manage_memories_and_ask_across_both() {
     browser.screenshot("11-memoram-waiting").await;
 
     // Approve in Memoram's dashboard, in another tab.
-    let waiting: WindowHandle = browser.client.window().await.expect("window");
-    let dashboard = browser
-        .client
-        .new_window(true)
-        .await
-        .expect("new tab")
-        .handle;
-    browser
-        .client
-        .switch_to_window(dashboard)
-        .await
-        .expect("switch");
+    let waiting = browser.open_tab().await;
     let memoram_url = app.memoram_url.clone().expect("Memoram simulator");
     browser
         .goto(memoram_url.join("dashboard").expect("url").as_str())
@@ -927,11 +916,7 @@ async fn memoram_connect_approve_manage_memories_and_ask_across_both() {
     click(&browser, &format!("#approve-{request}")).await;
     browser.wait_for(&format!("#revoke-{request}")).await;
     browser.client.close_window().await.expect("close the tab");
-    browser
-        .client
-        .switch_to_window(waiting)
-        .await
-        .expect("switch back");
+    browser.switch_to(waiting).await;
     // The waiting page moves on by itself (its refresh), without a click.
     browser.wait_for_path(&app.address, "/memories").await;
     browser.wait_for("table.memories").await;
@@ -1046,27 +1031,12 @@ async fn a_memory_typed_while_another_tab_disconnects_stays_on_the_page() {
     let typed = "The spare key is under the third flowerpot";
     fill(&browser, "#title", "Spare key").await;
     fill(&browser, "#content", typed).await;
-    let writing: WindowHandle = browser.client.window().await.expect("window");
 
-    let other = browser
-        .client
-        .new_window(true)
-        .await
-        .expect("new tab")
-        .handle;
-    browser
-        .client
-        .switch_to_window(other)
-        .await
-        .expect("switch");
+    let writing = browser.open_tab().await;
     browser.goto(&app.url("/")).await;
     click(&browser, "#disconnect-memoram").await;
     browser.wait_for_path(&app.address, "/").await;
-    browser
-        .client
-        .switch_to_window(writing)
-        .await
-        .expect("switch back");
+    browser.switch_to(writing).await;
 
     click(&browser, "#save-memory").await;
     let notice = browser
