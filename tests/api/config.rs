@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use talk_to_mementos::config::Settings;
 use talk_to_mementos::startup::Application;
 
-use crate::helpers::{assert_is_redirect_to, browser, hrefs, location};
+use crate::helpers::{assert_is_redirect_to, browser, consent_with, hrefs, location};
 
 fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
     // An empty working directory, so that no developer's .env is picked up.
@@ -160,20 +160,7 @@ async fn demo_mode_runs_the_whole_flow_against_the_built_in_simulator() {
         simulator.port(),
         "points at the simulator"
     );
-    let consent = client.get(authorize.clone()).send().await.expect("consent");
-    assert_eq!(consent.status(), StatusCode::OK);
-    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
-    form.push(("decision".to_owned(), "allow".to_owned()));
-    form.push(("memento".to_owned(), "1".to_owned()));
-    let mut endpoint = authorize.clone();
-    endpoint.set_query(None);
-    let back = client
-        .post(endpoint)
-        .form(&form)
-        .send()
-        .await
-        .expect("allow");
-    let callback = url::Url::parse(location(&back)).expect("callback");
+    let callback = consent_with(&client, &authorize, &[1], true).await;
     assert_eq!(
         callback.as_str().split('?').next(),
         Some(format!("{base}auth/rememberizer/callback").as_str())
@@ -259,17 +246,7 @@ async fn demo_mode_offers_memoram_on_its_simulator_end_to_end() {
         memoram.origin(),
         "the simulator's consent page"
     );
-    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
-    form.push(("decision".to_owned(), "allow".to_owned()));
-    let mut endpoint = authorize.clone();
-    endpoint.set_query(None);
-    let back = client
-        .post(endpoint)
-        .form(&form)
-        .send()
-        .await
-        .expect("allow");
-    let mut callback = url::Url::parse(location(&back)).expect("callback");
+    let mut callback = consent_with(&client, &authorize, &[], true).await;
     callback.set_host(Some("127.0.0.1")).expect("host");
     let done = client.get(callback).send().await.expect("callback");
     assert_is_redirect_to(&done, "/memoram/access");

@@ -340,6 +340,47 @@ pub async fn spawn_app_with_unreachable_provider() -> TestApp {
     .await
 }
 
+/// Step 2 on a simulator's consent page, with `client` as the browser: tick `mementos` (none
+/// for Memoram), press Allow or Deny. Returns the URL the provider redirects the browser to
+/// (the app's callback).
+pub async fn consent_with(
+    client: &reqwest::Client,
+    authorize_url: &Url,
+    mementos: &[u64],
+    allow: bool,
+) -> Url {
+    let page = client
+        .get(authorize_url.clone())
+        .send()
+        .await
+        .expect("consent page");
+    assert_eq!(page.status(), StatusCode::OK, "the consent page is shown");
+    let mut form: Vec<(String, String)> = authorize_url.query_pairs().into_owned().collect();
+    form.extend(
+        mementos
+            .iter()
+            .map(|id| ("memento".to_owned(), id.to_string())),
+    );
+    form.push((
+        "decision".to_owned(),
+        if allow { "allow" } else { "deny" }.to_owned(),
+    ));
+    let mut endpoint = authorize_url.clone();
+    endpoint.set_query(None);
+    let response = client
+        .post(endpoint)
+        .form(&form)
+        .send()
+        .await
+        .expect("consent POST");
+    assert_eq!(
+        response.status(),
+        StatusCode::FOUND,
+        "consent redirects back"
+    );
+    Url::parse(location(&response)).expect("callback URL")
+}
+
 /// A throwaway `redis-server` on a free port, stopped when dropped. CI installs it
 /// (`redis-server` package); without it the Redis tests fail with a message saying so.
 pub struct RedisServer {
@@ -628,41 +669,9 @@ impl TestApp {
         Url::parse(location(&response)).expect("authorize URL")
     }
 
-    /// Step 2 on the simulator's consent page: tick `mementos`, press Allow or Deny. Returns the
-    /// URL Rememberizer redirects the browser to (the app's callback).
+    /// Step 2 on the simulator's consent page (see [`consent_with`]).
     pub async fn consent(&self, authorize_url: &Url, mementos: &[u64], allow: bool) -> Url {
-        let page = self
-            .client
-            .get(authorize_url.clone())
-            .send()
-            .await
-            .expect("consent page");
-        assert_eq!(page.status(), StatusCode::OK, "the consent page is shown");
-        let mut form: Vec<(String, String)> = authorize_url.query_pairs().into_owned().collect();
-        form.extend(
-            mementos
-                .iter()
-                .map(|id| ("memento".to_owned(), id.to_string())),
-        );
-        form.push((
-            "decision".to_owned(),
-            if allow { "allow" } else { "deny" }.to_owned(),
-        ));
-        let mut endpoint = authorize_url.clone();
-        endpoint.set_query(None);
-        let response = self
-            .client
-            .post(endpoint)
-            .form(&form)
-            .send()
-            .await
-            .expect("consent POST");
-        assert_eq!(
-            response.status(),
-            StatusCode::FOUND,
-            "consent redirects back"
-        );
-        Url::parse(location(&response)).expect("callback URL")
+        consent_with(&self.client, authorize_url, mementos, allow).await
     }
 
     /// Step 3: the browser follows the provider's redirect to the app's callback.

@@ -13,8 +13,8 @@ use simulators::rememberizer::SimulatorConfig;
 use url::Url;
 
 use crate::helpers::{
-    assert_is_redirect_to, browser, escape_html, location, start_simulator, CLIENT_ID,
-    CLIENT_SECRET,
+    assert_is_redirect_to, browser, consent_with, escape_html, location, start_simulator,
+    CLIENT_ID, CLIENT_SECRET,
 };
 
 /// The example's binary, built (or found up to date) by cargo first: a test run limited to
@@ -84,25 +84,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Step 2 at the simulator: every memento granted. Returns the callback URL.
-async fn consent(client: &reqwest::Client, authorize: &Url) -> Url {
-    let page = client.get(authorize.clone()).send().await.expect("consent");
-    assert_eq!(page.status(), StatusCode::OK);
-    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
-    form.extend([1, 2, 3].map(|id| ("memento".to_owned(), id.to_string())));
-    form.push(("decision".to_owned(), "allow".to_owned()));
-    let mut endpoint = authorize.clone();
-    endpoint.set_query(None);
-    let back = client
-        .post(endpoint)
-        .form(&form)
-        .send()
-        .await
-        .expect("allow");
-    assert_eq!(back.status(), StatusCode::FOUND);
-    Url::parse(location(&back)).expect("callback URL")
-}
-
 #[tokio::test]
 async fn the_minimal_example_runs_steps_1_to_5_and_refuses_a_forged_state() {
     let port = free_port();
@@ -167,7 +148,7 @@ async fn the_minimal_example_runs_steps_1_to_5_and_refuses_a_forged_state() {
         .await
         .expect("start");
     let authorize = Url::parse(location(&start)).expect("authorize URL");
-    let callback = consent(&client, &authorize).await;
+    let callback = consent_with(&client, &authorize, &[1, 2, 3], true).await;
     let done = client.get(callback).send().await.expect("callback");
     assert_is_redirect_to(&done, "/dashboard");
     let exchanges = sim.token_requests();
@@ -246,7 +227,7 @@ async fn the_minimal_example_runs_against_its_own_simulator_without_a_client_id(
         Some(port),
         "the simulator, not the example"
     );
-    let callback = consent(&client, &authorize).await;
+    let callback = consent_with(&client, &authorize, &[1, 2, 3], true).await;
     let done = client.get(callback).send().await.expect("callback");
     assert_is_redirect_to(&done, "/dashboard");
     let dashboard = client
