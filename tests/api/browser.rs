@@ -906,13 +906,7 @@ async fn memoram_connect_approve_manage_memories_and_ask_across_both() {
     browser
         .goto(memoram_url.join("dashboard").expect("url").as_str())
         .await;
-    let request = app
-        .mem()
-        .access_requests()
-        .last()
-        .expect("a request")
-        .id
-        .clone();
+    let request = app.latest_access_request();
     click(&browser, &format!("#approve-{request}")).await;
     browser.wait_for(&format!("#revoke-{request}")).await;
     browser.client.close_window().await.expect("close the tab");
@@ -1003,13 +997,7 @@ async fn connect_memoram_in_browser(browser: &Browser, app: &TestApp) -> String 
     browser.click_link("Connect Memoram").await;
     click(browser, "#authorize").await;
     browser.wait_for_path(&app.address, "/memoram/access").await;
-    let request = app
-        .mem()
-        .access_requests()
-        .last()
-        .expect("a request")
-        .id
-        .clone();
+    let request = app.latest_access_request();
     assert!(app.mem().approve(&request));
     browser.goto(&app.url("/memoram/access")).await;
     browser.wait_for_path(&app.address, "/memories").await;

@@ -794,6 +794,11 @@ impl TestApp {
     pub async fn connect_memoram(&self) -> String {
         let response = self.connect_memoram_with(true).await;
         assert_is_redirect_to(&response, "/memoram/access");
+        self.latest_access_request()
+    }
+
+    /// The id of the access request the app made last, as Memoram's simulator holds it.
+    pub fn latest_access_request(&self) -> String {
         self.mem()
             .access_requests()
             .last()

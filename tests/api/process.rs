@@ -79,13 +79,7 @@ async fn secrets_never_reach_the_logs_at_any_level() {
     let callback = app.consent(&authorize, &[], true).await;
     secrets.push(query_param(&callback, "code"));
     assert_is_redirect_to(&app.follow(&callback).await, "/memoram/access");
-    let request = app
-        .mem()
-        .access_requests()
-        .last()
-        .expect("a request")
-        .id
-        .clone();
+    let request = app.latest_access_request();
     assert!(app.mem().approve(&request));
     assert_is_redirect_to(&app.get("/memoram/access").await, "/memories");
     let private = "quince4e1b7dprivatememory";
