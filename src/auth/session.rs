@@ -25,8 +25,8 @@ const FLASH: &str = "flash";
 
 pub struct TypedSession(Session);
 
-/// Whether raw session state belongs to a connected browser. Session stores use it to keep
-/// sessions that are not connected short-lived (see `session_store`).
+/// Whether raw session state belongs to a connected browser. The session stores write nothing
+/// else (see `session_store`).
 pub fn is_connected_state(state: &std::collections::HashMap<String, String>) -> bool {
     state.contains_key(CONNECTION_ID) || state.contains_key(MEMORAM_CONNECTION_ID)
 }
@@ -96,15 +96,24 @@ impl TypedSession {
             .map(ConnectionId::from_session))
     }
 
-    /// The CSRF token for forms on pages this session sees (created at login; on first use for a
-    /// session from before that rule).
+    /// The CSRF token for the forms on a connected session's pages (created at login; on first
+    /// use for a session from before that rule). A browser that is not connected gets none:
+    /// nothing is written for it (the store holds connected browsers only), its forms carry an
+    /// empty token that no check accepts, and every form handler asks for a connection anyway.
     pub fn csrf_token(&self) -> Result<String, SessionError> {
         if let Some(token) = self.0.get::<String>(CSRF_TOKEN)? {
             return Ok(token);
         }
+        if !self.is_connected()? {
+            return Ok(String::new());
+        }
         let token = CsrfToken::new_random_len(32).secret().clone();
         self.0.insert(CSRF_TOKEN, &token)?;
         Ok(token)
+    }
+
+    fn is_connected(&self) -> Result<bool, SessionError> {
+        Ok(self.connection()?.is_some() || self.memoram_connection()?.is_some())
     }
 
     pub fn csrf_token_matches(&self, submitted: &str) -> Result<bool, SessionError> {
@@ -114,9 +123,13 @@ impl TypedSession {
         })
     }
 
-    /// A one-time message for the next page (POST → redirect → GET).
+    /// A one-time message for the next page (POST → redirect → GET), for a connected session
+    /// only: for anyone else it is dropped, since nothing is written for a browser that is not
+    /// connected.
     pub fn set_flash(&self, message: &str) -> Result<(), SessionError> {
-        self.0.insert(FLASH, message)?;
+        if self.is_connected()? {
+            self.0.insert(FLASH, message)?;
+        }
         Ok(())
     }
 

@@ -4,11 +4,13 @@
 //! random session key in the (signed and encrypted) cookie.
 //!
 //! [`MemorySessionStore`] is built on `moka`, so it is bounded (least-recently-used sessions are
-//! evicted beyond `max_sessions`) and every entry expires after the TTL actix-session asks for
-//! (10 minutes for a session that is not connected: [`ttl_for`]). It updates only a session that
-//! still exists: a request that loaded a session before a concurrent logout cannot bring it back
-//! when it ends. One process only: sessions are lost on restart and not shared between
-//! instances (the app's Redis store, `redis_store::sessions`, is).
+//! evicted beyond `max_sessions`) and every entry expires after the TTL actix-session asks for.
+//! It holds connected browsers only ([`is_connected_state`]): a state that holds no connection
+//! is never written, so anonymous traffic, however much of it, can neither fill the store nor
+//! evict a connected browser. It updates only a session that still exists: a request that
+//! loaded a session before a concurrent logout cannot bring it back when it ends. One process
+//! only: sessions are lost on restart and not shared between instances (the app's Redis store,
+//! `redis_store::sessions`, is).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +21,6 @@ use actix_web::cookie::time::Duration as CookieDuration;
 use moka::future::Cache;
 use rand::distributions::{Alphanumeric, DistString};
 
-use crate::auth::oauth::PENDING_FLOW_TTL;
 use crate::auth::session::is_connected_state;
 
 type SessionState = HashMap<String, String>;
@@ -90,11 +91,23 @@ pub fn new_session_key() -> String {
 /// sets the cookie to the key returned here, so the request is marked and the cookie is taken
 /// off its answer; the key itself is a fresh one under which nothing is stored.
 pub fn gone() -> Result<SessionKey, UpdateError> {
-    GoneSessions::mark();
-    SessionKey::try_from(new_session_key()).map_err(|e| UpdateError::Other(e.into()))
+    unwritten_key().map_err(UpdateError::Other)
 }
 
-/// Marks requests whose session was gone when its changes were to be written (see [`gone`]).
+/// What `save` answers for a state that holds no connection: nothing is stored, and the request
+/// is marked so that no session cookie is set (see [`gone`]). The store holds connected
+/// browsers only.
+pub fn not_connected() -> Result<SessionKey, SaveError> {
+    unwritten_key().map_err(SaveError::Other)
+}
+
+fn unwritten_key() -> anyhow::Result<SessionKey> {
+    GoneSessions::mark();
+    Ok(SessionKey::try_from(new_session_key())?)
+}
+
+/// Marks requests whose session changes were not written: the session was gone, or it held no
+/// connection (see [`gone`], [`not_connected`]); their answer leaves the session cookie alone.
 pub struct GoneSessions;
 
 tokio::task_local! {
@@ -135,10 +148,12 @@ impl SessionStore for MemorySessionStore {
         state: SessionState,
         ttl: &CookieDuration,
     ) -> Result<SessionKey, SaveError> {
+        if !is_connected_state(&state) {
+            return not_connected();
+        }
         let key = new_session_key();
-        let ttl = ttl_for(&state, ttl);
         let entry = Arc::new(Entry {
-            ttl: to_std(&ttl),
+            ttl: to_std(ttl),
             state,
         });
         self.sessions.insert(key.clone(), entry).await;
@@ -151,9 +166,13 @@ impl SessionStore for MemorySessionStore {
         state: SessionState,
         ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
-        let ttl = ttl_for(&state, ttl);
+        if !is_connected_state(&state) {
+            // A session from before the connected-only rule: dropped, not written.
+            self.sessions.invalidate(session_key.as_ref()).await;
+            return gone();
+        }
         let entry = Arc::new(Entry {
-            ttl: to_std(&ttl),
+            ttl: to_std(ttl),
             state,
         });
         // Update only a session that still exists, atomically: a request that loaded the
@@ -197,17 +216,6 @@ impl SessionStore for MemorySessionStore {
     }
 }
 
-/// A session that is not connected (flows in progress live in cookies, so such a session holds
-/// at most a CSRF token or a message) lives 10 minutes, not the 7 days of a connected session.
-pub fn ttl_for(state: &SessionState, ttl: &CookieDuration) -> CookieDuration {
-    if is_connected_state(state) {
-        *ttl
-    } else {
-        let flow_ttl = CookieDuration::seconds(PENDING_FLOW_TTL.as_secs() as i64);
-        (*ttl).min(flow_ttl)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,26 +231,38 @@ mod tests {
     async fn saved_state_loads_back_under_a_fresh_random_key() {
         let store = MemorySessionStore::new(10);
         let ttl = CookieDuration::minutes(5);
-        let a = store.save(state(&[("k", "v")]), &ttl).await.expect("save");
-        let b = store.save(state(&[("k", "w")]), &ttl).await.expect("save");
+        let a = store
+            .save(state(&[("connection_id", "v")]), &ttl)
+            .await
+            .expect("save");
+        let b = store
+            .save(state(&[("connection_id", "w")]), &ttl)
+            .await
+            .expect("save");
         assert_ne!(a.as_ref(), b.as_ref());
         assert_eq!(a.as_ref().len(), 64);
         let loaded = store.load(&a).await.expect("load").expect("present");
-        assert_eq!(loaded.get("k").map(String::as_str), Some("v"));
+        assert_eq!(loaded.get("connection_id").map(String::as_str), Some("v"));
     }
 
     #[tokio::test]
     async fn deleted_and_expired_sessions_are_gone() {
         let store = MemorySessionStore::new(10);
         let key = store
-            .save(state(&[("k", "v")]), &CookieDuration::minutes(5))
+            .save(
+                state(&[("connection_id", "v")]),
+                &CookieDuration::minutes(5),
+            )
             .await
             .expect("save");
         store.delete(&key).await.expect("delete");
         assert!(store.load(&key).await.expect("load").is_none());
 
         let key = store
-            .save(state(&[("k", "v")]), &CookieDuration::milliseconds(30))
+            .save(
+                state(&[("connection_id", "v")]),
+                &CookieDuration::milliseconds(30),
+            )
             .await
             .expect("save");
         tokio::time::sleep(Duration::from_millis(80)).await;
@@ -253,10 +273,13 @@ mod tests {
     async fn an_update_never_brings_a_deleted_session_back() {
         let store = MemorySessionStore::new(10);
         let ttl = CookieDuration::minutes(5);
-        let key = store.save(state(&[("k", "v")]), &ttl).await.expect("save");
+        let key = store
+            .save(state(&[("connection_id", "v")]), &ttl)
+            .await
+            .expect("save");
         let same = SessionKey::try_from(key.as_ref().to_owned()).expect("key");
         let updated = store
-            .update(same, state(&[("k", "w")]), &ttl)
+            .update(same, state(&[("connection_id", "w")]), &ttl)
             .await
             .expect("update");
         assert_eq!(
@@ -267,7 +290,7 @@ mod tests {
         store.delete(&key).await.expect("delete");
         let same = SessionKey::try_from(key.as_ref().to_owned()).expect("key");
         let after = store
-            .update(same, state(&[("k", "late")]), &ttl)
+            .update(same, state(&[("connection_id", "late")]), &ttl)
             .await
             .expect("update");
         assert_ne!(after.as_ref(), key.as_ref());
@@ -285,14 +308,39 @@ mod tests {
     async fn an_update_of_a_gone_session_marks_its_request() {
         let store = MemorySessionStore::new(10);
         let ttl = CookieDuration::minutes(5);
-        let key = store.save(state(&[("k", "v")]), &ttl).await.expect("save");
+        let key = store
+            .save(state(&[("connection_id", "v")]), &ttl)
+            .await
+            .expect("save");
         let same = SessionKey::try_from(key.as_ref().to_owned()).expect("key");
-        let (_, gone) = GoneSessions::track(store.update(same, state(&[("k", "w")]), &ttl)).await;
+        let (_, gone) =
+            GoneSessions::track(store.update(same, state(&[("connection_id", "w")]), &ttl)).await;
         assert!(!gone, "a live session");
         store.delete(&key).await.expect("delete");
         let same = SessionKey::try_from(key.as_ref().to_owned()).expect("key");
-        let (_, gone) = GoneSessions::track(store.update(same, state(&[("k", "x")]), &ttl)).await;
+        let (_, gone) =
+            GoneSessions::track(store.update(same, state(&[("connection_id", "x")]), &ttl)).await;
         assert!(gone);
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_sessions_that_are_not_connected_never_displaces_a_connected_one() {
+        // An LRU of 100: before, each anonymous form post saved a session (a CSRF token), and
+        // enough of them evicted the least recently used connected browser.
+        let store = MemorySessionStore::new(100);
+        let ttl = CookieDuration::days(7);
+        let connected = store
+            .save(state(&[("connection_id", "c1")]), &ttl)
+            .await
+            .expect("save");
+        for _ in 0..1_000 {
+            let (_, unwritten) =
+                GoneSessions::track(store.save(state(&[("csrf_token", "t")]), &ttl)).await;
+            assert!(unwritten, "the cookie is taken off the answer");
+            store.sessions.run_pending_tasks().await;
+        }
+        assert_eq!(store.len(), 1, "only the connected session is stored");
+        assert!(store.load(&connected).await.expect("load").is_some());
     }
 
     #[tokio::test]

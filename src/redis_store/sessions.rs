@@ -1,7 +1,8 @@
 //! Sessions in Redis, under `ttm:session:KEY` with Redis expiry, shared by every instance and
 //! surviving restarts. It mirrors actix-session's own Redis store, but every command is bounded
 //! in time, so a Redis outage gives a quick 503, never a hung page; and, like the memory store,
-//! it updates only a session that still exists (logout is final).
+//! it holds connected browsers only (anonymous traffic writes no key) and updates only a session
+//! that still exists (logout is final).
 
 use std::collections::HashMap;
 
@@ -9,7 +10,8 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use actix_web::cookie::time::Duration as CookieDuration;
 
 use super::{Redis, KEY_PREFIX};
-use crate::auth::session_store::{gone, new_session_key, ttl_for, MemorySessionStore};
+use crate::auth::session::is_connected_state;
+use crate::auth::session_store::{gone, new_session_key, not_connected, MemorySessionStore};
 
 type SessionState = HashMap<String, String>;
 
@@ -53,7 +55,9 @@ impl SessionStore for RedisSessionStore {
         state: SessionState,
         ttl: &CookieDuration,
     ) -> Result<SessionKey, SaveError> {
-        let ttl = &ttl_for(&state, ttl);
+        if !is_connected_state(&state) {
+            return not_connected();
+        }
         let json = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
         let key =
             SessionKey::try_from(new_session_key()).map_err(|e| SaveError::Other(e.into()))?;
@@ -77,7 +81,13 @@ impl SessionStore for RedisSessionStore {
         state: SessionState,
         ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
-        let ttl = &ttl_for(&state, ttl);
+        if !is_connected_state(&state) {
+            // A session from before the connected-only rule: dropped, not written.
+            self.delete(&session_key)
+                .await
+                .map_err(UpdateError::Other)?;
+            return gone();
+        }
         let json =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let updated: Option<String> = self
