@@ -4,10 +4,12 @@
 //! made-up code: each try costs a token request signed with the app's client secret, and a
 //! provider that throttles the client id would throttle it for everyone. A state is spent once
 //! (`pending_flows::SpentStates`), so each flow costs at most one token request; what is left to
-//! bound is how many flows one client can burn. After `MAX_FAILED` failed exchanges from one
-//! address within `WINDOW` (of the last one), its callbacks are refused with a 429 before any
-//! token request, until the window passes. Exchanges that succeed are not counted, nor failures
-//! that are the provider's (down, slow).
+//! bound is how many flows one client can burn. Each exchange takes one of its address's
+//! `MAX_FAILED` slots *before* its token request ([`ExchangeLimit::begin`]), so attempts in
+//! flight count: however many callbacks arrive together, one address never makes more than
+//! `MAX_FAILED` failed token requests within `WINDOW` (of its last attempt). With none left, its
+//! callbacks are refused with a 429 before any token request, until the window passes. A slot is
+//! given back when the exchange succeeds, or fails for the provider's reasons (down, slow).
 //!
 //! Why not `actix-governor`: it limits requests, and a callback is a legitimate request; what
 //! must be limited is failures, known only after the exchange. A bounded moka cache (already
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 use actix_web::HttpRequest;
 use moka::future::Cache;
-use moka::ops::compute::Op;
+use moka::ops::compute::{CompResult, Op};
 
 /// Failed exchanges one address may make within `WINDOW`.
 pub const MAX_FAILED: u32 = 10;
@@ -44,17 +46,49 @@ impl Default for ExchangeLimit {
 }
 
 impl ExchangeLimit {
-    /// Whether `client` may try an exchange now.
-    pub async fn allows(&self, client: IpAddr) -> bool {
-        self.failures.get(&client).await.unwrap_or(0) < MAX_FAILED
-    }
-
-    /// Counts a failed exchange of `client`.
-    pub async fn failed(&self, client: IpAddr) {
-        self.failures
+    /// Takes one of `client`'s slots for an exchange about to be tried, atomically (moka's
+    /// `and_compute_with` is serial per key): `None` when all are taken, by failures or by
+    /// attempts still in flight. A slot not given back ([`Attempt::give_back`]) counts as a
+    /// failure, also when the request is dropped half-way.
+    pub async fn begin(&self, client: IpAddr) -> Option<Attempt<'_>> {
+        let taken = self
+            .failures
             .entry(client)
             .and_compute_with(|count| {
-                std::future::ready(Op::Put(count.map_or(1, |c| c.into_value() + 1)))
+                let count = count.map_or(0, |c| c.into_value());
+                std::future::ready(if count < MAX_FAILED {
+                    Op::Put(count + 1)
+                } else {
+                    Op::Nop
+                })
+            })
+            .await;
+        matches!(taken, CompResult::Inserted(_) | CompResult::ReplacedWith(_)).then_some(Attempt {
+            limit: self,
+            client,
+        })
+    }
+}
+
+/// One exchange's slot (see [`ExchangeLimit::begin`]).
+#[must_use = "a slot that is not given back counts as a failure"]
+pub struct Attempt<'a> {
+    limit: &'a ExchangeLimit,
+    client: IpAddr,
+}
+
+impl Attempt<'_> {
+    /// The exchange succeeded, or failed for the provider's reasons: the slot is free again.
+    pub async fn give_back(self) {
+        self.limit
+            .failures
+            .entry(self.client)
+            .and_compute_with(|count| {
+                std::future::ready(match count.map(|c| c.into_value()) {
+                    Some(count) if count > 1 => Op::Put(count - 1),
+                    Some(_) => Op::Remove,
+                    None => Op::Nop,
+                })
             })
             .await;
     }
@@ -97,11 +131,36 @@ mod tests {
         let client: IpAddr = "203.0.113.7".parse().expect("ip");
         let other: IpAddr = "198.51.100.1".parse().expect("ip");
         for _ in 0..MAX_FAILED {
-            assert!(limit.allows(client).await);
-            limit.failed(client).await;
+            let failed = limit.begin(client).await;
+            assert!(failed.is_some());
         }
-        assert!(!limit.allows(client).await);
-        assert!(limit.allows(other).await, "others are not affected");
+        assert!(limit.begin(client).await.is_none());
+        assert!(
+            limit.begin(other).await.is_some(),
+            "others are not affected"
+        );
+    }
+
+    #[tokio::test]
+    async fn attempts_in_flight_take_slots_and_a_success_gives_its_slot_back() {
+        let limit = ExchangeLimit::default();
+        let client: IpAddr = "203.0.113.7".parse().expect("ip");
+        let in_flight: Vec<_> =
+            futures_util::future::join_all((0..3 * MAX_FAILED).map(|_| limit.begin(client))).await;
+        let taken: Vec<_> = in_flight.into_iter().flatten().collect();
+        assert_eq!(
+            taken.len(),
+            MAX_FAILED as usize,
+            "no more slots than the limit"
+        );
+        for attempt in taken {
+            attempt.give_back().await;
+        }
+        assert!(
+            limit.failures.get(&client).await.is_none(),
+            "all given back"
+        );
+        assert!(limit.begin(client).await.is_some());
     }
 
     #[test]

@@ -135,18 +135,31 @@ pub async fn finish(
         )));
     };
     // An address that failed too many exchanges lately sends no more codes (each would cost a
-    // token request signed with the client secret).
-    let client = exchange_limit::client_address(req);
-    if let Some(client) = client {
-        if !limit.allows(client).await {
-            return Err(AppError::TooManyFailedSignIns(provider));
-        }
-    }
+    // token request signed with the client secret). The slot is taken before the token request,
+    // so concurrent callbacks cannot all pass.
+    let attempt = match exchange_limit::client_address(req) {
+        Some(client) => Some(
+            limit
+                .begin(client)
+                .await
+                .ok_or(AppError::TooManyFailedSignIns(provider))?,
+        ),
+        None => None,
+    };
     // Each state is exchanged once, whatever arrives concurrently (a reload, a proxy retry): a
     // second exchange of one code would make a provider following RFC 6749 §4.1.2 revoke the
     // grant.
-    if !spent_states.claim(&pending.state).await? {
-        return Err(invalid(UNKNOWN_FLOW));
+    match spent_states.claim(&pending.state).await {
+        Ok(true) => {}
+        // No token request was made: not the client's failure.
+        Ok(false) => {
+            give_back(attempt).await;
+            return Err(invalid(UNKNOWN_FLOW));
+        }
+        Err(error) => {
+            give_back(attempt).await;
+            return Err(error.into());
+        }
     }
 
     // Step 4: code + PKCE verifier → tokens.
@@ -154,13 +167,21 @@ pub async fn finish(
         Ok(grant) => grant,
         Err(error) => {
             // The provider's own trouble (down, slow) is not the client's failure.
-            if let (Some(client), false) = (client, matches!(error, OAuthError::Unavailable(_))) {
-                limit.failed(client).await;
+            if matches!(error, OAuthError::Unavailable(_)) {
+                give_back(attempt).await;
             }
             return Err(AppError::Exchange(provider, error));
         }
     };
+    give_back(attempt).await;
     Ok((grant, spent_cookie))
+}
+
+/// Gives an exchange's slot back (see `ExchangeLimit::begin`), if one was taken.
+async fn give_back(attempt: Option<exchange_limit::Attempt<'_>>) {
+    if let Some(attempt) = attempt {
+        attempt.give_back().await;
+    }
 }
 
 /// `response` with `cookie` (a flow cookie's removal) added.

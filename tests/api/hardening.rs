@@ -514,14 +514,28 @@ async fn the_waiting_page_backs_off_to_a_minute_and_then_stops_checking() {
 
 /// Start a flow, then call back with a made-up code: one token request each.
 async fn burn_a_flow(app: &TestApp, forwarded_for: Option<&str>) -> StatusCode {
-    let start = app.get("/auth/rememberizer").await;
+    burn_a_flow_in(app, &app.client, forwarded_for).await
+}
+
+/// [`burn_a_flow`] in the browser `client` (a browser keeps its 5 newest flows: concurrent
+/// burns each take a browser of their own).
+async fn burn_a_flow_in(
+    app: &TestApp,
+    client: &reqwest::Client,
+    forwarded_for: Option<&str>,
+) -> StatusCode {
+    let start = client
+        .get(app.url("/auth/rememberizer"))
+        .send()
+        .await
+        .expect("start");
     let authorize = url::Url::parse(location(&start)).expect("authorize URL");
     let state = authorize
         .query_pairs()
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned())
         .expect("a state");
-    let mut request = app.client.get(app.url(&format!(
+    let mut request = client.get(app.url(&format!(
         "/auth/rememberizer/callback?code=made-up&state={state}"
     )));
     if let Some(address) = forwarded_for {
@@ -550,6 +564,52 @@ async fn failed_exchanges_from_one_address_stop_reaching_the_token_endpoint() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(app.token_request_count("authorization_code"), 11);
+}
+
+#[tokio::test]
+async fn concurrent_made_up_callbacks_from_one_address_make_at_most_the_limit_of_token_requests() {
+    let app = spawn_app().await;
+    // The token endpoint is slow, so that all 40 callbacks are in flight together: the limit
+    // must count attempts under way, not only the failures already known.
+    app.sim.set_fault(
+        "/api/v1/auth/oauth2/token/",
+        Fault {
+            delay: Some(Duration::from_millis(400)),
+            ..Fault::default()
+        },
+    );
+    let browsers: Vec<reqwest::Client> = (0..40).map(|_| browser()).collect();
+    let statuses = futures_util::future::join_all(
+        browsers
+            .iter()
+            .map(|client| burn_a_flow_in(&app, client, None)),
+    )
+    .await;
+    let sent = app.token_request_count("authorization_code");
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    println!("40 concurrent made-up callbacks: {sent} token requests, {refused} refused with 429");
+    assert_eq!(sent, 10, "never more than MAX_FAILED token requests");
+    assert_eq!(refused, 30);
+    assert_eq!(
+        burn_a_flow(&app, None).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "and the failures keep counting"
+    );
+}
+
+#[tokio::test]
+async fn an_attempt_in_flight_that_succeeds_gives_its_slot_back() {
+    let app = spawn_app().await;
+    for _ in 0..9 {
+        assert_eq!(burn_a_flow(&app, None).await, StatusCode::BAD_REQUEST);
+    }
+    // The tenth slot is taken by a real login and given back when it succeeds.
+    app.connect().await;
+    assert_eq!(burn_a_flow(&app, None).await, StatusCode::BAD_REQUEST);
+    assert_eq!(burn_a_flow(&app, None).await, StatusCode::TOO_MANY_REQUESTS);
 }
 
 // ---- A login in another tab cannot log the person out (item 13) ----
