@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         // Rememberizer only: with a client id and no MEMORAM_CLIENT_ID, Memoram is not offered.
         memoram: Settings::from_lookup(|_| None)?.memoram,
         public_demo: false,
+        trusted_proxies: Default::default(),
     };
     let app = Application::build_with_listener(settings, listener).await?;
     tokio::spawn(app.run_until_stopped());

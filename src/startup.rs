@@ -158,7 +158,7 @@ impl Application {
             ),
             flows: FlowCookies::new(session_key.clone(), https, auth::START_ROUTE),
             spent_states,
-            exchange_limit: ExchangeLimit::default(),
+            exchange_limit: ExchangeLimit::new(settings.trusted_proxies.clone()),
             api: ApiClient::new(http, &settings.provider_url)?,
             tokens,
             profiles: ProfileCache::new(settings.profile_cache_ttl),

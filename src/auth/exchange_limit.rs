@@ -11,15 +11,25 @@
 //! callbacks are refused with a 429 before any token request, until the window passes. A slot is
 //! given back when the exchange succeeds, or fails for the provider's reasons (down, slow).
 //!
+//! What counts as one client ([`ExchangeLimit::client_of`]): an IPv4 address, or an IPv6 /64
+//! (one subscriber's usual allocation, whose addresses a client may rotate freely). The address
+//! is the TCP peer's, unless the peer is one of the `TRUSTED_PROXIES`: then the forwarded chain
+//! (`X-Forwarded-For`, or `Forwarded` with `TRUSTED_PROXY_HEADER=forwarded`) is read from the
+//! right, past the trusted proxies, to the first address none of them is; entries left of it
+//! are the client's own words. No forwarded header is believed from any other peer, so a client
+//! cannot pick its own key, and behind a proxy that is not named every client shares the
+//! proxy's address (name it).
+//!
 //! Why not `actix-governor`: it limits requests, and a callback is a legitimate request; what
 //! must be limited is failures, known only after the exchange. A bounded moka cache (already
 //! the app's cache) counts them in a dozen lines. Per instance: with several instances behind a
 //! load balancer, a client gets `MAX_FAILED` per instance.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use actix_web::HttpRequest;
+use ipnet::IpNet;
 use moka::future::Cache;
 use moka::ops::compute::{CompResult, Op};
 
@@ -32,25 +42,156 @@ const MAX_ADDRESSES: u64 = 100_000;
 
 pub struct ExchangeLimit {
     failures: Cache<IpAddr, u32>,
+    proxies: TrustedProxies,
 }
 
 impl Default for ExchangeLimit {
     fn default() -> Self {
+        Self::new(TrustedProxies::default())
+    }
+}
+
+/// The proxies whose forwarded header is believed (`TRUSTED_PROXIES`), and which header they
+/// write (`TRUSTED_PROXY_HEADER`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+    header: ForwardedHeader,
+}
+
+/// The header the trusted proxies write: only that one is read, so a client cannot slip its own
+/// words into the other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1` (nginx, haproxy, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
+}
+
+impl TrustedProxies {
+    /// Addresses or CIDR blocks separated by commas or spaces (`10.0.0.0/8, 2001:db8::1`), and the
+    /// header's name (`x-forwarded-for` or `forwarded`, any case; `None` for the former). An
+    /// error names the setting that is wrong (`TRUSTED_PROXIES` or `TRUSTED_PROXY_HEADER`).
+    pub fn parse(nets: &str, header: Option<&str>) -> Result<Self, (&'static str, String)> {
+        let nets = nets
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        (
+                            "TRUSTED_PROXIES",
+                            format!(
+                                "{entry:?} is not an IP address or a CIDR block like 10.0.0.0/8"
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let header = match header.map(|h| h.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("x-forwarded-for") => ForwardedHeader::XForwardedFor,
+            Some("forwarded") => ForwardedHeader::Forwarded,
+            Some(other) => {
+                return Err((
+                    "TRUSTED_PROXY_HEADER",
+                    format!("{other:?}: expected x-forwarded-for or forwarded"),
+                ))
+            }
+        };
+        Ok(Self { nets, header })
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.nets.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The chain of addresses the header names, first (the client's claim) to last (what the
+    /// nearest proxy saw); `None` for an entry that is no address (`unknown`, `_hidden`).
+    fn chain(&self, req: &HttpRequest) -> Vec<Option<IpAddr>> {
+        let name = match self.header {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        };
+        req.headers()
+            .get_all(name)
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(|entry| match self.header {
+                ForwardedHeader::XForwardedFor => parse_node(entry.trim()),
+                ForwardedHeader::Forwarded => entry
+                    .split(';')
+                    .filter_map(|pair| pair.trim().split_once('='))
+                    .find(|(key, _)| key.trim().eq_ignore_ascii_case("for"))
+                    .and_then(|(_, node)| parse_node(node.trim().trim_matches('"'))),
+            })
+            .collect()
+    }
+}
+
+/// An address as forwarded headers write it: `192.0.2.1`, `192.0.2.1:4711`, `2001:db8::1`,
+/// `[2001:db8::1]:4711`.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    if let Ok(ip) = node.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = node.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    node.rsplit_once(':')?.0.parse().ok()
+}
+
+/// What the limit counts as one client: an IPv4 address, or an IPv6 address's /64.
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u128::from(u64::MAX)))),
+        },
+    }
+}
+
+impl ExchangeLimit {
+    /// A limit that believes the forwarded header of `proxies` only.
+    pub fn new(proxies: TrustedProxies) -> Self {
         Self {
             failures: Cache::builder()
                 .max_capacity(MAX_ADDRESSES)
                 .time_to_live(WINDOW)
                 .build(),
+            proxies,
         }
     }
-}
 
-impl ExchangeLimit {
+    /// The client's address: the TCP peer's, or, when the peer is a trusted proxy, the first
+    /// address from the right of its forwarded chain that no trusted proxy has (see the module
+    /// doc). `None` when the request has no peer (tests).
+    pub fn client_of(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let mut client = req.peer_addr()?.ip();
+        if !self.proxies.trusts(client) {
+            return Some(client);
+        }
+        for hop in self.proxies.chain(req).into_iter().rev() {
+            // A hop that is no address: the trusted proxy next to it is as far as we can see.
+            let Some(hop) = hop else { break };
+            client = hop;
+            if !self.proxies.trusts(hop) {
+                break;
+            }
+        }
+        Some(client)
+    }
+
     /// Takes one of `client`'s slots for an exchange about to be tried, atomically (moka's
     /// `and_compute_with` is serial per key): `None` when all are taken, by failures or by
     /// attempts still in flight. A slot not given back ([`Attempt::give_back`]) counts as a
     /// failure, also when the request is dropped half-way.
     pub async fn begin(&self, client: IpAddr) -> Option<Attempt<'_>> {
+        let client = limit_key(client);
         let taken = self
             .failures
             .entry(client)
@@ -91,32 +232,6 @@ impl Attempt<'_> {
                 })
             })
             .await;
-    }
-}
-
-/// The client's address: the TCP peer's, unless the peer is a proxy on this machine or a
-/// private network (loopback, RFC 1918, unique local), in which case the last address it added to
-/// `X-Forwarded-For` (the one it saw; earlier entries are the client's own words). `None` when
-/// the request has no peer (tests).
-pub fn client_address(req: &HttpRequest) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
-    if !is_private(peer) {
-        return Some(peer);
-    }
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
-        .last();
-    Some(forwarded.unwrap_or(peer))
-}
-
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => ip.is_loopback() || ip.is_private(),
-        IpAddr::V6(ip) => ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00,
     }
 }
 
@@ -163,25 +278,120 @@ mod tests {
         assert!(limit.begin(client).await.is_some());
     }
 
+    fn request(peer: &str, headers: &[(&'static str, &str)]) -> HttpRequest {
+        headers
+            .iter()
+            .fold(
+                TestRequest::default().peer_addr(peer.parse().expect("addr")),
+                |request, (name, value)| request.insert_header((*name, *value)),
+            )
+            .to_http_request()
+    }
+
+    fn ip(text: &str) -> Option<IpAddr> {
+        text.parse().ok()
+    }
+
     #[test]
-    fn the_forwarded_address_counts_only_behind_a_private_proxy() {
-        let behind_proxy = TestRequest::default()
-            .peer_addr("127.0.0.1:40000".parse().expect("addr"))
-            .insert_header(("x-forwarded-for", "6.6.6.6, 203.0.113.7"))
-            .to_http_request();
-        assert_eq!(client_address(&behind_proxy), "203.0.113.7".parse().ok());
-        let direct = TestRequest::default()
-            .peer_addr("198.51.100.1:40000".parse().expect("addr"))
-            .insert_header(("x-forwarded-for", "6.6.6.6"))
-            .to_http_request();
-        assert_eq!(
-            client_address(&direct),
-            "198.51.100.1".parse().ok(),
-            "a client's own X-Forwarded-For is not believed"
+    fn no_forwarded_header_is_believed_without_trusted_proxies() {
+        let limit = ExchangeLimit::default();
+        for peer in ["127.0.0.1:40000", "10.0.0.5:40000", "198.51.100.1:40000"] {
+            let req = request(
+                peer,
+                &[
+                    ("x-forwarded-for", "203.0.113.7"),
+                    ("forwarded", "for=203.0.113.8"),
+                ],
+            );
+            assert_eq!(
+                limit.client_of(&req),
+                peer.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
+            );
+        }
+    }
+
+    #[test]
+    fn the_chain_is_read_from_the_right_past_the_trusted_proxies_only() {
+        let proxies = TrustedProxies::parse("127.0.0.1, 10.0.0.0/8", None).expect("valid");
+        let limit = ExchangeLimit::new(proxies);
+        // The client's own claim (6.6.6.6) is left of what the outer proxy (10.1.1.1) saw.
+        let req = request(
+            "127.0.0.1:40000",
+            &[("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.1.1.1")],
         );
-        let no_header = TestRequest::default()
-            .peer_addr("10.0.0.5:40000".parse().expect("addr"))
-            .to_http_request();
-        assert_eq!(client_address(&no_header), "10.0.0.5".parse().ok());
+        assert_eq!(limit.client_of(&req), ip("203.0.113.7"));
+        // An untrusted peer's header is not read.
+        let req = request("198.51.100.1:40000", &[("x-forwarded-for", "6.6.6.6")]);
+        assert_eq!(limit.client_of(&req), ip("198.51.100.1"));
+        // The other header is not read: a client cannot slip its words in there.
+        let req = request(
+            "127.0.0.1:40000",
+            &[
+                ("forwarded", "for=6.6.6.6"),
+                ("x-forwarded-for", "203.0.113.7"),
+            ],
+        );
+        assert_eq!(limit.client_of(&req), ip("203.0.113.7"));
+        // No header, or only trusted hops, or a hop that is no address.
+        assert_eq!(limit.client_of(&request("10.0.0.5:1", &[])), ip("10.0.0.5"));
+        let req = request("127.0.0.1:1", &[("x-forwarded-for", "10.0.0.9, 10.0.0.8")]);
+        assert_eq!(limit.client_of(&req), ip("10.0.0.9"));
+        let req = request(
+            "127.0.0.1:1",
+            &[("x-forwarded-for", "6.6.6.6, unknown, 10.0.0.8")],
+        );
+        assert_eq!(limit.client_of(&req), ip("10.0.0.8"));
+    }
+
+    #[test]
+    fn the_forwarded_header_of_rfc_7239_when_named() {
+        let proxies = TrustedProxies::parse("::1", Some("Forwarded")).expect("valid");
+        let limit = ExchangeLimit::new(proxies);
+        let req = request(
+            "[::1]:40000",
+            &[
+                (
+                    "forwarded",
+                    r#"for=6.6.6.6, for="[2001:db8:cafe::17]:4711";proto=https"#,
+                ),
+                ("x-forwarded-for", "6.6.6.7"),
+            ],
+        );
+        assert_eq!(limit.client_of(&req), ip("2001:db8:cafe::17"));
+        let req = request("[::1]:40000", &[("forwarded", "For=192.0.2.60:8080;by=x")]);
+        assert_eq!(limit.client_of(&req), ip("192.0.2.60"));
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_entry() {
+        let error = TrustedProxies::parse("10.0.0.0/8, proxy.internal", None).expect_err("bad");
+        assert_eq!(error.0, "TRUSTED_PROXIES");
+        assert!(error.1.contains("proxy.internal"), "{error:?}");
+        assert!(TrustedProxies::parse("10.0.0.0/33", None).is_err());
+        let error = TrustedProxies::parse("", Some("x-real-ip")).expect_err("bad");
+        assert_eq!(error.0, "TRUSTED_PROXY_HEADER");
+        assert_eq!(
+            TrustedProxies::parse(" ", None),
+            Ok(TrustedProxies::default())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_client_is_counted_per_64() {
+        let limit = ExchangeLimit::default();
+        for i in 0..MAX_FAILED {
+            let rotated = format!("2001:db8:1:2:{i:x}::{i:x}").parse().expect("ip");
+            let failed = limit.begin(rotated).await;
+            assert!(failed.is_some());
+        }
+        let same_64 = "2001:db8:1:2:ffff::1".parse().expect("ip");
+        assert!(
+            limit.begin(same_64).await.is_none(),
+            "the /64 is one client"
+        );
+        let next_64 = "2001:db8:1:3::1".parse().expect("ip");
+        assert!(limit.begin(next_64).await.is_some());
+        let mapped: IpAddr = "::ffff:203.0.113.7".parse().expect("ip");
+        assert_eq!(limit_key(mapped), ip("203.0.113.7").expect("ip"));
     }
 }

@@ -57,6 +57,8 @@ pub struct Settings {
     pub memoram: MemoramSettings,
     /// `DEMO=1`: demo mode may listen on a public address (see [`Settings::from_vars`]).
     pub public_demo: bool,
+    /// `TRUSTED_PROXIES` and `TRUSTED_PROXY_HEADER`: whose forwarded header names the client.
+    pub trusted_proxies: crate::auth::exchange_limit::TrustedProxies,
 }
 
 /// Memoram's configuration. Whether Memoram is offered: with `MEMORAM_CLIENT_ID` (for real), or
@@ -319,6 +321,12 @@ impl Settings {
             }
         };
 
+        let trusted_proxies = crate::auth::exchange_limit::TrustedProxies::parse(
+            &get("TRUSTED_PROXIES").unwrap_or_default(),
+            get("TRUSTED_PROXY_HEADER").as_deref(),
+        )
+        .map_err(|(var, reason)| ConfigError::Invalid { var, reason })?;
+
         let memoram = memoram_settings(&get)?;
         let public_demo = match get("DEMO").as_deref().map(str::trim) {
             None | Some("0" | "false") => false,
@@ -344,6 +352,7 @@ impl Settings {
             llm,
             memoram,
             public_demo,
+            trusted_proxies,
         })
     }
 

@@ -362,3 +362,23 @@ fn memoram_send_to_llm_is_1_or_0_and_unset_leaves_the_choice_to_the_mode() {
         );
     }
 }
+
+#[test]
+fn trusted_proxies_are_read_and_a_bad_one_is_named() {
+    let s = settings(&[("TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).expect("valid");
+    assert_eq!(
+        s.trusted_proxies,
+        crate::auth::exchange_limit::TrustedProxies::parse("10.0.0.0/8 ::1", None).expect("valid")
+    );
+    let err = settings(&[("TRUSTED_PROXIES", "10.0.0.0/8, lb.internal")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "TRUSTED_PROXIES is invalid: \"lb.internal\" is not an IP address or a CIDR block like 10.0.0.0/8"
+    );
+    let err = settings(&[("TRUSTED_PROXY_HEADER", "x-real-ip")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("TRUSTED_PROXY_HEADER is invalid"),
+        "{err}"
+    );
+}

@@ -137,7 +137,7 @@ pub async fn finish(
     // An address that failed too many exchanges lately sends no more codes (each would cost a
     // token request signed with the client secret). The slot is taken before the token request,
     // so concurrent callbacks cannot all pass.
-    let attempt = match exchange_limit::client_address(req) {
+    let attempt = match limit.client_of(req) {
         Some(client) => Some(
             limit
                 .begin(client)

@@ -558,12 +558,45 @@ async fn failed_exchanges_from_one_address_stop_reaching_the_token_endpoint() {
         10,
         "the eleventh made no token request"
     );
-    // Behind a proxy on this machine, each client is counted by the address the proxy saw.
+    // With no TRUSTED_PROXIES, no peer's X-Forwarded-For is believed, not even loopback's: a
+    // client cannot pick the address it is counted by.
+    assert_eq!(
+        burn_a_flow(&app, Some("203.0.113.7")).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(app.token_request_count("authorization_code"), 10);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_clients_are_counted_by_the_address_it_saw_ipv6_per_64() {
+    let app = spawn_app_with(simulators::rememberizer::SimulatorConfig::default(), |s| {
+        s.trusted_proxies =
+            talk_to_mementos::auth::exchange_limit::TrustedProxies::parse("127.0.0.1", None)
+                .expect("valid");
+    })
+    .await;
+    // An IPv6 client rotating its address within its /64: one client.
+    for i in 0..10 {
+        let rotated = format!("2001:db8:7:7:{i:x}::1");
+        assert_eq!(
+            burn_a_flow(&app, Some(&rotated)).await,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_eq!(
+        burn_a_flow(&app, Some("2001:db8:7:7:abcd::99")).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Everyone else behind the same proxy is unaffected, whatever the first client claims.
     assert_eq!(
         burn_a_flow(&app, Some("203.0.113.7")).await,
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(app.token_request_count("authorization_code"), 11);
+    assert_eq!(
+        burn_a_flow(&app, Some("6.6.6.6, 2001:db8:7:8::1")).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(app.token_request_count("authorization_code"), 12);
 }
 
 #[tokio::test]

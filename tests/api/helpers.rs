@@ -308,6 +308,7 @@ async fn spawn(
             .map(memoram_settings_for)
             .unwrap_or_else(memoram_unset),
         public_demo: false,
+        trusted_proxies: Default::default(),
     };
     adjust(&mut settings);
     let app = Application::build_with_listener(settings, listener)
@@ -609,6 +610,7 @@ async fn start_instance(
         llm: None,
         memoram: memoram_settings_for(memoram),
         public_demo: false,
+        trusted_proxies: Default::default(),
     };
     let app = Application::build_with_listener(settings, listener)
         .await
