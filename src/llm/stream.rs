@@ -6,12 +6,21 @@
 //! carries only the role, the last an empty `delta` and a `finish_reason`), and `data: [DONE]`
 //! ends the stream. An `{"error": …}` in a chunk is the server giving up mid-answer.
 //!
+//! What is read is bounded on the wire, before the parser buffers it: at most `max_bytes` in
+//! all (the app's response cap, 2 MiB; an answer of `MAX_ANSWER_TOKENS` takes about 100 KiB),
+//! and at most [`MAX_EVENT_BYTES`] between two events, so an event of any size is cut, not
+//! buffered whole.
+//!
 //! Three deadlines: one for the first piece and one between two pieces (`LLM_TIMEOUT_SECS`), and
 //! one for the whole answer (`LLM_TOTAL_SECS`). However it ends, the answer ends with an
 //! [`Ending`]: complete, cut at the token limit, or cut short (and why).
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use actix_web::web::Bytes;
 
 use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
@@ -86,10 +95,57 @@ impl Deadlines {
 
 type Events = Pin<Box<dyn Stream<Item = Result<Sse, sse_stream::Error>> + Send>>;
 
+/// The most the wire may carry between two events (a chunk of the stream is a few hundred
+/// bytes; this leaves room for a reader's buffer of several).
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
+/// The wire carried more than [`AnswerStream`] reads.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer was larger than this app reads")]
+struct OverLimit;
+
+/// `bytes`, ended with [`OverLimit`] once more than `total` bytes were read in all, or more than
+/// `event` since `since_event` was last set to 0 (by the reader, at each event).
+fn metered<E>(
+    bytes: impl Stream<Item = Result<Bytes, E>> + Send,
+    total: usize,
+    event: usize,
+    since_event: Arc<AtomicUsize>,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut read = 0usize;
+    bytes.map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        read = read.saturating_add(chunk.len());
+        let pending = since_event
+            .fetch_add(chunk.len(), Ordering::Relaxed)
+            .saturating_add(chunk.len());
+        if read > total || pending > event {
+            return Err(std::io::Error::other(OverLimit));
+        }
+        Ok(chunk)
+    })
+}
+
+/// Whether the stream's error is the wire's bound ([`metered`]), not a broken connection.
+fn is_over_limit(error: &sse_stream::Error) -> bool {
+    match error {
+        sse_stream::Error::Body(body) => body
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<OverLimit>()),
+        _ => false,
+    }
+}
+
 /// The pieces of one answer. Dropping it drops the connection to the answer service, which
 /// stops the model writing (the reader went away).
 pub struct AnswerStream {
     events: Events,
+    /// Bytes read since the last event (see [`metered`]).
+    since_event: Arc<AtomicUsize>,
     deadlines: Deadlines,
     /// Between two pieces (`LLM_TIMEOUT_SECS`).
     idle: Duration,
@@ -138,17 +194,24 @@ impl AnswerStream {
                 Err(error) => Some((Err(error.without_url()), response)),
             }
         });
-        Self::from_events(
-            Box::pin(SseByteStream::new(bytes)),
-            deadlines,
-            idle,
-            max_bytes,
-        )
+        Self::from_bytes(bytes, deadlines, idle, max_bytes, MAX_EVENT_BYTES)
     }
 
-    fn from_events(events: Events, deadlines: Deadlines, idle: Duration, max_bytes: usize) -> Self {
+    fn from_bytes<E>(
+        bytes: impl Stream<Item = Result<Bytes, E>> + Send + 'static,
+        deadlines: Deadlines,
+        idle: Duration,
+        max_bytes: usize,
+        max_event_bytes: usize,
+    ) -> Self
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
+        let since_event = Arc::new(AtomicUsize::new(0));
+        let bytes = metered(bytes, max_bytes, max_event_bytes, since_event.clone());
         Self {
-            events,
+            events: Box::pin(SseByteStream::new(bytes)),
+            since_event,
             deadlines,
             idle,
             pieces: 0,
@@ -186,8 +249,14 @@ impl AnswerStream {
             let event = match tokio::time::timeout_at(deadline, self.events.next()).await {
                 Err(_) => return AnswerEvent::End(Ending::Cut(late)),
                 Ok(None) => return AnswerEvent::End(self.ending_at_end()),
+                Ok(Some(Err(error))) if is_over_limit(&error) => {
+                    return AnswerEvent::End(Ending::Cut(CutReason::TooLarge))
+                }
                 Ok(Some(Err(_))) => return AnswerEvent::End(Ending::Cut(CutReason::Dropped)),
-                Ok(Some(Ok(event))) => event,
+                Ok(Some(Ok(event))) => {
+                    self.since_event.store(0, Ordering::Relaxed);
+                    event
+                }
             };
             let Some(data) = event.data else {
                 continue;
@@ -252,12 +321,12 @@ pub(crate) mod tests {
             ));
             start = cut;
         }
-        let events = SseByteStream::new(futures_util::stream::iter(chunks));
-        AnswerStream::from_events(
-            Box::pin(events),
+        AnswerStream::from_bytes(
+            futures_util::stream::iter(chunks),
             Deadlines::start(Duration::from_secs(5), Duration::from_secs(10)),
             Duration::from_secs(5),
             1 << 20,
+            MAX_EVENT_BYTES,
         )
     }
 
@@ -359,11 +428,12 @@ pub(crate) mod tests {
                 actix_web::web::Bytes::from(format!("{piece}\n\n")),
             )]);
             let stalled = first.chain(futures_util::stream::pending());
-            let mut stream = AnswerStream::from_events(
-                Box::pin(SseByteStream::new(stalled)),
+            let mut stream = AnswerStream::from_bytes(
+                stalled,
                 Deadlines::start(Duration::from_millis(50), Duration::from_secs(10)),
                 Duration::from_millis(50),
                 1 << 20,
+                MAX_EVENT_BYTES,
             );
             assert_eq!(
                 stream.next_event().await,
@@ -376,16 +446,90 @@ pub(crate) mod tests {
             let silent = futures_util::stream::pending::<
                 Result<actix_web::web::Bytes, std::convert::Infallible>,
             >();
-            let mut stream = AnswerStream::from_events(
-                Box::pin(SseByteStream::new(silent)),
+            let mut stream = AnswerStream::from_bytes(
+                silent,
                 Deadlines::start(Duration::from_millis(50), Duration::from_millis(30)),
                 Duration::from_millis(50),
                 1 << 20,
+                MAX_EVENT_BYTES,
             );
             assert_eq!(
                 stream.next_event().await,
                 AnswerEvent::End(Ending::Cut(CutReason::TotalTimeout))
             );
         });
+    }
+
+    /// A source of `chunks` chunks of `chunk` bytes each, counting what is read from it.
+    fn counted_source(
+        first: String,
+        chunk: Vec<u8>,
+        chunks: usize,
+        read: Arc<AtomicUsize>,
+    ) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+        futures_util::stream::iter(
+            std::iter::once(Bytes::from(first))
+                .chain(std::iter::repeat_n(Bytes::from(chunk), chunks)),
+        )
+        .map(move |bytes| {
+            read.fetch_add(bytes.len(), Ordering::Relaxed);
+            Ok(bytes)
+        })
+    }
+
+    #[test]
+    fn one_huge_event_is_cut_at_the_event_bound_not_buffered_whole() {
+        let piece = r#"data: {"choices":[{"index":0,"delta":{"content":"Part"}}]}"#;
+        let read = Arc::new(AtomicUsize::new(0));
+        // Then one event whose data line never ends: 64 MiB in chunks of 64 KiB.
+        let source = counted_source(
+            format!("{piece}\n\ndata: "),
+            vec![b'x'; 64 * 1024],
+            1024,
+            read.clone(),
+        );
+        let stream = AnswerStream::from_bytes(
+            source,
+            Deadlines::start(Duration::from_secs(5), Duration::from_secs(10)),
+            Duration::from_secs(5),
+            2 << 20,
+            MAX_EVENT_BYTES,
+        );
+        let (pieces, ending) = run(read_all(stream));
+        assert_eq!(pieces, vec!["Part".to_owned()]);
+        assert_eq!(ending, Ending::Cut(CutReason::TooLarge));
+        let read = read.load(Ordering::Relaxed);
+        assert!(
+            read <= MAX_EVENT_BYTES + 2 * 64 * 1024,
+            "{read} bytes read of a 64 MiB event"
+        );
+    }
+
+    #[test]
+    fn many_small_events_are_cut_at_the_total_bound() {
+        // Keep-alive events (a usage chunk each), 100 bytes apiece, past a 1 MiB total.
+        let event = format!(
+            "data: {{\"choices\":[],\"usage\":{{}}}}{}\n\n",
+            " ".repeat(64)
+        );
+        let read = Arc::new(AtomicUsize::new(0));
+        let source = counted_source(
+            String::new(),
+            event.repeat(100).into_bytes(),
+            1_000,
+            read.clone(),
+        );
+        let stream = AnswerStream::from_bytes(
+            source,
+            Deadlines::start(Duration::from_secs(5), Duration::from_secs(10)),
+            Duration::from_secs(5),
+            1 << 20,
+            MAX_EVENT_BYTES,
+        );
+        let (pieces, ending) = run(read_all(stream));
+        assert!(pieces.is_empty());
+        assert_eq!(ending, Ending::Cut(CutReason::TooLarge));
+        let read = read.load(Ordering::Relaxed);
+        assert!(read <= (1 << 20) + event.len() * 100, "{read} bytes read");
     }
 }
