@@ -56,6 +56,25 @@ where
         .build()
 }
 
+/// Removes `key` from `cache` through `and_compute_with`, the path its compare-and-set writes
+/// take. moka runs the computations on one key one after another, but not `invalidate` with
+/// them: an `invalidate` could land between a compare-and-set's read and its write, and the
+/// write would bring the removed entry back (a log out undone by a token refresh in flight).
+pub async fn remove_serially<V>(cache: &moka::future::Cache<String, V>, key: &str)
+where
+    V: Clone + Send + Sync + 'static,
+{
+    cache
+        .entry(key.to_owned())
+        .and_compute_with(|current| {
+            std::future::ready(match current {
+                Some(_) => moka::ops::compute::Op::Remove,
+                None => moka::ops::compute::Op::Nop,
+            })
+        })
+        .await;
+}
+
 /// A store outside this process (Redis) failed or did not answer in time. The cause is kept for
 /// the log; it never holds a secret.
 #[derive(Debug, Clone, thiserror::Error)]

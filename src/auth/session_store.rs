@@ -168,7 +168,7 @@ impl SessionStore for MemorySessionStore {
     ) -> Result<SessionKey, UpdateError> {
         if !is_connected_state(&state) {
             // A session from before the connected-only rule: dropped, not written.
-            self.sessions.invalidate(session_key.as_ref()).await;
+            crate::auth::remove_serially(&self.sessions, session_key.as_ref()).await;
             return gone();
         }
         let entry = Arc::new(Entry {
@@ -198,20 +198,26 @@ impl SessionStore for MemorySessionStore {
         session_key: &SessionKey,
         ttl: &CookieDuration,
     ) -> anyhow::Result<()> {
-        if let Some(entry) = self.sessions.get(session_key.as_ref()).await {
-            let renewed = Arc::new(Entry {
-                state: entry.state.clone(),
-                ttl: to_std(ttl),
-            });
-            self.sessions
-                .insert(session_key.as_ref().to_owned(), renewed)
-                .await;
-        }
+        // Only a session that still exists, atomically (see `update`).
+        let ttl = to_std(ttl);
+        self.sessions
+            .entry(session_key.as_ref().to_owned())
+            .and_compute_with(|current| {
+                std::future::ready(match current {
+                    Some(entry) => moka::ops::compute::Op::Put(Arc::new(Entry {
+                        state: entry.into_value().state.clone(),
+                        ttl,
+                    })),
+                    None => moka::ops::compute::Op::Nop,
+                })
+            })
+            .await;
         Ok(())
     }
 
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
-        self.sessions.invalidate(session_key.as_ref()).await;
+        // Serial with `update` (see `auth::remove_serially`): a log out is final.
+        crate::auth::remove_serially(&self.sessions, session_key.as_ref()).await;
         Ok(())
     }
 }
@@ -341,6 +347,42 @@ mod tests {
         }
         assert_eq!(store.len(), 1, "only the connected session is stored");
         assert!(store.load(&connected).await.expect("load").is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deleted_session_never_returns_whatever_races_its_deletion() {
+        // A log out racing the end of another request that changed the session, 20 000 times.
+        let store = std::sync::Arc::new(MemorySessionStore::new(100_000));
+        let ttl = CookieDuration::days(7);
+        let mut returned = 0;
+        for _ in 0..20_000 {
+            let key = store
+                .save(state(&[("connection_id", "c")]), &ttl)
+                .await
+                .expect("save");
+            let update = tokio::spawn({
+                let (store, key) = (store.clone(), key.as_ref().to_owned());
+                async move {
+                    let key = SessionKey::try_from(key).expect("key");
+                    let _ = store
+                        .update(key, state(&[("connection_id", "c"), ("flash", "hi")]), &ttl)
+                        .await;
+                }
+            });
+            let log_out = tokio::spawn({
+                let (store, key) = (store.clone(), key.as_ref().to_owned());
+                async move {
+                    let key = SessionKey::try_from(key).expect("key");
+                    store.delete(&key).await.expect("delete");
+                }
+            });
+            update.await.expect("task");
+            log_out.await.expect("task");
+            if store.load(&key).await.expect("load").is_some() {
+                returned += 1;
+            }
+        }
+        assert_eq!(returned, 0, "deleted sessions that came back, of 20 000");
     }
 
     #[tokio::test]

@@ -293,7 +293,10 @@ impl TokenBackend for MemoryTokens {
 
     fn remove<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            self.0.invalidate(id.as_str()).await;
+            // Through `and_compute_with`, as `replace` is: moka serializes computations on one
+            // key with each other, not with `invalidate`, which could land between a replace's
+            // read and its write and be undone by it.
+            crate::auth::remove_serially(&self.0, id.as_str()).await;
             Ok(())
         })
     }
@@ -524,5 +527,32 @@ mod tests {
         store.remove(&id).await.expect("memory");
         assert!(!store.replace(&id, &tokens).await.expect("memory"));
         assert!(store.get(&id).await.expect("memory").is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_removed_connection_never_returns_whatever_races_its_removal() {
+        // A log out racing a token refresh: the refresh's compare-and-set and the removal run
+        // at once, 20 000 times. The removal is final every time.
+        let store = std::sync::Arc::new(MemoryTokens::new(100_000, Duration::from_secs(60)));
+        let tokens = TokenSet::new(SecretString::from("a"), None, None);
+        let mut returned = 0;
+        for _ in 0..20_000 {
+            let id = ConnectionId::new_random();
+            store.insert(&id, &tokens).await.expect("memory");
+            let refresh = tokio::spawn({
+                let (store, id, tokens) = (store.clone(), id.clone(), tokens.clone());
+                async move { store.replace(&id, &tokens).await.expect("memory") }
+            });
+            let log_out = tokio::spawn({
+                let (store, id) = (store.clone(), id.clone());
+                async move { store.remove(&id).await.expect("memory") }
+            });
+            let _ = refresh.await.expect("task");
+            log_out.await.expect("task");
+            if store.get(&id).await.expect("memory").is_some() {
+                returned += 1;
+            }
+        }
+        assert_eq!(returned, 0, "removed connections that came back, of 20 000");
     }
 }
