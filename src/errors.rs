@@ -39,6 +39,9 @@ pub enum AppError {
         provider: Provider,
         reason: &'static str,
     },
+    /// The session is streaming its share of answers already (`answer_stream::AnswerSlots`).
+    #[error("this session is streaming as many answers as it may")]
+    TooManyAnswers,
     /// Too many failed code exchanges from this client address lately: no token request.
     #[error("too many failed sign-ins from this address")]
     TooManyFailedSignIns(Provider),
@@ -343,6 +346,15 @@ impl AppError {
             AppError::Token(TokenError::Internal) => {
                 ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            AppError::TooManyAnswers => ErrorPage::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Answers are being written in your other tabs",
+                format!(
+                    "This app writes up to {} answers at a time for you, and that many are being written now. Wait until one of them is finished (or close its tab), then ask again.",
+                    crate::llm::MAX_ANSWERS_PER_SESSION
+                ),
+            )
+            .retry(),
             AppError::TooManyFailedSignIns(provider) => {
                 let page = ErrorPage::new(
                     StatusCode::TOO_MANY_REQUESTS,

@@ -165,6 +165,7 @@ impl Application {
             redis,
             llm,
             memoram,
+            answer_slots: Default::default(),
         };
 
         let server = run(listener, state, session_store, session_key, https)?;
@@ -356,6 +357,9 @@ fn run(
             }
         }
     })
+    // A browser that closes its connection (a closed tab) is gone: its request's work stops
+    // at once (a streamed answer drops its model request), not at the next write.
+    .h1_allow_half_closed(false)
     // SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to this long), exit.
     .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
     .listen(listener)?

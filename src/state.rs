@@ -33,6 +33,8 @@ pub struct AppState {
     pub llm: Option<LlmClient>,
     /// Set when Memoram is offered (configured, or on its simulator in demo mode).
     pub memoram: Option<Memoram>,
+    /// The answers each session is streaming now.
+    pub answer_slots: crate::llm::AnswerSlots,
 }
 
 impl AppState {

@@ -14,9 +14,11 @@
 //!   a citation of a passage that does not exist dropped.
 
 mod citations;
+mod slots;
 mod stream;
 
 pub use citations::Citations;
+pub use slots::{AnswerSlot, AnswerSlots, MAX_ANSWERS_PER_SESSION};
 pub use stream::{AnswerEvent, AnswerStream, CutReason, Ending};
 
 use reqwest::Method;

@@ -10,7 +10,13 @@
 //! that (the model slow, silent or cut off, its text unreadable) ends the page with a note that
 //! the answer is incomplete, never an error status; and one log line says why (no question, no
 //! text, no key). A reader who goes away (a closed tab) drops this stream, and with it the
-//! connection to the answer service: the model stops writing.
+//! connection to the answer service: the model stops writing. The server notices a closed tab
+//! at once, not at its next write: it does not keep half-closed connections
+//! (`h1_allow_half_closed(false)` in `startup`), so a tab closed while the model has not yet
+//! written a word drops the model's request within milliseconds, not at `LLM_TIMEOUT_SECS`.
+//!
+//! Each answer holds a paid connection to the answer service for up to `LLM_TOTAL_SECS`, so one
+//! session streams a bounded number at once (`llm::AnswerSlots`): each writer holds a slot.
 
 use std::sync::Arc;
 
@@ -20,7 +26,9 @@ use actix_web::HttpResponse;
 use tera::Context;
 
 use crate::errors::AppError;
-use crate::llm::{AnswerEvent, AnswerStream, Citations, CutReason, Ending, LlmClient, Passage};
+use crate::llm::{
+    AnswerEvent, AnswerSlot, AnswerStream, Citations, CutReason, Ending, LlmClient, Passage,
+};
 use crate::templates::Templates;
 
 /// Where the answer's pieces go in `ask.html`, and where its end notes go.
@@ -43,6 +51,7 @@ pub fn answer_page(
     passages: Vec<OwnedPassage>,
     on_page: usize,
     templates: Arc<Templates>,
+    slot: AnswerSlot,
 ) -> Result<HttpResponse, AppError> {
     let marks = || AppError::BadRequest("the answer page lost its marks".to_owned());
     let (head, rest) = page.split_once(ANSWER_MARK).ok_or_else(marks)?;
@@ -59,6 +68,7 @@ pub fn answer_page(
         passages,
         citations: Citations::new(on_page),
         templates,
+        _slot: slot,
     };
     Ok(HttpResponse::Ok()
         .content_type(ContentType::html())
@@ -86,6 +96,8 @@ struct Writer {
     passages: Vec<OwnedPassage>,
     citations: Citations,
     templates: Arc<Templates>,
+    /// Given back when the page ends or the reader goes away (this stream is dropped).
+    _slot: AnswerSlot,
 }
 
 type Chunk = Result<Bytes, std::convert::Infallible>;

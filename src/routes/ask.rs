@@ -64,9 +64,9 @@ pub async fn ask(
     rememberizer: Option<RememberizerUser>,
     mut memoram: Option<MemoramMember>,
 ) -> Result<HttpResponse, AppError> {
-    let session = match (&rememberizer, &memoram) {
-        (Some(user), _) => &user.session,
-        (None, Some(member)) => &member.session,
+    let (session, connection) = match (&rememberizer, &memoram) {
+        (Some(user), _) => (&user.session, user.connection.as_str().to_owned()),
+        (None, Some(member)) => (&member.session, member.id.as_str().to_owned()),
         (None, None) => return Err(AppError::SeeOther("/")),
     };
     let question = query.q.as_deref().map(str::trim).unwrap_or("").to_owned();
@@ -113,6 +113,18 @@ pub async fn ask(
     if question.is_empty() {
         return Ok(templates.page("ask.html", &context)?);
     }
+
+    // A slot for the answer before anything is searched: a session already streaming its
+    // share of answers waits rather than opening another paid connection.
+    let slot = match &state.llm {
+        Some(_) => Some(
+            state
+                .answer_slots
+                .take(&connection)
+                .ok_or(AppError::TooManyAnswers)?,
+        ),
+        None => None,
+    };
 
     let search = SearchQuery {
         q: question.clone(),
@@ -162,7 +174,7 @@ pub async fn ask(
     let nothing_to_send = groups.is_empty() || (only_memories && !send_memories);
     context.insert("groups", &groups);
     context.insert("searched", &true);
-    let Some(llm) = state.llm.as_ref().filter(|_| !nothing_to_send) else {
+    let (Some(llm), Some(slot)) = (state.llm.as_ref().filter(|_| !nothing_to_send), slot) else {
         return Ok(templates.page("ask.html", &context)?);
     };
     // The passages (and everything above the answer) go out now; the answer follows as the
@@ -187,6 +199,7 @@ pub async fn ask(
         passages,
         passage_count,
         templates.into_inner(),
+        slot,
     )
 }
 

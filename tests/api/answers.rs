@@ -223,28 +223,112 @@ async fn an_answer_longer_than_its_total_time_is_cut_with_a_note() {
     }
 }
 
-#[tokio::test]
-async fn a_closed_tab_stops_the_model() {
-    let app = app_with_answers(|_| {}).await;
-    app.sim.set_llm_piece_delay(Duration::from_millis(300));
-    let mut response = app.get(QUESTION).await;
-    let mut head = String::new();
-    while !head.contains("<p class=\"answer-text\">") {
-        let chunk = response.chunk().await.expect("a chunk").expect("the head");
-        head.push_str(&String::from_utf8_lossy(&chunk));
+/// Asks `QUESTION` as a browser tab does, on a TCP connection of its own, and reads the page up
+/// to the answer's paragraph (the passages are out). Dropping the connection closes the tab: the
+/// socket is closed at once (a reqwest response dropped mid-body may leave its connection open
+/// until more data arrives, which is not what a browser does).
+async fn open_answer(app: &TestApp) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut tab = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET {QUESTION} HTTP/1.1\r\nHost: {address}\r\nCookie: {}\r\nAccept: text/html\r\n\r\n",
+        app.cookie_header()
+    );
+    tab.write_all(request.as_bytes()).await.expect("request");
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 8192];
+    while !String::from_utf8_lossy(&head).contains("<p class=\"answer-text\">") {
+        let read = tab.read(&mut buffer).await.expect("read");
+        assert!(
+            read > 0,
+            "the page ended early: {}",
+            String::from_utf8_lossy(&head)
+        );
+        head.extend_from_slice(&buffer[..read]);
     }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head.contains("id=\"passage-1\""));
-    assert_eq!(app.sim.llm_streams_dropped(), 0);
-    // The person closes the tab: the connection to the app goes.
-    drop(response);
+    tab
+}
+
+/// Waits until the simulated model has seen `count` readers go; how long that took.
+async fn until_dropped(app: &TestApp, count: usize) -> Duration {
     let started = Instant::now();
-    while app.sim.llm_streams_dropped() == 0 {
+    while app.sim.llm_streams_dropped() < count {
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "the model's stream is still being read"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn a_closed_tab_stops_the_model() {
+    let app = app_with_answers(|_| {}).await;
+    app.sim.set_llm_piece_delay(Duration::from_millis(300));
+    let response = open_answer(&app).await;
+    assert_eq!(app.sim.llm_streams_dropped(), 0);
+    // The person closes the tab: the connection to the app goes.
+    drop(response);
+    let took = until_dropped(&app, 1).await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_tab_closed_before_the_first_piece_stops_the_model_within_a_second() {
+    // The model takes 4 s to its first piece (LLM_TIMEOUT_SECS is 30): the app has nothing to
+    // write in the meantime, so only the closed connection itself can tell it the tab is gone.
+    let app = app_with_answers(|_| {}).await;
+    app.sim.set_llm_piece_delay(Duration::from_secs(4));
+    let response = open_answer(&app).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.sim.llm_streams_dropped(), 0);
+    drop(response);
+    let took = until_dropped(&app, 1).await;
+    println!("the model's request ended {took:?} after the tab closed");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_session_streams_at_most_two_answers_at_once() {
+    let app = app_with_answers(|_| {}).await;
+    app.sim.set_llm_piece_delay(Duration::from_secs(3));
+    let first = open_answer(&app).await;
+    let _second = open_answer(&app).await;
+    let started = Instant::now();
+    while app.sim.llm_requests().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "two model requests"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, html) = app.get_html(QUESTION).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        html.contains("Answers are being written in your other tabs"),
+        "{html}"
+    );
+    assert_eq!(
+        app.sim.llm_requests().len(),
+        2,
+        "the third made no model request"
+    );
+    // Another person is not affected.
+    let other = app.second_browser();
+    other.connect().await;
+    drop(open_answer(&other).await);
+    until_dropped(&app, 1).await;
+    // A closed tab gives its slot back.
+    drop(first);
+    until_dropped(&app, 2).await;
+    let _third = open_answer(&app).await;
 }
 
 #[tokio::test]

@@ -134,6 +134,10 @@ impl Simulator {
                 .default_service(web::to(api::not_found))
         })
         .workers(workers)
+        // A reader that closes its connection is gone at once, as a hosted API sees it, not
+        // at the next write: a streamed answer counts in `llm_streams_dropped` when its reader
+        // goes, even before its first piece.
+        .h1_allow_half_closed(false)
         .disable_signals()
         .listen(listener)?
         .run();
