@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
         memoram: Settings::from_lookup(|_| None)?.memoram,
         public_demo: false,
         trusted_proxies: Default::default(),
+        llm_limits: Default::default(),
     };
     let app = Application::build_with_listener(settings, listener).await?;
     tokio::spawn(app.run_until_stopped());

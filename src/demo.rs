@@ -47,7 +47,7 @@ pub fn start_simulators(
         let (client, url) = start_rememberizer(&mut simulators, &redirect)?;
         // Answers come from the simulator's small chat endpoint unless LLM_* is set.
         if settings.llm.is_none() {
-            settings.llm = Some(answer_service(&url)?);
+            settings.llm = Some(answer_service(&url, settings.llm_limits)?);
         }
         settings.client = Some(client);
         settings.provider_url = url;
@@ -104,14 +104,17 @@ fn start_rememberizer(
 }
 
 /// The answer service of demo mode: the Rememberizer simulator's small extractive chat
-/// endpoint.
-fn answer_service(rememberizer_url: &Url) -> anyhow::Result<LlmSettings> {
+/// endpoint, with the configured time limits (`LLM_TIMEOUT_SECS`, `LLM_TOTAL_SECS`).
+fn answer_service(
+    rememberizer_url: &Url,
+    limits: crate::config::LlmLimits,
+) -> anyhow::Result<LlmSettings> {
     Ok(LlmSettings {
         base_url: rememberizer_url.join("v1/")?,
         api_key: SecretString::from(DEMO_LLM_KEY),
         model: "simulated-extractive".to_owned(),
-        timeout: crate::config::DEFAULT_LLM_TIMEOUT,
-        total_timeout: crate::config::DEFAULT_LLM_TOTAL,
+        timeout: limits.timeout,
+        total_timeout: limits.total_timeout,
     })
 }
 
@@ -145,4 +148,24 @@ fn start_memoram(
     settings.send_to_llm.get_or_insert(true);
     simulators.memoram = Some(simulator);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_answer_service_keeps_the_configured_time_limits() {
+        let limits = crate::config::LlmLimits {
+            timeout: std::time::Duration::from_secs(5),
+            total_timeout: std::time::Duration::from_secs(20),
+        };
+        let url = Url::parse("http://127.0.0.1:9/").expect("url");
+        let service = answer_service(&url, limits).expect("settings");
+        assert_eq!(
+            (service.timeout, service.total_timeout),
+            (limits.timeout, limits.total_timeout)
+        );
+        assert_eq!(service.base_url.as_str(), "http://127.0.0.1:9/v1/");
+    }
 }

@@ -16,7 +16,10 @@ pub use crate::http_client::HttpSettings;
 use crate::memoram::cipher::ContentCipher;
 pub use rules::{MEMORAM_VARS, REMEMBERIZER_VARS};
 
+mod llm;
 mod rules;
+
+pub use llm::{LlmLimits, LlmSettings, DEFAULT_LLM_TIMEOUT, DEFAULT_LLM_TOTAL};
 
 /// Production Rememberizer. Everything provider-specific derives from this base URL.
 pub const DEFAULT_PROVIDER_URL: &str = "https://api.rememberizer.ai";
@@ -54,6 +57,8 @@ pub struct Settings {
     /// An OpenAI-compatible chat endpoint for written answers on `/ask`; `None` shows passages
     /// only (in demo mode the simulator's endpoint is used).
     pub llm: Option<LlmSettings>,
+    /// `LLM_TIMEOUT_SECS` and `LLM_TOTAL_SECS`, for the configured answer service or the demo's.
+    pub llm_limits: LlmLimits,
     pub memoram: MemoramSettings,
     /// `DEMO=1`: demo mode may listen on a public address (see [`Settings::from_vars`]).
     pub public_demo: bool,
@@ -93,24 +98,6 @@ pub struct MemoramClientSettings {
 
 /// `LLM_BASE_URL` (e.g. `https://api.openai.com/v1`), `LLM_API_KEY`, `LLM_MODEL`,
 /// `LLM_TIMEOUT_SECS`.
-#[derive(Debug, Clone)]
-pub struct LlmSettings {
-    pub base_url: Url,
-    pub api_key: SecretString,
-    pub model: String,
-    /// `LLM_TIMEOUT_SECS`: how long the first piece of a streamed answer may take, and the
-    /// pause between two pieces.
-    pub timeout: Duration,
-    /// `LLM_TOTAL_SECS`: how long the whole answer may take (at least `timeout`).
-    pub total_timeout: Duration,
-}
-
-/// Default `LLM_TIMEOUT_SECS`.
-pub const DEFAULT_LLM_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default `LLM_TOTAL_SECS`: 400 tokens at a slow 10 a second, and then some.
-pub const DEFAULT_LLM_TOTAL: Duration = Duration::from_secs(60);
-
-/// The app's registration at Rememberizer's Developer Hub.
 #[derive(Debug, Clone)]
 pub struct ClientCredentials {
     pub client_id: String,
@@ -155,6 +142,8 @@ pub enum ConfigError {
         provider: &'static str,
     },
     /// A build without the `demo` feature has no simulators to fall back on.
+    #[error("{var} is not valid UTF-8 text")]
+    NotText { var: String },
     #[error(
         "{var} is required: this build has no demo mode (it was built without the `demo` feature)"
     )]
@@ -166,7 +155,29 @@ impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         // A missing .env is normal; a malformed one is not worth refusing to start over.
         let _ = dotenvy::dotenv();
-        Self::from_vars(&std::env::vars().collect())
+        Self::from_os_vars(std::env::vars_os())
+    }
+
+    /// The environment as the OS gives it: any bytes. Another program's variable that is not
+    /// text is none of this app's business (`std::env::vars` would panic on it); one of this
+    /// app's is refused by name.
+    pub fn from_os_vars(
+        vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Result<Self, ConfigError> {
+        let mut text = HashMap::new();
+        for (name, value) in vars {
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => {
+                    text.insert(name, value);
+                }
+                Err(_) if rules::is_read(&name) => return Err(ConfigError::NotText { var: name }),
+                Err(_) => {}
+            }
+        }
+        Self::from_vars(&text)
     }
 
     /// Builds settings from a set of variables (the process environment, or a map in tests).
@@ -286,40 +297,7 @@ impl Settings {
         let profile_cache_ttl = whole_seconds("REMEMBERIZER_CACHE_SECS", get, 0..=3600)?
             .unwrap_or(DEFAULT_PROFILE_CACHE_TTL);
 
-        let llm = match get("LLM_BASE_URL") {
-            None => None,
-            Some(raw) => {
-                let timeout =
-                    whole_seconds("LLM_TIMEOUT_SECS", get, 1..=300)?.unwrap_or(DEFAULT_LLM_TIMEOUT);
-                let total_timeout = whole_seconds("LLM_TOTAL_SECS", get, 1..=600)?
-                    .unwrap_or(DEFAULT_LLM_TOTAL.max(timeout));
-                if total_timeout < timeout {
-                    return Err(ConfigError::Invalid {
-                        var: "LLM_TOTAL_SECS",
-                        reason: format!(
-                            "{} s is shorter than LLM_TIMEOUT_SECS ({} s): the whole answer cannot take less than its first piece",
-                            total_timeout.as_secs(),
-                            timeout.as_secs()
-                        ),
-                    });
-                }
-                Some(LlmSettings {
-                    base_url: parse_http_url("LLM_BASE_URL", &raw)?,
-                    api_key: SecretString::from(get("LLM_API_KEY").ok_or(
-                        ConfigError::MissingFor {
-                            var: "LLM_API_KEY",
-                            because: "LLM_BASE_URL",
-                        },
-                    )?),
-                    model: get("LLM_MODEL").ok_or(ConfigError::MissingFor {
-                        var: "LLM_MODEL",
-                        because: "LLM_BASE_URL",
-                    })?,
-                    timeout,
-                    total_timeout,
-                })
-            }
-        };
+        let (llm_limits, llm) = llm::settings(get)?;
 
         let trusted_proxies = crate::auth::exchange_limit::TrustedProxies::parse(
             &get("TRUSTED_PROXIES").unwrap_or_default(),
@@ -350,6 +328,7 @@ impl Settings {
             http,
             profile_cache_ttl,
             llm,
+            llm_limits,
             memoram,
             public_demo,
             trusted_proxies,

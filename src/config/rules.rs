@@ -39,20 +39,50 @@ pub const TUNING_VARS: [&str; 10] = [
 ];
 /// A variable with one of these prefixes must be one of the app's: a misspelt name is refused
 /// rather than silently ignored (an ignored `REMEMBERIZER_CLIENTID` would mean demo mode).
-const OWN_PREFIXES: [&str; 3] = ["REMEMBERIZER_", "MEMORAM_", "LLM_"];
+const OWN_PREFIXES: [&str; 2] = ["REMEMBERIZER_", "MEMORAM_"];
+/// A prefix other tools use too (`LLM_*` in other apps' environments): only a near miss of one
+/// of this app's names is refused.
+const SHARED_PREFIXES: [&str; 1] = ["LLM_"];
 
-/// Refuses a variable with one of this app's prefixes that is not one of its settings.
+/// Refuses a variable with one of this app's prefixes that is not one of its settings, and a
+/// near miss of one of its `LLM_*` settings.
 pub fn check_names<'a>(names: impl IntoIterator<Item = &'a String>) -> Result<(), ConfigError> {
     for name in names {
-        if OWN_PREFIXES.iter().any(|prefix| name.starts_with(prefix)) && !known().any(|k| k == name)
-        {
+        if known().any(|k| k == name) {
+            continue;
+        }
+        let suggestion = closest_known(name);
+        let own = OWN_PREFIXES.iter().any(|prefix| name.starts_with(prefix));
+        let near_miss = SHARED_PREFIXES
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            && suggestion.is_some_and(|known| known.starts_with("LLM_"));
+        if own || near_miss {
             return Err(ConfigError::Unknown {
                 var: name.clone(),
-                suggestion: closest_known(name),
+                suggestion,
             });
         }
     }
     Ok(())
+}
+
+/// This app's settings without a prefix of its own.
+const APP_VARS: [&str; 7] = [
+    "APP_BASE_URL",
+    "BIND_ADDR",
+    "DEMO",
+    "SESSION_KEY",
+    "SESSION_STORE",
+    "TRUSTED_PROXIES",
+    "TRUSTED_PROXY_HEADER",
+];
+
+/// Whether `name` is one this app reads (or would refuse as a misspelling of one).
+pub fn is_read(name: &str) -> bool {
+    known().any(|k| k == name)
+        || APP_VARS.contains(&name)
+        || OWN_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
 }
 
 fn known() -> impl Iterator<Item = &'static str> {

@@ -382,3 +382,81 @@ fn trusted_proxies_are_read_and_a_bad_one_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn the_answer_limits_are_checked_and_kept_without_llm_base_url() {
+    // Demo mode's answer service is the simulator's: the limits apply to it too.
+    let s = settings(&[("LLM_TIMEOUT_SECS", "5"), ("LLM_TOTAL_SECS", "20")]).expect("valid");
+    assert!(s.llm.is_none());
+    assert_eq!(
+        s.llm_limits,
+        LlmLimits {
+            timeout: Duration::from_secs(5),
+            total_timeout: Duration::from_secs(20),
+        }
+    );
+    for bad in [
+        &[("LLM_TIMEOUT_SECS", "soon")][..],
+        &[("LLM_TOTAL_SECS", "0")],
+        &[("LLM_TIMEOUT_SECS", "30"), ("LLM_TOTAL_SECS", "10")],
+    ] {
+        let err = settings(bad).expect_err("refused without LLM_BASE_URL too");
+        assert!(err.to_string().starts_with("LLM_T"), "{err}");
+    }
+}
+
+#[test]
+fn a_key_or_model_without_a_service_and_a_key_no_header_can_carry_are_refused() {
+    for var in ["LLM_API_KEY", "LLM_MODEL"] {
+        let err = settings(&[(var, "x")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("LLM_BASE_URL is required when {var} is set")
+        );
+    }
+    let err = settings(&[
+        ("LLM_BASE_URL", "https://llm.example/v1"),
+        ("LLM_API_KEY", "sk-secret\r\nX-Injected: 1"),
+        ("LLM_MODEL", "m"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("LLM_API_KEY is invalid"), "{err}");
+    assert!(!err.contains("sk-secret"), "the key is never echoed: {err}");
+}
+
+#[test]
+fn other_tools_llm_variables_pass_and_near_misses_of_ours_do_not() {
+    let from_vars = |vars: &[(&str, &str)]| {
+        Settings::from_vars(
+            &vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    };
+    for other in ["LLM_PROVIDER", "LLM_CACHE_DIR", "LLM_USER_PATH"] {
+        from_vars(&[(other, "x")]).unwrap_or_else(|e| panic!("{other}: {e}"));
+    }
+    let err = from_vars(&[("LLM_MODLE", "m")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "LLM_MODLE is not a setting of this app (did you mean LLM_MODEL?)"
+    );
+    // Our own prefixes stay strict.
+    assert!(from_vars(&[("REMEMBERIZER_ANYTHING", "x")]).is_err());
+}
+
+#[test]
+fn a_variable_that_is_not_text_is_refused_only_if_it_is_ours() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let not_text = || OsString::from_vec(vec![0x66, 0x6f, 0x80, 0xff]);
+    let others = [(OsString::from("SOME_TOOLS_PATH"), not_text())];
+    Settings::from_os_vars(others).expect("another program's variable is left alone");
+    let ours = [(OsString::from("SESSION_KEY"), not_text())];
+    assert_eq!(
+        Settings::from_os_vars(ours).unwrap_err().to_string(),
+        "SESSION_KEY is not valid UTF-8 text"
+    );
+}

@@ -309,6 +309,7 @@ async fn spawn(
             .unwrap_or_else(memoram_unset),
         public_demo: false,
         trusted_proxies: Default::default(),
+        llm_limits: Default::default(),
     };
     adjust(&mut settings);
     let app = Application::build_with_listener(settings, listener)
@@ -611,6 +612,7 @@ async fn start_instance(
         memoram: memoram_settings_for(memoram),
         public_demo: false,
         trusted_proxies: Default::default(),
+        llm_limits: Default::default(),
     };
     let app = Application::build_with_listener(settings, listener)
         .await
