@@ -41,7 +41,6 @@ async fn main() -> anyhow::Result<()> {
         llm: None,
         // Rememberizer only: with a client id and no MEMORAM_CLIENT_ID, Memoram is not offered.
         memoram: Settings::from_lookup(|_| None)?.memoram,
-        public_demo: false,
         trusted_proxies: Default::default(),
         llm_limits: Default::default(),
     };

@@ -60,8 +60,6 @@ pub struct Settings {
     /// `LLM_TIMEOUT_SECS` and `LLM_TOTAL_SECS`, for the configured answer service or the demo's.
     pub llm_limits: LlmLimits,
     pub memoram: MemoramSettings,
-    /// `DEMO=1`: demo mode may listen on a public address (see [`Settings::from_vars`]).
-    pub public_demo: bool,
     /// `TRUSTED_PROXIES` and `TRUSTED_PROXY_HEADER`: whose forwarded header names the client.
     pub trusted_proxies: crate::auth::exchange_limit::TrustedProxies,
 }
@@ -135,15 +133,15 @@ pub enum ConfigError {
         suggestion: Option<&'static str>,
     },
     /// Demo mode would serve simulated accounts on an address others can reach.
-    #[error("{var}={value} is not a loopback address, and with no {provider}_* settings {provider} would be the built-in simulator: set {provider}_CLIENT_ID and its secret, or DEMO=1 to serve the demo there on purpose")]
+    #[error("{var}={value} is not a loopback address, and with no {provider}_* settings {provider} would be the built-in simulator, which serves this machine only (the simulators listen on 127.0.0.1, where another machine's browser cannot reach them): set {provider}_CLIENT_ID and its secret for the real service, or keep demo mode on a loopback address")]
     PublicDemo {
         var: &'static str,
         value: String,
         provider: &'static str,
     },
-    /// A build without the `demo` feature has no simulators to fall back on.
     #[error("{var} is not valid UTF-8 text")]
     NotText { var: String },
+    /// A build without the `demo` feature has no simulators to fall back on.
     #[error(
         "{var} is required: this build has no demo mode (it was built without the `demo` feature)"
     )]
@@ -186,9 +184,10 @@ impl Settings {
     /// ([`REMEMBERIZER_VARS`], [`MEMORAM_VARS`]); any of them and all it needs must be there.
     /// Memoram is simulated only alongside a simulated Rememberizer (demo mode); with
     /// Rememberizer configured and no Memoram settings, Memoram is not offered. Demo mode
-    /// refuses a non-loopback `BIND_ADDR` or `APP_BASE_URL` unless `DEMO=1`, and a build without
-    /// the `demo` feature refuses to start without Rememberizer's settings. An unknown
-    /// `REMEMBERIZER_*`, `MEMORAM_*` or `LLM_*` variable is refused (a misspelt name).
+    /// refuses a non-loopback `BIND_ADDR` or `APP_BASE_URL` (its simulators serve this machine
+    /// only), and a build without the `demo` feature refuses to start without Rememberizer's
+    /// settings. An unknown `REMEMBERIZER_*` or `MEMORAM_*` variable, or a near miss of an
+    /// `LLM_*` one, is refused (a misspelt name).
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         rules::check_names(vars.keys())?;
         let settings = Self::from_lookup(|name| vars.get(name).cloned())?;
@@ -306,17 +305,6 @@ impl Settings {
         .map_err(|(var, reason)| ConfigError::Invalid { var, reason })?;
 
         let memoram = memoram_settings(&get)?;
-        let public_demo = match get("DEMO").as_deref().map(str::trim) {
-            None | Some("0" | "false") => false,
-            Some("1" | "true") => true,
-            Some(_) => {
-                return Err(ConfigError::Invalid {
-                    var: "DEMO",
-                    reason: "expected 1 or 0".to_owned(),
-                })
-            }
-        };
-
         Ok(Self {
             client,
             provider_url,
@@ -330,7 +318,6 @@ impl Settings {
             llm,
             llm_limits,
             memoram,
-            public_demo,
             trusted_proxies,
         })
     }

@@ -68,10 +68,9 @@ pub fn check_names<'a>(names: impl IntoIterator<Item = &'a String>) -> Result<()
 }
 
 /// This app's settings without a prefix of its own.
-const APP_VARS: [&str; 7] = [
+const APP_VARS: [&str; 6] = [
     "APP_BASE_URL",
     "BIND_ADDR",
-    "DEMO",
     "SESSION_KEY",
     "SESSION_STORE",
     "TRUSTED_PROXIES",
@@ -93,8 +92,9 @@ fn known() -> impl Iterator<Item = &'static str> {
         .copied()
 }
 
-/// Demo mode only where it is meant: in a build that has it, and on a loopback address
-/// unless `DEMO=1`.
+/// Demo mode only where it can work: in a build that has it, and on a loopback address. Its
+/// simulators listen on 127.0.0.1, and the browser is sent to them there: a browser on another
+/// machine would be sent to its own machine, so a public demo cannot work and is refused.
 pub fn check_demo(settings: &Settings) -> Result<(), ConfigError> {
     if !settings.is_demo_mode() {
         return Ok(());
@@ -103,9 +103,6 @@ pub fn check_demo(settings: &Settings) -> Result<(), ConfigError> {
         return Err(ConfigError::NoDemo {
             var: "REMEMBERIZER_CLIENT_ID",
         });
-    }
-    if settings.public_demo {
-        return Ok(());
     }
     let public = |var: &'static str, value: String| ConfigError::PublicDemo {
         var,

@@ -307,7 +307,6 @@ async fn spawn(
             .as_ref()
             .map(memoram_settings_for)
             .unwrap_or_else(memoram_unset),
-        public_demo: false,
         trusted_proxies: Default::default(),
         llm_limits: Default::default(),
     };
@@ -610,7 +609,6 @@ async fn start_instance(
         profile_cache_ttl: DEFAULT_PROFILE_CACHE_TTL,
         llm: None,
         memoram: memoram_settings_for(memoram),
-        public_demo: false,
         trusted_proxies: Default::default(),
         llm_limits: Default::default(),
     };
