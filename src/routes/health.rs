@@ -60,7 +60,9 @@ pub async fn healthz(
     state: web::Data<AppState>,
     readiness: web::Data<Readiness>,
 ) -> HttpResponse {
-    if query.details.is_none() {
+    // Only `details=1` asks for the report (and its calls upstream); `details=0`, an empty
+    // value or anything else is the plain liveness answer.
+    if query.details.as_deref().map(str::trim) != Some("1") {
         return HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
             .body("ok");

@@ -20,6 +20,24 @@ async fn health_details(app: &TestApp) -> serde_json::Value {
 }
 
 #[tokio::test]
+async fn only_details_1_gives_the_dependency_report() {
+    let app = spawn_app().await;
+    for plain in [
+        "/healthz",
+        "/healthz?details=0",
+        "/healthz?details=",
+        "/healthz?details=yes",
+        "/healthz?details=true",
+        "/healthz?details=10",
+    ] {
+        let response = app.get(plain).await;
+        assert_eq!(response.status(), StatusCode::OK, "{plain}");
+        assert_eq!(response.text().await.expect("body"), "ok", "{plain}");
+    }
+    assert!(health_details(&app).await.is_object());
+}
+
+#[tokio::test]
 async fn every_response_carries_a_request_id_that_error_pages_show() {
     let app = spawn_app().await;
     let ok = app.get("/").await;
