@@ -64,6 +64,9 @@ pub enum AppError {
     FreshTokenRefused,
     #[error("a Memoram API call failed")]
     Memoram(#[source] ApiError),
+    /// Memoram's token response had no `memory_key`: nothing was connected.
+    #[error("Memoram's token response carried no memory_key")]
+    NoMemoryKey,
     /// The page needs something this browser does not have yet (a connection, an approved
     /// access request): `303` to where it can get it.
     #[error("redirected to {0}")]
@@ -378,6 +381,12 @@ impl AppError {
             )
             .retry(),
             AppError::Memoram(e) => return upstream_page(Provider::Memoram, e),
+            AppError::NoMemoryKey => ErrorPage::new(
+                StatusCode::BAD_GATEWAY,
+                "Memoram did not send a memory key",
+                "Memoram completed the sign-in, but its answer had no memory key, which this app needs to reach your memories. Nothing was connected. You can connect Memoram again; if this keeps happening, Memoram has a problem on its side.",
+            )
+            .connect(Provider::Memoram),
             AppError::SeeOther(_) => ErrorPage::new(StatusCode::SEE_OTHER, "See other", ""),
             AppError::Session(_) | AppError::SessionStore | AppError::Store(_) => {
                 sessions_unavailable()

@@ -68,11 +68,8 @@ pub async fn callback(
         Provider::Memoram,
     )
     .await?;
-    let memory_key = grant
-        .memory_key
-        .ok_or(AppError::Memoram(ApiError::BadResponse(
-            "the token response carried no memory_key".to_owned(),
-        )))?;
+    // Nothing is connected without it: the connection is made of this key.
+    let memory_key = grant.memory_key.ok_or(AppError::NoMemoryKey)?;
     let (id, requested) = memoram.connect(&memory_key).await?;
     if let Some(previous) = session.memoram_connection()? {
         memoram.connections.remove(&previous).await?;

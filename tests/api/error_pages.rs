@@ -112,3 +112,31 @@ async fn a_rememberizer_403_says_access_was_refused() {
     assert!(!section.contains("not answering"), "{section}");
     assert!(!section.contains("Memoram"), "{section}");
 }
+
+#[tokio::test]
+async fn a_memoram_answer_without_a_memory_key_says_nothing_was_connected() {
+    let app = memoram_app().await;
+    app.mem().set_omit_memory_key(true);
+    let response = app.connect_memoram_with(true).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(
+        set_cookies(response.headers())
+            .iter()
+            .all(|c| !c.starts_with("ttm_session=")),
+        "no session was started"
+    );
+    let html = response.text().await.expect("html");
+    let section = error_section(&html);
+    assert!(
+        section.contains("Memoram did not send a memory key"),
+        "{section}"
+    );
+    assert!(section.contains("Nothing was connected"), "{section}");
+    assert!(!section.contains("still connected"), "{section}");
+    assert_names_memoram_only(section);
+    // Indeed not connected: the memories need a connection.
+    assert_ne!(app.get("/memories").await.status(), StatusCode::OK);
+    // And once Memoram sends its key again, connecting works.
+    app.mem().set_omit_memory_key(false);
+    assert_is_redirect_to(&app.connect_memoram_with(true).await, "/memoram/access");
+}

@@ -358,6 +358,11 @@ impl MemoramHandle {
     pub fn set_auto_approve(&self, on: bool) {
         self.0.lock().auto_approve = on;
     }
+
+    /// Token responses come without `memory_key` (to test a client's handling of it).
+    pub fn set_omit_memory_key(&self, on: bool) {
+        self.0.lock().omit_memory_key = on;
+    }
 }
 
 /// A developer application: its API key and the AI connector id its JWTs carry.
@@ -397,6 +402,8 @@ struct State {
     request_counts: HashMap<String, usize>,
     faults: FaultTable,
     auto_approve: bool,
+    /// Token responses leave out `memory_key` (a provider that breaks its quickstart's promise).
+    omit_memory_key: bool,
 }
 
 impl Shared {

@@ -457,11 +457,17 @@ fn issue_tokens(
             rotated: false,
         },
     );
-    Ok(json!({
+    let mut tokens = json!({
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": ttl.as_secs(),
         "refresh_token": refresh,
         "memory_key": memory_key,
-    }))
+    });
+    if st.omit_memory_key {
+        if let Some(fields) = tokens.as_object_mut() {
+            fields.remove("memory_key");
+        }
+    }
+    Ok(tokens)
 }
