@@ -19,6 +19,8 @@ pub struct Citations {
     invalid: Vec<String>,
     /// The answer's text so far (to recognise the "no answer" sentence).
     text: String,
+    /// Links written to passages that exist.
+    cited: usize,
 }
 
 impl Citations {
@@ -28,6 +30,7 @@ impl Citations {
             held: String::new(),
             invalid: Vec::new(),
             text: String::new(),
+            cited: 0,
         }
     }
 
@@ -86,6 +89,11 @@ impl Citations {
         self.text.contains(super::NO_ANSWER)
     }
 
+    /// How many citations of passages on the page the answer made.
+    pub fn cited(&self) -> usize {
+        self.cited
+    }
+
     /// The answer's text as the model wrote it.
     pub fn text(&self) -> &str {
         &self.text
@@ -113,6 +121,7 @@ impl Citations {
         };
         for number in numbers {
             if (1..=self.passages).contains(&number) {
+                self.cited += 1;
                 html.push_str(&format!(
                     "<a class=\"cite\" href=\"#passage-{number}\" aria-label=\"passage {number}\">[{number}]</a>"
                 ));
@@ -198,6 +207,12 @@ mod tests {
         citations.push("The passages do not ");
         citations.push("answer this question.");
         assert!(citations.unanswered());
+        assert_eq!(citations.cited(), 0);
+        let mut citations = Citations::new(2);
+        citations.push("Canaries first [1], then [");
+        citations.push("2, 9]. [sic]");
+        assert!(!citations.unanswered());
+        assert_eq!(citations.cited(), 2, "[9] is no passage, [sic] no citation");
     }
 
     proptest! {

@@ -157,6 +157,14 @@ impl Writer {
         context.insert("ending", kind);
         context.insert("why", why);
         context.insert("invalid_citations", self.citations.invalid());
+        // The model's "the passages do not answer" is said plainly by the page too; a whole
+        // answer that cites none of the passages is flagged, since it may not come from them.
+        let unanswered = self.citations.unanswered();
+        context.insert("unanswered", &unanswered);
+        context.insert(
+            "uncited",
+            &(ending == Ending::Complete && !unanswered && self.citations.cited() == 0),
+        );
         match self.templates.render("ask_answer_end.html", &context) {
             Ok(notes) => html.push_str(&notes),
             Err(error) => tracing::error!(%error, "the answer's end notes could not be rendered"),

@@ -141,7 +141,34 @@ async fn passages_that_do_not_answer_are_said_to_not_answer() {
     app.connect().await;
     let (status, html) = app.get_html("/ask?q=the+xyzzy").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("do not answer this question"), "{html}");
+    assert!(
+        html.contains("<p class=\"notice answer-unanswered\" role=\"status\">The passages found do not answer this question. The closest ones are below.</p>"),
+        "the page says it plainly, not only the model: {html}"
+    );
+    assert!(!html.contains("answer-uncited"), "{html}");
+}
+
+#[tokio::test]
+async fn a_whole_answer_that_cites_no_passage_is_flagged() {
+    let app = spawn_app_with_answers().await;
+    app.connect().await;
+    app.sim
+        .set_llm_answer(Some("Canaries are yellow, and rollbacks take a minute."));
+    let (_, html) = app
+        .get_html("/ask?q=How+does+the+deploy+rollback+work%3F")
+        .await;
+    assert!(html.contains("The answer is complete."), "{html}");
+    assert!(
+        html.contains("This answer cites none of the passages below"),
+        "{html}"
+    );
+    // One that cites is not.
+    app.sim.set_llm_answer(Some("Rollbacks take a minute [1]."));
+    let (_, html) = app
+        .get_html("/ask?q=How+does+the+deploy+rollback+work%3F")
+        .await;
+    assert!(!html.contains("answer-uncited"), "{html}");
+    assert!(!html.contains("answer-unanswered"), "{html}");
 }
 
 #[tokio::test]
