@@ -720,6 +720,24 @@ async fn memories_stay_out_of_the_answer_service_unless_the_operator_allows_it()
     assert!(!prompt.contains("Deploy checklist preference"), "{prompt}");
 }
 
+/// With Memoram alone and memories kept from the answer service, nothing is written: the page
+/// must not say an answer was written from Rememberizer's passages.
+#[tokio::test]
+async fn memories_kept_from_the_answer_service_with_memoram_alone_say_no_answer_is_written() {
+    let app = spawn_app_with_memoram(MemoramSimulatorConfig::default(), with_answers).await;
+    app.connect_memoram_approved().await;
+    let (status, html) = app
+        .get_html("/ask?q=How%20does%20the%20deploy%20rollback%20work%3F")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("canary deploy"), "{html}");
+    assert!(html.contains("id=\"memories-not-sent\""), "{html}");
+    assert!(html.contains("so no answer is written from them"), "{html}");
+    assert!(!html.contains("Rememberizer's passages only"), "{html}");
+    assert!(!html.contains("id=\"answer\""), "no answer section: {html}");
+    assert!(app.sim.llm_requests().is_empty(), "no model request");
+}
+
 #[tokio::test]
 async fn ask_works_with_memoram_alone() {
     let app = app().await;
