@@ -153,8 +153,13 @@ pub trait ClaimStates: Send + Sync {
     fn claim<'a>(&'a self, digest: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
-/// At most this many spent states are remembered in memory; a state evicted early can do no
-/// harm with the provider (its code is single-use and bound to its PKCE verifier).
+/// At most this many spent states are remembered in memory, the oldest forgotten first (LRU: a
+/// new claim is always remembered; moka's default, TinyLFU, could decline to keep it). A state
+/// forgotten before its 10 minutes are up could be claimed again, if the browser still had its
+/// flow cookie, and its code would then go to the provider a second time: refused there (a code
+/// is single-use) and, under RFC 6749 §4.1.2, a reason to revoke the grant it gave. That takes
+/// more than this many callbacks within 10 minutes on one instance; with Redis
+/// (`redis_store::flows`) nothing is forgotten early.
 const MAX_SPENT_STATES: u64 = 100_000;
 
 impl SpentStates {
@@ -166,6 +171,7 @@ impl SpentStates {
         Self::new(MemorySpentStates(
             Cache::builder()
                 .max_capacity(MAX_SPENT_STATES)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .time_to_live(PENDING_FLOW_TTL)
                 .build(),
         ))
