@@ -85,7 +85,23 @@ impl StoreError {
     pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self(Arc::new(cause))
     }
+
+    /// The store answered, but a record kept changing under each write (other tabs writing it
+    /// at once): not an outage, and worth a second try.
+    pub fn contended(what: &'static str) -> Self {
+        Self::new(Contended(what))
+    }
+
+    /// Whether this is [`StoreError::contended`]'s.
+    pub fn is_contended(&self) -> bool {
+        self.0.is::<Contended>()
+    }
 }
+
+/// A record that changed under every write of a compare-and-set loop.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} kept changing under three writes in a row")]
+struct Contended(&'static str);
 
 tokio::task_local! {
     /// When the current request must stop waiting for the providers (set by `with_deadline`).

@@ -8,15 +8,9 @@
 
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::error::InternalError;
 use actix_web::http::{header, StatusCode};
-use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
+use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use tracing_actix_web::RequestId;
 
 use crate::api::{ApiError, Provider};
 use crate::auth::oauth::OAuthError;
@@ -24,6 +18,10 @@ use crate::auth::session::SessionError;
 use crate::auth::tokens::TokenError;
 use crate::auth::StoreError;
 use crate::templates::Templates;
+
+mod render;
+
+pub use render::{render_error_page, retry_href, session_store_unavailable, SECURITY_HEADERS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -81,6 +79,25 @@ pub enum AppError {
     SessionStore,
     #[error("a page could not be rendered")]
     Template(#[from] tera::Error),
+    /// A bug of this app's own (an invariant that did not hold): a 500, logged with this.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+impl AppError {
+    /// What a form shown again says of this error, above what was typed: the error page's
+    /// status, and its title and message, with the reassurance that `typed` ("Your note") is
+    /// below and nothing was lost.
+    pub fn for_form(&self, typed: &str) -> (StatusCode, String) {
+        let (page, _) = self.page();
+        (
+            StatusCode::from_u16(page.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            format!(
+                "{}: {} {typed} is below, nothing was lost.",
+                page.title, page.message
+            ),
+        )
+    }
 }
 
 /// What `error.html` shows. Attached to error responses as an extension.
@@ -251,8 +268,10 @@ fn sessions_unavailable() -> ErrorPage {
 
 fn reconnect_page(provider: Provider) -> ErrorPage {
     let name = provider.name();
+    // 403, not 401: a 401 must carry a WWW-Authenticate challenge (RFC 9110 §15.5.2), and
+    // there is no HTTP authentication scheme to ask the browser for; the way back is a link.
     ErrorPage::new(
-        StatusCode::UNAUTHORIZED,
+        StatusCode::FORBIDDEN,
         format!("Your connection to {name} ended"),
         format!("{name} no longer accepts this app's access (it expired or was revoked). Connect again to continue."),
     )
@@ -388,10 +407,18 @@ impl AppError {
             )
             .connect(Provider::Memoram),
             AppError::SeeOther(_) => ErrorPage::new(StatusCode::SEE_OTHER, "See other", ""),
+            AppError::Store(e) if e.is_contended() => ErrorPage::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Changed in another tab at the same time",
+                "Your connection was being changed by another page at the same moment, several times over, so this change was not made. Try again.",
+            )
+            .retry(),
             AppError::Session(_) | AppError::SessionStore | AppError::Store(_) => {
                 sessions_unavailable()
             }
-            AppError::Template(_) => ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR),
+            AppError::Template(_) | AppError::Internal(_) => {
+                ErrorPage::for_status(StatusCode::INTERNAL_SERVER_ERROR)
+            }
         };
         (page, None)
     }
@@ -425,84 +452,6 @@ impl ResponseError for AppError {
     }
 }
 
-/// Headers every response carries (HSTS is added on top when the app is served over https).
-pub const SECURITY_HEADERS: &[(&str, &str)] = &[
-    (
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    ),
-    ("X-Content-Type-Options", "nosniff"),
-    // The callback URL carries a code and state: never leak it through Referer.
-    ("Referrer-Policy", "no-referrer"),
-    ("X-Frame-Options", "DENY"),
-    (
-        "Permissions-Policy",
-        "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
-    ),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
-    // Pages show account data: no caching anywhere (static files set their own policy).
-    ("Cache-Control", "no-store"),
-];
-
-/// Middleware right around the session middleware. When the session store fails (Redis down or
-/// slow), actix-session fails the whole request with an error that skips every other middleware;
-/// this answers the app's "sessions are unavailable" page instead, with a 503, the security
-/// headers and the request id. (It never clones the request before routing: a cloned
-/// `HttpRequest` cannot be routed.)
-pub async fn session_store_unavailable(
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let templates = request.app_data::<web::Data<Templates>>().cloned();
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let retry_href = retry_href(request.uri());
-    next.call(request).await.map_err(|error| {
-        tracing::error!(%error, "the session store failed");
-        let (page, _) = AppError::SessionStore.page();
-        let mut response = HttpResponse::ServiceUnavailable();
-        for header in SECURITY_HEADERS {
-            response.insert_header(*header);
-        }
-        if !request_id.is_empty() {
-            response.insert_header((crate::telemetry::REQUEST_ID_HEADER, request_id.as_str()));
-        }
-        let response =
-            match templates.and_then(|t| t.error_page(&page, &retry_href, &request_id).ok()) {
-                Some(html) => response.content_type("text/html; charset=utf-8").body(html),
-                None => response
-                    .content_type("text/plain; charset=utf-8")
-                    .body(format!("{}: {}", page.title, page.message)),
-            };
-        InternalError::from_response(AppError::SessionStore, response).into()
-    })
-}
-
-/// Where an error page's "Try again" leads: the same address, with two exceptions.
-/// - A failed OAuth callback (`/auth/<provider>/callback`) cannot be retried: its `state` is
-///   spent, and repeating it would put the authorization code in a link. Trying again means
-///   starting a new flow (`/auth/<provider>`).
-/// - Only a path of this app: a request for `//evil.example/x` must not render a link that the
-///   browser reads as another origin (protocol-relative), so anything not starting with a single
-///   `/` leads home.
-pub fn retry_href(uri: &actix_web::http::Uri) -> String {
-    let path = uri.path();
-    if let Some(start) = path.strip_suffix("/callback").filter(|start| {
-        start.starts_with("/auth/") && start[6..].chars().all(|c| c.is_ascii_lowercase())
-    }) {
-        return start.to_owned();
-    }
-    let same_origin = path.starts_with('/') && !path.starts_with("//") && !path.contains('\\');
-    match uri.path_and_query() {
-        Some(pq) if same_origin => pq.as_str().to_owned(),
-        _ => "/".to_owned(),
-    }
-}
-
 /// "outer: inner: innermost" — the whole cause chain on one line. Control characters (which an
 /// upstream answer could carry into an error message) are written out, so a log line stays one
 /// line.
@@ -517,66 +466,31 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     crate::telemetry::escape_control(&text).into_owned()
 }
 
-/// `ErrorHandlers` default handler: renders `error.html` for any error response that does not
-/// already carry an HTML page or a JSON document (`/readyz` answers JSON on purpose).
-pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let keep = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html") || v.starts_with("application/json"));
-    if keep {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
-    }
-    let status = res.status();
-    let page = res
-        .response()
-        .extensions()
-        .get::<ErrorPage>()
-        .cloned()
-        .unwrap_or_else(|| ErrorPage::for_status(status));
-    let (req, res) = res.into_parts();
-    let retry_href = retry_href(req.uri());
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let html = req
-        .app_data::<web::Data<Templates>>()
-        .and_then(|templates| templates.error_page(&page, &retry_href, &request_id).ok());
-    let mut new = HttpResponse::build(status);
-    for (name, value) in res.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            new.append_header((name.clone(), value.clone()));
-        }
-    }
-    let new = match html {
-        Some(html) => new.content_type("text/html; charset=utf-8").body(html),
-        // Only if the templates themselves are broken: plain text, still no internals.
-        None => new
-            .content_type("text/plain; charset=utf-8")
-            .body(format!("{}: {}", page.title, page.message)),
-    };
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, new).map_into_right_body(),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn retry_links_stay_on_this_origin_and_never_repeat_a_callback() {
-        let href = |raw: &str| retry_href(&raw.parse().expect("uri"));
-        assert_eq!(href("/dashboard?page=2"), "/dashboard?page=2");
-        assert_eq!(
-            href("/auth/rememberizer/callback?code=abc&state=xyz"),
-            "/auth/rememberizer"
+    fn a_record_that_kept_changing_is_not_an_outage() {
+        let (page, _) = AppError::Store(StoreError::contended("a Memoram connection")).page();
+        assert_eq!(page.status, 503);
+        assert_eq!(page.title, "Changed in another tab at the same time");
+        assert!(page.offer_retry);
+        let outage = StoreError::new(std::io::Error::other("connection refused"));
+        let (page, _) = AppError::Store(outage).page();
+        assert_eq!(page.title, "Sessions are unavailable");
+    }
+
+    #[test]
+    fn a_bug_of_this_app_is_a_500_and_a_form_says_what_was_kept() {
+        let (page, _) = AppError::Internal("the answer page lost its marks").page();
+        assert_eq!(page.status, 500);
+        let (status, problem) = AppError::Store(StoreError::contended("x")).for_form("Your note");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            problem.starts_with("Changed in another tab at the same time: ")
+                && problem.ends_with(" Your note is below, nothing was lost."),
+            "{problem}"
         );
-        assert_eq!(href("//evil.example/x"), "/");
-        assert_eq!(href("/\\evil.example/x"), "/");
-        assert_eq!(href("http://evil.example/x"), "/x");
     }
 }

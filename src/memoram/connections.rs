@@ -188,9 +188,7 @@ impl MemoramConnections {
                 Update::Conflict => continue,
             }
         }
-        Err(StoreError::new(std::io::Error::other(
-            "a Memoram connection kept changing under three writes in a row",
-        )))
+        Err(StoreError::contended("a Memoram connection"))
     }
 
     pub async fn remove(&self, id: &ConnectionId) -> Result<(), StoreError> {
@@ -269,6 +267,62 @@ impl ConnectionStore for MemoryConnections {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store where every compare-and-set loses to another writer.
+    struct AlwaysChanged(MemoryConnections);
+
+    impl ConnectionStore for AlwaysChanged {
+        fn get<'a>(
+            &'a self,
+            id: &'a ConnectionId,
+        ) -> BoxFuture<'a, Result<Option<MemoramConnection>, StoreError>> {
+            self.0.get(id)
+        }
+
+        fn insert<'a>(
+            &'a self,
+            id: &'a ConnectionId,
+            connection: &'a MemoramConnection,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.0.insert(id, connection)
+        }
+
+        fn update<'a>(
+            &'a self,
+            _: &'a ConnectionId,
+            _: u64,
+            _: &'a MemoramConnection,
+        ) -> BoxFuture<'a, Result<Update, StoreError>> {
+            Box::pin(async { Ok(Update::Conflict) })
+        }
+
+        fn remove<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.0.remove(id)
+        }
+    }
+
+    #[tokio::test]
+    async fn three_lost_rounds_are_contention_not_an_outage() {
+        let connections = MemoramConnections::new(AlwaysChanged(MemoryConnections::new(
+            10,
+            Duration::from_secs(60),
+        )));
+        let id = connections
+            .insert(&MemoramConnection::new(&SecretString::from("memory-key")))
+            .await
+            .expect("memory");
+        let mut tries = 0;
+        let error = connections
+            .modify(&id, |_| {
+                tries += 1;
+                true
+            })
+            .await
+            .err()
+            .expect("it never wins");
+        assert_eq!(tries, 3);
+        assert!(error.is_contended(), "{error:?}");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_removed_connection_never_returns_whatever_races_its_removal() {

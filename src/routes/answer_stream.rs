@@ -53,7 +53,8 @@ pub fn answer_page(
     templates: Arc<Templates>,
     slot: AnswerSlot,
 ) -> Result<HttpResponse, AppError> {
-    let marks = || AppError::BadRequest("the answer page lost its marks".to_owned());
+    // A template that lost its marks is this app's bug, not the request's.
+    let marks = || AppError::Internal("the answer page lost its marks");
     let (head, rest) = page.split_once(ANSWER_MARK).ok_or_else(marks)?;
     let (middle, tail) = rest.split_once(END_MARK).ok_or_else(marks)?;
     let writer = Writer {

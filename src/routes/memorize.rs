@@ -71,17 +71,14 @@ pub async fn memorize(
         // Disconnected (or logged out) in another tab before this arrived.
         Err(AppError::SeeOther(_)) => {
             return again(
-                StatusCode::UNAUTHORIZED,
+                StatusCode::FORBIDDEN,
                 "Your connection to Rememberizer ended (perhaps in another tab), so nothing was stored. Your note is below: copy it, connect again, then save it."
                     .to_owned(),
             )
         }
         Err(error) => {
-            let (page, _) = error.page();
-            return again(
-                StatusCode::from_u16(page.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                format!("{}: {} Your note is below, nothing was lost.", page.title, page.message),
-            );
+            let (status, problem) = error.for_form("Your note");
+            return again(status, problem);
         }
     };
     if !session.csrf_token_matches(form.csrf_token.as_deref().unwrap_or_default())? {
@@ -126,14 +123,8 @@ pub async fn memorize(
                 Some("/dashboard"),
             );
         }
-        let (page, _) = error.page();
-        return again(
-            StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY),
-            format!(
-                "{}: {} Your note is below, nothing was lost.",
-                page.title, page.message
-            ),
-        );
+        let (status, problem) = error.for_form("Your note");
+        return again(status, problem);
     }
     session.set_flash(&name)?;
     Ok(see_other("/memorize"))

@@ -203,11 +203,8 @@ pub fn without_member(
             "This app has no access to your Memoram memories right now (it was revoked or disconnected, perhaps in another tab), so nothing was saved. Your memory is below: copy it, then restore the access from the home page.",
         ),
         other => {
-            let (page, _) = other.page();
-            Problem::new(
-                StatusCode::from_u16(page.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                format!("{}: {} Your memory is below, nothing was lost.", page.title, page.message),
-            )
+            let (status, problem) = other.for_form("Your memory");
+            Problem::new(status, problem)
         }
     };
     form_page(templates, session, editing, form, Some(problem))
@@ -257,11 +254,8 @@ pub fn failed_save(
             }),
         },
         other => {
-            let (page, _) = AppError::from(other).page();
-            Problem::new(
-                StatusCode::from_u16(page.status).unwrap_or(StatusCode::BAD_GATEWAY),
-                format!("{}: {} Your memory is below, nothing was lost.", page.title, page.message),
-            )
+            let (status, problem) = AppError::from(other).for_form("Your memory");
+            Problem::new(status, problem)
         }
     };
     form_page(templates, session, editing, form, Some(problem))

@@ -270,7 +270,7 @@ async fn kept_answers_do_not_hide_a_revoked_grant() {
     assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
     app.sim.revoke_all_grants();
     let (status, html) = app.get_html("/dashboard").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(html.contains("connect again") || html.contains("Connect again"));
     assert!(!html.contains("Ada Lovelace"));
 }

@@ -458,7 +458,7 @@ async fn a_refresh_answered_with_invalid_grant_asks_to_connect_again() {
     );
     provider.answer("/api/v1/account/", 401, "error_401_full.json");
     let (status, html) = app.get_html("/dashboard").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(html.contains("Connect"));
     assert_eq!(
         provider.hits("/api/v1/auth/oauth2/token/"),

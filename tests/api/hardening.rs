@@ -324,7 +324,7 @@ async fn a_note_typed_before_a_disconnect_in_another_tab_comes_back() {
                 "Standup notes: ship the <release> on Friday & tell Ada",
             ),
         ],
-        (StatusCode::UNAUTHORIZED, "nothing was stored"),
+        (StatusCode::FORBIDDEN, "nothing was stored"),
     )
     .await;
 }

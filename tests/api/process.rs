@@ -110,10 +110,7 @@ async fn secrets_never_reach_the_logs_at_any_level() {
     );
     // A revoked grant.
     app.sim.revoke_all_grants();
-    assert_eq!(
-        app.get("/dashboard").await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/dashboard").await.status(), StatusCode::FORBIDDEN);
 
     let cookie = app.cookie_header();
     let session = cookie

@@ -142,7 +142,7 @@ async fn a_revoked_grant_drops_the_tokens_without_a_loop() {
     app.connect().await;
     app.sim.revoke_all_grants();
     let (status, html) = app.get_html("/dashboard").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(html.contains("connect again") || html.contains("Connect again"));
     let refreshes = app.token_request_count("refresh_token");
     assert!(
@@ -151,7 +151,7 @@ async fn a_revoked_grant_drops_the_tokens_without_a_loop() {
     );
     // The tokens are gone: later pages ask to reconnect without calling the provider again.
     let (status, _) = app.get_html("/dashboard").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(app.token_request_count("refresh_token"), refreshes);
 }
 

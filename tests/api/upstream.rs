@@ -214,12 +214,12 @@ async fn a_revoked_grant_asks_the_user_to_connect_again() {
     app.connect().await;
     app.sim.revoke_all_grants();
     let (status, html) = app.get_html("/dashboard").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(html.contains("Your connection to Rememberizer ended"));
     assert!(hrefs(&html).contains(&"/auth/rememberizer".to_owned()));
     // No loop: the next visit says the same, and connecting again works.
     let (status, _) = app.get_html("/dashboard").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, home) = app.get_html("/").await;
     assert!(home.contains("Your connection to Rememberizer ended"));
     app.connect().await;
