@@ -200,3 +200,79 @@ fn the_readme_copy_recipes_compile_on_their_own() {
         "a recipe without single_flight.rs compiled"
     );
 }
+
+/// The `[dependencies]` lines `examples/minimal.rs` lists in its header (after "Its
+/// `[dependencies]`"), as a developer copies them.
+fn example_dependencies(example: &str) -> Vec<String> {
+    example
+        .lines()
+        .skip_while(|line| !line.starts_with("//! Its `[dependencies]`"))
+        .skip(1)
+        .map_while(|line| line.strip_prefix("//! "))
+        .filter(|line| line.contains(" = "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `examples/minimal.rs` as `src/main.rs` of a fresh edition-2024 crate (what `cargo new` makes
+/// today) outside the workspace, with `dependencies` as its `[dependencies]`, built.
+fn build_example_crate(name: &str, dependencies: &[String]) -> Output {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let crate_dir = scratch(name);
+    let _ = std::fs::remove_dir_all(&crate_dir);
+    std::fs::create_dir_all(crate_dir.join("src")).expect("scratch crate");
+    std::fs::copy(
+        manifest_dir.join("examples/minimal.rs"),
+        crate_dir.join("src/main.rs"),
+    )
+    .expect("main.rs");
+    std::fs::write(
+        crate_dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+             [workspace]\n\n[dependencies]\n{}\n",
+            dependencies.join("\n")
+        ),
+    )
+    .expect("Cargo.toml");
+    std::fs::copy(
+        manifest_dir.join("Cargo.lock"),
+        crate_dir.join("Cargo.lock"),
+    )
+    .expect("Cargo.lock");
+    Command::new(env!("CARGO"))
+        .current_dir(&crate_dir)
+        .args(["build", "--offline", "--quiet", "--target-dir"])
+        .arg(scratch("recipe-target"))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("cargo runs")
+}
+
+#[test]
+fn the_one_file_example_builds_from_its_header_in_a_fresh_edition_2024_crate() {
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/minimal.rs"))
+            .expect("examples/minimal.rs");
+    let dependencies = example_dependencies(&example);
+    assert!(
+        dependencies.iter().any(|d| d.starts_with("actix-web = ")),
+        "the header lists the dependencies: {dependencies:?}"
+    );
+    assert!(
+        example.lines().count() <= 250,
+        "the lesson stays short: {} lines",
+        example.lines().count()
+    );
+    let built = build_example_crate("minimal-example", &dependencies);
+    assert_success(&built, "cargo build of examples/minimal.rs from its header");
+    // The check can fail: without one of the listed lines, it does not build.
+    let short: Vec<String> = dependencies
+        .into_iter()
+        .filter(|d| !d.starts_with("moka = "))
+        .collect();
+    let built = build_example_crate("minimal-example-short", &short);
+    assert!(!built.status.success(), "the example built without moka");
+}

@@ -171,14 +171,14 @@ fn doc_index(page: &Page<Document>, doc: &Document) -> u64 {
 }
 
 /// A stand-in for Rememberizer that answers each path with a fixture, and counts requests.
-struct FixtureProvider {
-    url: Url,
+pub(crate) struct FixtureProvider {
+    pub(crate) url: Url,
     answers: Arc<Mutex<HashMap<String, (u16, String)>>>,
     hits: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl FixtureProvider {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let answers: Arc<Mutex<HashMap<String, (u16, String)>>> = Arc::default();
         let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -232,7 +232,7 @@ impl FixtureProvider {
         provider
     }
 
-    fn answer(&self, path: &str, status: u16, fixture_name: &str) {
+    pub(crate) fn answer(&self, path: &str, status: u16, fixture_name: &str) {
         let body = if fixture_name.is_empty() {
             String::new()
         } else {
@@ -248,7 +248,7 @@ impl FixtureProvider {
             .insert(path.to_owned(), (status, body));
     }
 
-    fn hits(&self, path: &str) -> usize {
+    pub(crate) fn hits(&self, path: &str) -> usize {
         self.hits
             .lock()
             .expect("hits")

@@ -240,3 +240,159 @@ async fn the_minimal_example_runs_against_its_own_simulator_without_a_client_id(
     assert!(html.contains("Connected as"), "{html}");
     assert!(html.matches("<li>").count() >= 3, "{html}");
 }
+
+/// A plain client with no cookie store: the test holds the cookie, as a replay would.
+fn cookieless() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Step 1 with no cookie yet: the authorize URL and the session cookie that holds the flow.
+async fn start_flow(client: &reqwest::Client, app: &Minimal) -> (Url, String) {
+    let start = client
+        .get(format!("{}/auth/rememberizer", app.address))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(start.status(), StatusCode::FOUND);
+    let cookie = start
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .next()
+        .expect("the flow's cookie")
+        .to_owned();
+    (Url::parse(location(&start)).expect("authorize URL"), cookie)
+}
+
+async fn spawn_against(base_url: &str) -> Minimal {
+    let port = free_port();
+    spawn_minimal(
+        port,
+        &[
+            ("REMEMBERIZER_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("REMEMBERIZER_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+            ("REMEMBERIZER_BASE_URL", base_url.to_owned()),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_callback_replayed_with_the_old_cookie_makes_no_second_code_exchange() {
+    let port = free_port();
+    let simulator = start_simulator(
+        &format!("http://127.0.0.1:{port}"),
+        SimulatorConfig::default(),
+    );
+    let app = spawn_minimal(
+        port,
+        &[
+            ("REMEMBERIZER_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("REMEMBERIZER_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+            ("REMEMBERIZER_BASE_URL", simulator.base_url().to_string()),
+        ],
+    )
+    .await;
+    let client = cookieless();
+    let (authorize, old_cookie) = start_flow(&client, &app).await;
+    let callback = consent_with(&client, &authorize, &[1, 2, 3], true).await;
+    let follow = || {
+        client
+            .get(callback.clone())
+            .header(reqwest::header::COOKIE, &old_cookie)
+            .send()
+    };
+    assert_is_redirect_to(&follow().await.expect("callback"), "/dashboard");
+    // The reload, the back button, a proxy's retry: the same callback, the same old cookie.
+    let replay = follow().await.expect("replay");
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    let exchanges = simulator.handle().token_requests();
+    assert_eq!(exchanges.len(), 1, "one code exchange, not two");
+}
+
+#[tokio::test]
+async fn a_token_response_without_token_type_connects() {
+    let provider = super::fidelity::FixtureProvider::start();
+    // Rememberizer's own sample reads only `access_token` and `refresh_token`.
+    provider.answer("/api/v1/auth/oauth2/token/", 200, "token_minimal.json");
+    let app = spawn_against(provider.url.as_str()).await;
+    let client = browser();
+    let start = client
+        .get(format!("{}/auth/rememberizer", app.address))
+        .send()
+        .await
+        .expect("start");
+    let authorize = Url::parse(location(&start)).expect("authorize URL");
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("a state");
+    let done = client
+        .get(format!(
+            "{}/auth/rememberizer/callback?code=from-the-provider&state={state}",
+            app.address
+        ))
+        .send()
+        .await
+        .expect("callback");
+    assert_is_redirect_to(&done, "/dashboard");
+    assert_eq!(provider.hits("/api/v1/auth/oauth2/token/"), 1);
+    let dashboard = client
+        .get(format!("{}/dashboard", app.address))
+        .send()
+        .await
+        .expect("dashboard");
+    assert_eq!(dashboard.status(), StatusCode::OK);
+    assert!(dashboard
+        .text()
+        .await
+        .expect("html")
+        .contains("Connected as"));
+}
+
+#[tokio::test]
+async fn a_token_endpoint_that_hangs_gives_an_error_page_within_20_seconds() {
+    let port = free_port();
+    let simulator = start_simulator(
+        &format!("http://127.0.0.1:{port}"),
+        SimulatorConfig::default(),
+    );
+    simulator.handle().set_fault(
+        "/api/v1/auth/oauth2/token/",
+        simulators::Fault {
+            delay: Some(Duration::from_secs(120)),
+            ..simulators::Fault::default()
+        },
+    );
+    let app = spawn_minimal(
+        port,
+        &[
+            ("REMEMBERIZER_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("REMEMBERIZER_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+            ("REMEMBERIZER_BASE_URL", simulator.base_url().to_string()),
+        ],
+    )
+    .await;
+    let client = browser();
+    let start = client
+        .get(format!("{}/auth/rememberizer", app.address))
+        .send()
+        .await
+        .expect("start");
+    let authorize = Url::parse(location(&start)).expect("authorize URL");
+    let callback = consent_with(&client, &authorize, &[1], true).await;
+    let started = std::time::Instant::now();
+    let response = client.get(callback).send().await.expect("callback");
+    let took = started.elapsed();
+    println!("a hanging token endpoint: the callback answered in {took:?}");
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let html = response.text().await.expect("html");
+    assert!(html.contains("Rememberizer did not connect"), "{html}");
+}
