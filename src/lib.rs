@@ -4,18 +4,20 @@
 //! provider's folder (`rememberizer`, `memoram`: its endpoints, typed client and models), then
 //! `routes`. The stand-ins for both providers are a crate of their own (`simulators/`), used
 //! only by demo mode (`demo`, the `demo` cargo feature) and the tests, and reached over HTTP.
+//!
+//! The client side of Rememberizer (the flow, the token store, the typed client) is the crate
+//! `actix-rememberizer` (`crates/actix-rememberizer/`); its modules are re-exported here under
+//! the names the app has always used for them.
 
-pub mod api;
-pub mod auth;
+pub use actix_rememberizer::{api, auth, http_client, rememberizer};
+
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod errors;
-pub mod http_client;
 pub mod llm;
 pub mod memoram;
 pub mod redis_store;
-pub mod rememberizer;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -15,7 +15,7 @@ use crate::rememberizer::{DataSource, Found, SearchHit, SearchQuery};
 use crate::routes::answer_stream::{answer_page, OwnedPassage};
 use crate::routes::dashboard::{integration_label, DocumentRow};
 use crate::routes::guards::{MemoramMember, RememberizerUser};
-use crate::routes::memories::memory_href;
+use crate::routes::memory_form::memory_href;
 use crate::routes::parse_day;
 use crate::routes::signed_in;
 use crate::state::AppState;

@@ -17,7 +17,9 @@ use crate::memoram::{within, BlobQuery, MemberError, Memoram, MemoryBlob, Opened
 use crate::routes::auth::CsrfForm;
 use crate::routes::dashboard::display_date;
 use crate::routes::guards::MemoramMember;
-use crate::routes::memory_form::{check, failed_save, form_page, without_member, MemoryForm};
+use crate::routes::memory_form::{
+    check, failed_save, form_page, memory_href, parse_unit, without_member, MemoryForm,
+};
 use crate::routes::see_other;
 use crate::routes::signed_in;
 use crate::state::AppState;
@@ -245,23 +247,6 @@ fn memory_view(blob: &MemoryBlob) -> MemoryView {
     }
 }
 
-/// A number from 0 to 1; absent or empty is `None`.
-pub fn parse_unit(raw: Option<&str>, what: &str) -> Result<Option<f64>, AppError> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(raw) => raw
-            .parse::<f64>()
-            .ok()
-            .filter(|v| (0.0..=1.0).contains(v))
-            .map(Some)
-            .ok_or_else(|| {
-                AppError::BadRequest(format!(
-                    "The {what} must be a number from 0 to 1, like 0.5."
-                ))
-            }),
-    }
-}
-
 fn clean(raw: Option<&str>) -> Option<String> {
     raw.map(str::trim)
         .filter(|s| !s.is_empty())
@@ -464,15 +449,6 @@ fn memory_id(raw: String) -> Result<String, AppError> {
     } else {
         Err(AppError::NotFound)
     }
-}
-
-/// `/memories/{id}`, the id a path segment: every byte but `A-Za-z0-9*-._` percent-encoded
-/// (the serializer writes a space as `+`, which a path would read as a plus: `%20` instead).
-pub fn memory_href(id: &str) -> String {
-    let segment = url::form_urlencoded::byte_serialize(id.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20");
-    format!("/memories/{segment}")
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use actix_web::HttpResponse;
 use serde::{Deserialize, Serialize};
 use tera::Context;
 
-use super::memories::{memory_href, parse_unit};
 use crate::api::ApiError;
 use crate::auth::session::TypedSession;
 use crate::errors::AppError;
@@ -259,6 +258,32 @@ pub fn failed_save(
         }
     };
     form_page(templates, session, editing, form, Some(problem))
+}
+
+/// A number from 0 to 1; absent or empty is `None`.
+pub fn parse_unit(raw: Option<&str>, what: &str) -> Result<Option<f64>, AppError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => raw
+            .parse::<f64>()
+            .ok()
+            .filter(|v| (0.0..=1.0).contains(v))
+            .map(Some)
+            .ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "The {what} must be a number from 0 to 1, like 0.5."
+                ))
+            }),
+    }
+}
+
+/// `/memories/{id}`, the id a path segment: every byte but `A-Za-z0-9*-._` percent-encoded
+/// (the serializer writes a space as `+`, which a path would read as a plus: `%20` instead).
+pub fn memory_href(id: &str) -> String {
+    let segment = url::form_urlencoded::byte_serialize(id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    format!("/memories/{segment}")
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The import structure of `src/`: which top-level module uses which (`crate::…` paths outside
-//! test code). It must have no circle, and the README's drawing must be this graph.
+//! The import structure of `src/` and of the crate it is built on: which top-level module uses
+//! which (`crate::…` paths outside test code). It must have no circle, and the README's drawing
+//! must be this graph.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -18,14 +19,25 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The source folders drawn: the app's, and the crate it is built on, whose modules the app
+/// re-exports under the same names (`src/lib.rs`), so that `crate::auth` means one module.
+const SOURCES: [&str; 2] = ["src", "crates/actix-rememberizer/src"];
+
 /// Top-level module → the top-level modules it uses.
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for source in SOURCES {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(source);
+        imports_of(&src, &mut graph);
+    }
+    graph
+}
+
+fn imports_of(src: &Path, graph: &mut BTreeMap<String, BTreeSet<String>>) {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
     for file in files {
-        let relative = file.strip_prefix(&src).expect("under src");
+        let relative = file.strip_prefix(src).expect("under src");
         let first = relative
             .components()
             .next()
@@ -52,7 +64,6 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             }
         }
     }
-    graph
 }
 
 /// A circle in `graph`, if there is one (depth-first search).
@@ -169,6 +180,7 @@ fn named_paths(text: &str) -> Vec<String> {
         .filter(|quoted| {
             [
                 "src/",
+                "crates/",
                 "simulators/",
                 "examples/",
                 "tests/",

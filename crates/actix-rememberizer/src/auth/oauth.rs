@@ -364,7 +364,7 @@ pub fn unix_seconds(time: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::HttpSettings;
+    use crate::http_client::HttpSettings;
 
     fn flow() -> OAuthFlow {
         let provider = Url::parse("https://provider.example/prefix").expect("url");

@@ -41,7 +41,7 @@ pub enum SessionError {
 
 impl TypedSession {
     /// After Rememberizer's Step 4: a new session id (no fixation), the connection, and a CSRF
-    /// token (see [`Self::connected`]).
+    /// token (see `connected`).
     pub fn start_connection(&self, connection: &ConnectionId) -> Result<(), SessionError> {
         self.connected(CONNECTION_ID, connection.as_str())
     }

@@ -1,0 +1,20 @@
+//! The client side of Rememberizer on actix-web: the OAuth 2.0 authorization-code flow with
+//! PKCE, as Rememberizer's "Authorizing Rememberizer apps" describes it in five steps, and the
+//! typed API client those steps lead to.
+//!
+//! Start at [`auth::oauth`] (the flow, with the provider's Step 1–5 named where each happens),
+//! then [`auth::pending_flows`] (a started flow in an encrypted cookie of its own, each state
+//! spent once), [`auth::tokens`] (tokens server-side, refreshed one at a time per connection)
+//! and [`rememberizer`] (the endpoints, the typed client and its models). Every store keeps its
+//! data in this process's memory by default; one shared by several instances plugs in through a
+//! trait ([`auth::tokens::TokenBackend`], [`auth::pending_flows::ClaimStates`]).
+//!
+//! This crate is the first slice of the integration as a crate (issue 28): the modules the app
+//! `talk-to-mementos` is built on, moved here as they were. Still to come: its own routes and
+//! extractor, so that an app wires it in a few lines, and the parts shared with Memoram moved
+//! out of it.
+
+pub mod api;
+pub mod auth;
+pub mod http_client;
+pub mod rememberizer;
