@@ -1,6 +1,6 @@
 //! The import structure of `src/` and of the crate it is built on: which top-level module uses
-//! which (`crate::…` paths outside test code). It must have no circle, and the README's drawing
-//! must be this graph.
+//! which (`crate::…` paths outside test code). It must have no circle, and the drawing in
+//! `docs/flow.md` must be this graph.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -134,15 +134,14 @@ fn the_circle_check_finds_a_circle() {
 
 #[test]
 fn the_readme_draws_the_import_structure_as_it_is() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md");
-    let start = readme.find(START).expect("the README marks its drawing") + START.len();
+    let readme = layout_doc();
+    let start = readme.find(START).expect("docs/flow.md marks its drawing") + START.len();
     let end = readme.find(END).expect("the drawing's end marker");
     let expected = drawing(&imports());
     assert_eq!(
         readme[start..end].trim(),
         expected,
-        "update the README's drawing to:\n{expected}"
+        "update the drawing in docs/flow.md to:\n{expected}"
     );
 }
 
@@ -197,17 +196,42 @@ fn named_paths(text: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_readme_names_every_part_of_src_and_only_paths_that_exist() {
+/// Where the code's layout is told: its table and its import drawing.
+fn layout_doc() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/flow.md"))
+        .expect("docs/flow.md")
+}
+
+/// The README and every page under `docs/`.
+fn readme_and_docs() -> Vec<(PathBuf, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    let start = readme
+    let mut files = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).expect("docs/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            (path, text)
+        })
+        .collect()
+}
+
+#[test]
+fn the_layout_names_every_part_of_src_and_the_docs_only_paths_that_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let layout = layout_doc();
+    let start = layout
         .find(LAYOUT_START)
-        .expect("the README marks its layout table");
-    let end = readme
+        .expect("docs/flow.md marks its layout table");
+    let end = layout
         .find(LAYOUT_END)
         .expect("the layout table's end marker");
-    let table = named_paths(&readme[start..end]);
+    let table = named_paths(&layout[start..end]);
     for entry in std::fs::read_dir(root.join("src")).expect("src") {
         let path = entry.expect("entry").path();
         let name = path
@@ -222,13 +246,50 @@ fn the_readme_names_every_part_of_src_and_only_paths_that_exist() {
         };
         assert!(
             table.iter().any(|p| p == &named || p.starts_with(&named)),
-            "the README's layout table does not name {named}"
+            "the layout table in docs/flow.md does not name {named}"
         );
     }
-    for path in named_paths(&readme) {
-        assert!(
-            root.join(&path).exists(),
-            "the README names {path}, which does not exist"
-        );
+    for (file, text) in readme_and_docs() {
+        for path in named_paths(&text) {
+            assert!(
+                root.join(&path).exists(),
+                "{} names {path}, which does not exist",
+                file.display()
+            );
+        }
     }
+}
+
+/// A relative link in the README or a page of `docs/` leads to a file that exists.
+#[test]
+fn the_readme_and_the_docs_link_only_to_files_that_exist() {
+    for (file, text) in readme_and_docs() {
+        let dir = file.parent().expect("a folder");
+        for target in text
+            .split("](")
+            .skip(1)
+            .filter_map(|rest| rest.split(')').next())
+        {
+            let path = target.split('#').next().unwrap_or_default();
+            if path.is_empty() || path.contains("://") || path.starts_with("mailto:") {
+                continue;
+            }
+            assert!(
+                dir.join(path).exists(),
+                "{} links to {target}, which does not exist",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_readme_stays_short_for_a_newcomer() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 300,
+        "README.md has {lines} lines; move detail into docs/"
+    );
 }
