@@ -97,22 +97,5 @@ pub async fn request_id_header(
     Ok(response)
 }
 
-/// Text from outside (a provider's error, an upstream message) made safe for a log line: control
-/// characters are written out (`\n` becomes the two characters `\` `n`), so no line can be
-/// forged or a terminal driven.
-pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    std::borrow::Cow::Owned(
-        text.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
-}
+/// Text from outside made safe for a log line (the crate's, where the callback uses it too).
+pub use actix_rememberizer::connect::escape_control;

@@ -188,14 +188,14 @@ fn readme() -> String {
 }
 
 #[test]
-fn the_readme_copy_recipes_compile_on_their_own() {
-    let readme = readme();
-    for name in ["rememberizer", "memoram"] {
-        let checked = check_recipe(name, &recipe(&readme, name));
-        assert_success(&checked, &format!("cargo check of the {name} recipe"));
-    }
+fn the_memoram_copy_recipe_compiles_on_its_own() {
+    let page =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/memoram.md"))
+            .expect("docs/memoram.md");
+    let checked = check_recipe("memoram", &recipe(&page, "memoram"));
+    assert_success(&checked, "cargo check of the memoram recipe");
     // The check can fail: the same recipe with one file left out does not compile.
-    let mut short = recipe(&readme, "memoram");
+    let mut short = recipe(&page, "memoram");
     short.files.retain(|file| file != "src/memoram/cipher.rs");
     let checked = check_recipe("memoram-short", &short);
     assert!(
@@ -278,4 +278,278 @@ fn the_one_file_example_builds_from_its_header_in_a_fresh_edition_2024_crate() {
         .collect();
     let built = build_example_crate("minimal-example-short", &short);
     assert!(!built.status.success(), "the example built without moka");
+}
+
+/// The README's "Add Rememberizer to your actix-web app": its one ```toml block and its one
+/// ```rust block, exactly as written.
+fn add_to_your_app(readme: &str) -> (String, String) {
+    let section = readme
+        .split_once("## Add Rememberizer to your actix-web app")
+        .and_then(|(_, rest)| rest.split("\n## ").next())
+        .expect("the README has the section");
+    let blocks = |language: &str| -> Vec<String> {
+        section
+            .split(&format!("```{language}\n"))
+            .skip(1)
+            .filter_map(|rest| rest.split_once("```").map(|(block, _)| block.to_owned()))
+            .collect()
+    };
+    let (toml, rust) = (blocks("toml"), blocks("rust"));
+    assert_eq!(
+        (toml.len(), rust.len()),
+        (1, 1),
+        "one toml and one rust block"
+    );
+    (toml[0].clone(), rust[0].clone())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The first `name=value` of the answer's `Set-Cookie` headers whose name starts with `prefix`.
+fn cookie(response: &reqwest::Response, prefix: &str) -> String {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|c| c.starts_with(prefix))
+        .unwrap_or_else(|| panic!("a {prefix}… cookie"))
+        .to_owned()
+}
+
+/// Step 2 at the simulator: the consent page, then Allow with the first memento ticked. The
+/// callback URL the simulator sends the browser to.
+async fn consent(client: &reqwest::Client, authorize: &url::Url) -> url::Url {
+    let page = client
+        .get(authorize.clone())
+        .send()
+        .await
+        .expect("consent page");
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    form.push(("memento".to_owned(), "1".to_owned()));
+    form.push(("decision".to_owned(), "allow".to_owned()));
+    let mut endpoint = authorize.clone();
+    endpoint.set_query(None);
+    let back = client
+        .post(endpoint)
+        .form(&form)
+        .send()
+        .await
+        .expect("consent");
+    let location = back.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .expect("ascii");
+    url::Url::parse(location).expect("the callback URL")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_main_rs_builds_in_a_fresh_crate_and_connects() {
+    use reqwest::StatusCode;
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (toml, rust) = add_to_your_app(&readme());
+    assert!(
+        rust.lines().count() <= 40,
+        "main.rs is {} lines",
+        rust.lines().count()
+    );
+    // The crate's README (its rustdoc, compiled as a doctest) shows the same main.rs.
+    let crate_readme =
+        std::fs::read_to_string(manifest_dir.join("crates/actix-rememberizer/README.md"))
+            .expect("the crate's README");
+    assert!(
+        crate_readme.contains(&rust) && crate_readme.contains(&toml),
+        "crates/actix-rememberizer/README.md shows the same two blocks"
+    );
+    // `cargo new`: an edition-2024 crate outside the workspace, the two blocks as written (the
+    // crate's path written from the repository's root, as a developer who copied it has it).
+    let crate_dir = scratch("add-to-your-app");
+    let _ = std::fs::remove_dir_all(&crate_dir);
+    std::fs::create_dir_all(crate_dir.join("src")).expect("scratch crate");
+    std::fs::write(crate_dir.join("src/main.rs"), &rust).expect("main.rs");
+    let toml = toml.replace(
+        "path = \"crates/",
+        &format!("path = \"{}/crates/", manifest_dir.display()),
+    );
+    std::fs::write(
+        crate_dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"my-app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n\n{toml}"
+        ),
+    )
+    .expect("Cargo.toml");
+    std::fs::copy(
+        manifest_dir.join("Cargo.lock"),
+        crate_dir.join("Cargo.lock"),
+    )
+    .expect("lock");
+    let target = scratch("recipe-target");
+    let built = tokio::task::spawn_blocking({
+        let (crate_dir, target) = (crate_dir.clone(), target.clone());
+        move || {
+            Command::new(env!("CARGO"))
+                .current_dir(&crate_dir)
+                .args(["build", "--offline", "--quiet", "--target-dir"])
+                .arg(&target)
+                .env_remove("CARGO_TARGET_DIR")
+                .env_remove("CARGO_BUILD_TARGET_DIR")
+                .env_remove("RUSTFLAGS")
+                .output()
+                .expect("cargo runs")
+        }
+    })
+    .await
+    .expect("the build");
+    assert_success(&built, "cargo build of the README's main.rs");
+
+    // Run it against the simulator, as a developer would against Rememberizer.
+    let port = free_port();
+    let app = format!("http://127.0.0.1:{port}");
+    let simulator = simulators::rememberizer::Simulator::start(
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind"),
+        simulators::rememberizer::SimulatorConfig {
+            redirect_uris: vec![format!("{app}/auth/rememberizer/callback")],
+            ..Default::default()
+        },
+    )
+    .expect("the simulator");
+    let defaults = simulators::rememberizer::SimulatorConfig::default();
+    let mut child = Command::new(target.join("debug/my-app"))
+        .current_dir(&crate_dir)
+        .env_clear()
+        .env("REMEMBERIZER_CLIENT_ID", &defaults.client_id)
+        .env("REMEMBERIZER_CLIENT_SECRET", &defaults.client_secret)
+        .env("REMEMBERIZER_BASE_URL", simulator.base_url().as_str())
+        .env("APP_BASE_URL", &app)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("my-app starts");
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _running = Kill(&mut child);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let url = |path: &str| format!("{app}{path}");
+    let mut home = None;
+    for _ in 0..200 {
+        if let Ok(response) = client.get(url("/")).send().await {
+            home = Some(response);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let home = home.expect("my-app listens").text().await.expect("html");
+    assert!(
+        home.contains(r#"<a href="/auth/rememberizer">Connect Rememberizer</a>"#),
+        "{home}"
+    );
+    let sim = simulator.handle();
+
+    // A forged state: refused, and no code reaches the token endpoint.
+    let forged = client
+        .get(url("/auth/rememberizer/callback?code=stolen&state=forged"))
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    assert!(sim.token_requests().is_empty());
+
+    // The flow: Step 1 (the flow's cookie), consent, Steps 3–4, the dashboard.
+    let start = client
+        .get(url("/auth/rememberizer"))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(start.status(), StatusCode::FOUND);
+    let flow = cookie(&start, "ttm_flow_");
+    let authorize = url::Url::parse(
+        start.headers()[reqwest::header::LOCATION]
+            .to_str()
+            .expect("ascii"),
+    )
+    .expect("authorize URL");
+    let callback = consent(&client, &authorize).await;
+    let follow = || {
+        client
+            .get(callback.clone())
+            .header(reqwest::header::COOKIE, &flow)
+            .send()
+    };
+    let done = follow().await.expect("callback");
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(done.headers()[reqwest::header::LOCATION], "/dashboard");
+    let session = cookie(&done, "session=");
+    let dashboard = client
+        .get(url("/dashboard"))
+        .header(reqwest::header::COOKIE, &session)
+        .send()
+        .await
+        .expect("dashboard");
+    assert_eq!(dashboard.status(), StatusCode::OK);
+    let text = dashboard.text().await.expect("text");
+    assert!(text.contains('@'), "the account's email: {text}");
+    assert!(text.lines().count() > 1, "and the documents' names: {text}");
+    // Not connected: the dashboard offers to connect.
+    let stranger = client
+        .get(url("/dashboard"))
+        .send()
+        .await
+        .expect("dashboard");
+    assert_eq!(stranger.status(), StatusCode::FORBIDDEN);
+
+    // The callback replayed with the old cookie: no second code exchange.
+    assert_eq!(
+        follow().await.expect("replay").status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(sim.token_requests().len(), 1, "one code exchange");
+
+    // A token endpoint that hangs: an error page within 20 s, not a callback held for ever.
+    sim.set_fault(
+        "/api/v1/auth/oauth2/token/",
+        simulators::Fault {
+            delay: Some(std::time::Duration::from_secs(120)),
+            ..simulators::Fault::default()
+        },
+    );
+    let start = client
+        .get(url("/auth/rememberizer"))
+        .send()
+        .await
+        .expect("start");
+    let flow = cookie(&start, "ttm_flow_");
+    let authorize = url::Url::parse(
+        start.headers()[reqwest::header::LOCATION]
+            .to_str()
+            .expect("ascii"),
+    )
+    .expect("authorize URL");
+    let callback = consent(&client, &authorize).await;
+    let started = std::time::Instant::now();
+    let hung = client
+        .get(callback)
+        .header(reqwest::header::COOKIE, &flow)
+        .send()
+        .await
+        .expect("callback");
+    let took = started.elapsed();
+    println!("the README's app, a hanging token endpoint: answered in {took:?}");
+    assert!(hung.status().is_server_error(), "{}", hung.status());
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
 }

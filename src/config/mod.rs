@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use base64::Engine;
 use secrecy::SecretString;
 use url::Url;
 
@@ -461,38 +460,13 @@ fn parse_http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
 /// `SESSION_KEY` may be hex or base64 (standard or URL-safe); it must decode to 64+ bytes,
 /// which is what actix-web's `Key` needs for signing plus encryption.
 fn parse_session_key(value: &str) -> Result<SessionKeyBytes, ConfigError> {
-    let value = value.trim();
-    let decoded = decode_hex(value)
-        .or_else(|| base64::engine::general_purpose::STANDARD.decode(value).ok())
-        .or_else(|| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(value)
-                .ok()
+    // The crate's reading of it, so that a key the app takes, the crate takes too.
+    actix_rememberizer::session_key(value)
+        .map(SessionKeyBytes)
+        .map_err(|reason| ConfigError::Invalid {
+            var: "SESSION_KEY",
+            reason: reason.to_owned(),
         })
-        .ok_or_else(|| ConfigError::Invalid {
-            var: "SESSION_KEY",
-            reason: "expected hex or base64".to_owned(),
-        })?;
-    if decoded.len() < 64 {
-        return Err(ConfigError::Invalid {
-            var: "SESSION_KEY",
-            reason: format!(
-                "decodes to {} bytes, at least 64 are needed (try `openssl rand -base64 64`)",
-                decoded.len()
-            ),
-        });
-    }
-    Ok(SessionKeyBytes(decoded))
-}
-
-fn decode_hex(value: &str) -> Option<Vec<u8>> {
-    if !value.len().is_multiple_of(2) || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..value.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&value[i..i + 2], 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

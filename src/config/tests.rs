@@ -103,7 +103,7 @@ fn a_redis_store_needs_a_session_key_and_tls_is_refused_clearly() {
 #[test]
 fn session_key_accepts_hex_and_base64() {
     let hex = "ab".repeat(64);
-    let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 64]);
     for key in [hex, b64] {
         let s = settings(&[("SESSION_KEY", &key)]).expect("valid key");
         assert_eq!(s.session_key.map(|k| k.0.len()), Some(64));

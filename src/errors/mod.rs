@@ -84,6 +84,34 @@ pub enum AppError {
     Internal(&'static str),
 }
 
+/// A callback's failure, as this app's pages say it.
+impl From<actix_rememberizer::connect::FlowError> for AppError {
+    fn from(error: actix_rememberizer::connect::FlowError) -> Self {
+        use actix_rememberizer::connect::FlowError;
+        match error {
+            FlowError::InvalidState { provider, reason } => {
+                AppError::InvalidState { provider, reason }
+            }
+            FlowError::AuthorizationFailed {
+                provider,
+                error,
+                description,
+            } => AppError::AuthorizationFailed {
+                provider,
+                error,
+                description,
+            },
+            FlowError::MissingCode(provider) => AppError::BadRequest(format!(
+                "The answer from {} carried no authorization code. Start again to connect.",
+                provider.name()
+            )),
+            FlowError::TooManyFailedSignIns(provider) => AppError::TooManyFailedSignIns(provider),
+            FlowError::Exchange(provider, error) => AppError::Exchange(provider, error),
+            FlowError::Store(error) => AppError::Store(error),
+        }
+    }
+}
+
 impl AppError {
     /// What a form shown again says of this error, above what was typed: the error page's
     /// status, and its title and message, with the reassurance that `typed` ("Your note") is

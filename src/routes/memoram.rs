@@ -9,12 +9,13 @@ use crate::api::{ApiError, Provider};
 use crate::auth::session::TypedSession;
 use crate::errors::AppError;
 use crate::memoram::AccessState;
-use crate::routes::auth::{begin, finish, with_cookie, CallbackParams, CsrfForm};
+use crate::routes::auth::CsrfForm;
 use crate::routes::guards::{MemoramUser, MEMORAM_ACCESS_ROUTE};
 use crate::routes::see_other;
 use crate::routes::signed_in;
 use crate::state::AppState;
 use crate::templates::Templates;
+use actix_rememberizer::connect::{begin, finish, with_cookie, CallbackParams};
 
 pub const START_ROUTE: &str = Provider::Memoram.connect_route();
 pub const CALLBACK_ROUTE: &str = "/auth/memoram/callback";
@@ -86,7 +87,7 @@ pub async fn callback(
                 .set_flash("Memoram did not take the access request just now. Ask again below.")?;
         }
     }
-    with_cookie(see_other(MEMORAM_ACCESS_ROUTE), spent_cookie)
+    Ok(with_cookie(see_other(MEMORAM_ACCESS_ROUTE), spent_cookie))
 }
 
 /// `GET /memoram/access`: the access request's state. Pending: a page saying where to approve,

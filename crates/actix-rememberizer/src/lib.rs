@@ -9,12 +9,17 @@
 //! data in this process's memory by default; one shared by several instances plugs in through a
 //! trait ([`auth::tokens::TokenBackend`], [`auth::pending_flows::ClaimStates`]).
 //!
-//! This crate is the first slice of the integration as a crate (issue 28): the modules the app
-//! `talk-to-mementos` is built on, moved here as they were. Still to come: its own routes and
-//! extractor, so that an app wires it in a few lines, and the parts shared with Memoram moved
-//! out of it.
+//! The crate's README, with a whole `main.rs` that connects (compiled here as a doctest):
+#![doc = include_str!("../README.md")]
 
 pub mod api;
 pub mod auth;
+pub mod connect;
 pub mod http_client;
 pub mod rememberizer;
+mod service;
+
+pub use service::{
+    session_key, Connected, Error, Rememberizer, Settings, SetupError, CALLBACK_ROUTE,
+    DEFAULT_AFTER_CONNECT, START_ROUTE,
+};

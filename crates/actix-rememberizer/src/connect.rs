@@ -1,0 +1,243 @@
+//! Steps 1 and 3–4 of the flow as actix-web handlers use them, for either provider: [`begin`]
+//! sends the browser to the authorize page with its flow in a cookie of its own; [`finish`]
+//! checks the callback's `state` against this browser's flows, spends it once, keeps the
+//! failed-exchange limit and exchanges the code. Written once: an app's callback (and this
+//! crate's) calls these, and adds only what it does with the grant.
+
+use actix_web::cookie::Cookie;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use crate::api::Provider;
+use crate::auth::exchange_limit::{self, ExchangeLimit};
+use crate::auth::oauth::{Grant, OAuthError, OAuthFlow};
+use crate::auth::pending_flows::{FlowCookies, SpentStates};
+use crate::auth::StoreError;
+
+/// Why a callback did not give a grant. Each is the browser's or the provider's doing, never a
+/// secret: a page may show it.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// The `state` is missing, unknown to this browser, used or expired: no token request.
+    #[error("the callback's state is not valid for this browser: {reason}")]
+    InvalidState {
+        /// Whose callback it was.
+        provider: Provider,
+        /// What the person is told.
+        reason: &'static str,
+    },
+    /// The provider sent `error=…` (the person declined, or it could not authorize).
+    #[error("the authorization request ended with error {error}")]
+    AuthorizationFailed {
+        /// Whose callback it was.
+        provider: Provider,
+        /// The provider's `error`, bounded and on one line.
+        error: String,
+        /// The provider's `error_description`, likewise.
+        description: Option<String>,
+    },
+    /// A callback of a flow this browser started, without a code.
+    #[error("the callback carried no authorization code")]
+    MissingCode(Provider),
+    /// Too many failed exchanges from this client lately: no token request.
+    #[error("too many failed sign-ins from this address")]
+    TooManyFailedSignIns(Provider),
+    /// The code exchange (Step 4) failed.
+    #[error("the code exchange failed")]
+    Exchange(Provider, #[source] OAuthError),
+    /// The store of spent states failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a callback whose state matches no flow of this browser is told (no cookie for it, already
+/// claimed, or expired: the browser cannot tell these apart, and need not).
+const UNKNOWN_FLOW: &str =
+    "This sign-in was not started in this browser, was already completed, or is more than 10 minutes old.";
+
+/// Longest `error`/`error_description` shown back to the user.
+const MAX_PROVIDER_TEXT: usize = 500;
+
+/// Step 1 for either provider. The flow's state and verifier go to the browser in an encrypted
+/// cookie of their own (`pending_flows`): nothing is stored on the server for a visitor who is
+/// not connected.
+pub fn begin(req: &HttpRequest, oauth: &OAuthFlow, flows: &FlowCookies) -> HttpResponse {
+    let (authorize_url, pending) = oauth.start();
+    let mut response = HttpResponse::Found();
+    response.insert_header((header::LOCATION, authorize_url.as_str()));
+    for cookie in flows.start(req, &pending) {
+        response.cookie(cookie);
+    }
+    response.finish()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Steps 3 and 4 for either provider: the state checked against this browser's flows and
+/// claimed once, then the code exchanged. Returns the grant and the removal of the flow's cookie
+/// (to go out with the answer).
+pub async fn finish(
+    req: &HttpRequest,
+    params: CallbackParams,
+    spent_states: &SpentStates,
+    limit: &ExchangeLimit,
+    oauth: &OAuthFlow,
+    flows: &FlowCookies,
+    provider: Provider,
+) -> Result<(Grant, Option<Cookie<'static>>), FlowError> {
+    let invalid = |reason| FlowError::InvalidState { provider, reason };
+    // The flow this browser started with this state, from its cookie.
+    let (pending, spent_cookie) = match params.state.as_deref() {
+        Some(returned) if !returned.is_empty() => flows.take(req, returned),
+        _ => (None, None),
+    };
+
+    // The user refused, or the provider could not authorize: no code, no token request. Only
+    // for a flow this browser started: anyone can craft `?error=…&error_description=Call …` with
+    // a made-up state, and the app's origin must not display their words.
+    if let Some(error) = params.error {
+        if pending.is_none() {
+            return Err(invalid(
+                "This answer does not belong to a sign-in started in this browser.",
+            ));
+        }
+        return Err(FlowError::AuthorizationFailed {
+            provider,
+            error: provider_text(error),
+            description: params.error_description.map(provider_text),
+        });
+    }
+
+    if params.state.as_deref().is_none_or(str::is_empty) {
+        return Err(invalid(
+            "The answer did not say which sign-in it belongs to.",
+        ));
+    }
+    // A state this browser did not start means someone else created the request: abort, and
+    // never send the code anywhere.
+    let Some(pending) = pending else {
+        return Err(invalid(UNKNOWN_FLOW));
+    };
+    let Some(code) = params.code.filter(|code| !code.is_empty()) else {
+        return Err(FlowError::MissingCode(provider));
+    };
+    // An address that failed too many exchanges lately sends no more codes (each would cost a
+    // token request signed with the client secret). The slot is taken before the token request,
+    // so concurrent callbacks cannot all pass.
+    let attempt = match limit.client_of(req) {
+        Some(client) => Some(
+            limit
+                .begin(client)
+                .await
+                .ok_or(FlowError::TooManyFailedSignIns(provider))?,
+        ),
+        None => None,
+    };
+    // Each state is exchanged once, whatever arrives concurrently (a reload, a proxy retry): a
+    // second exchange of one code would make a provider following RFC 6749 §4.1.2 revoke the
+    // grant.
+    match spent_states.claim(&pending.state).await {
+        Ok(true) => {}
+        // No token request was made: not the client's failure.
+        Ok(false) => {
+            give_back(attempt).await;
+            return Err(invalid(UNKNOWN_FLOW));
+        }
+        Err(error) => {
+            give_back(attempt).await;
+            return Err(error.into());
+        }
+    }
+
+    // Step 4: code + PKCE verifier → tokens.
+    let grant = match oauth.exchange_code(code, pending).await {
+        Ok(grant) => grant,
+        Err(error) => {
+            // The provider's own trouble (down, slow) is not the client's failure.
+            if matches!(error, OAuthError::Unavailable(_)) {
+                give_back(attempt).await;
+            }
+            return Err(FlowError::Exchange(provider, error));
+        }
+    };
+    give_back(attempt).await;
+    Ok((grant, spent_cookie))
+}
+
+/// Gives an exchange's slot back (see `ExchangeLimit::begin`), if one was taken.
+async fn give_back(attempt: Option<exchange_limit::Attempt<'_>>) {
+    if let Some(attempt) = attempt {
+        attempt.give_back().await;
+    }
+}
+
+/// `response` with `cookie` (a flow cookie's removal) added. A cookie this crate built always
+/// fits in a header; if one ever did not, the flow's cookie stays until it expires (its state is
+/// spent already), which is worth a log line, not a failed sign-in.
+pub fn with_cookie(mut response: HttpResponse, cookie: Option<Cookie<'static>>) -> HttpResponse {
+    if let Some(cookie) = cookie {
+        if let Err(error) = response.add_cookie(&cookie) {
+            tracing::warn!(%error, "the flow's cookie could not be removed");
+        }
+    }
+    response
+}
+
+/// Provider text as the app shows and logs it: at most `MAX_PROVIDER_TEXT` bytes, control
+/// characters written out (`\n` as the two characters `\` `n`) so that no line of the log can be
+/// forged.
+fn provider_text(text: String) -> String {
+    let mut text = escape_control(&text).into_owned();
+    if text.len() > MAX_PROVIDER_TEXT {
+        let mut end = MAX_PROVIDER_TEXT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+/// Text from outside (a provider's error, an upstream message) made safe for a log line: control
+/// characters are written out (`\n` becomes the two characters `\` `n`), so no line can be
+/// forged or a terminal driven.
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_text_is_bounded_and_on_one_line() {
+        assert_eq!(
+            provider_text("a\nfake log line\r\u{1b}[31m".to_owned()),
+            "a\\nfake log line\\r\\u{1b}[31m"
+        );
+        let long = provider_text("é".repeat(400));
+        assert!(long.len() <= MAX_PROVIDER_TEXT + '…'.len_utf8());
+        assert!(long.ends_with('…'));
+    }
+}

@@ -1,0 +1,397 @@
+//! Rememberizer in an actix-web app in a few lines: [`Rememberizer`] holds what a connection
+//! needs, [`Rememberizer::session`] is the session middleware it runs under, its routes
+//! ([`Rememberizer::configure`]) run Steps 1 and 3–4, and the [`Connected`] extractor hands a
+//! handler the person's connection, with the typed API calls of Step 5.
+//!
+//! Everything the flow must withstand is here, not in the app: `state` and PKCE S256, the flow
+//! in an encrypted cookie of its own, each state exchanged once, the failed-exchange limit,
+//! timeouts on every call, a lenient token response, tokens server-side, refresh once per
+//! connection, and a session store that holds connected browsers only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::config::{PersistentSession, TtlExtensionPolicy};
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Payload;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use base64::Engine;
+use futures_util::future::LocalBoxFuture;
+use url::Url;
+
+use crate::api::{with_access_token, ApiError, CallError, Provider};
+use crate::auth::exchange_limit::{ExchangeLimit, TrustedProxies};
+use crate::auth::oauth::OAuthFlow;
+use crate::auth::pending_flows::{FlowCookies, SpentStates};
+use crate::auth::session::{SessionError, TypedSession};
+use crate::auth::session_store::MemorySessionStore;
+use crate::auth::tokens::{TokenError, TokenSet, TokenStore};
+use crate::auth::ConnectionId;
+use crate::connect::{begin, finish, with_cookie, CallbackParams, FlowError};
+use crate::http_client::{HttpClient, HttpSettings};
+use crate::rememberizer::{Account, ApiClient, Document, DocumentsQuery};
+
+/// Step 1's route: "Connect Rememberizer" links here.
+pub const START_ROUTE: &str = "/auth/rememberizer";
+/// Step 3's route: `app_base_url` + this is the redirect URI registered at Rememberizer.
+pub const CALLBACK_ROUTE: &str = "/auth/rememberizer/callback";
+/// Where the browser goes after connecting, unless [`Settings::after_connect`] says otherwise.
+pub const DEFAULT_AFTER_CONNECT: &str = "/dashboard";
+/// Connected sessions (and their tokens) end this long after their last use.
+const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// Connected browsers kept at most in memory (the least recently used make room).
+const MAX_CONNECTIONS: u64 = 100_000;
+
+/// What [`Rememberizer::new`] needs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The app's client id, from Rememberizer's Developer Hub.
+    pub client_id: String,
+    /// Its client secret (sent in the token request's body, never to the browser).
+    pub client_secret: String,
+    /// Rememberizer, e.g. `https://api.rememberizer.ai` (or a simulator).
+    pub base_url: Url,
+    /// The app's public origin; the redirect URI is this + [`CALLBACK_ROUTE`]. `https` here
+    /// makes every cookie `Secure`.
+    pub app_base_url: Url,
+    /// 64 bytes or more that sign and encrypt the cookies; `None`: random at each start (every
+    /// browser's session ends with the process).
+    pub session_key: Option<Vec<u8>>,
+    /// Where the browser goes after connecting (a path of this app).
+    pub after_connect: String,
+    /// The session cookie's name.
+    pub session_cookie: String,
+}
+
+impl Settings {
+    /// From the environment: `REMEMBERIZER_CLIENT_ID` and `REMEMBERIZER_CLIENT_SECRET`
+    /// (required), `REMEMBERIZER_BASE_URL` (default `https://api.rememberizer.ai`),
+    /// `APP_BASE_URL` (default `http://localhost:8080`), `SESSION_KEY` (base64 or hex, 64+
+    /// bytes; default random). An error names the variable, never its value.
+    pub fn from_env() -> Result<Self, SetupError> {
+        let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| var(name).ok_or(SetupError::Missing(name));
+        let url = |name: &'static str, default: &str| {
+            Url::parse(&var(name).unwrap_or_else(|| default.to_owned()))
+                .map_err(|_| SetupError::Invalid(name, "not a URL"))
+        };
+        Ok(Self {
+            client_id: required("REMEMBERIZER_CLIENT_ID")?.trim().to_owned(),
+            client_secret: required("REMEMBERIZER_CLIENT_SECRET")?,
+            base_url: url("REMEMBERIZER_BASE_URL", "https://api.rememberizer.ai")?,
+            app_base_url: url("APP_BASE_URL", "http://localhost:8080")?,
+            session_key: var("SESSION_KEY")
+                .map(|key| session_key(&key).map_err(|why| SetupError::Invalid("SESSION_KEY", why)))
+                .transpose()?,
+            after_connect: DEFAULT_AFTER_CONNECT.to_owned(),
+            session_cookie: "session".to_owned(),
+        })
+    }
+}
+
+/// `SESSION_KEY` as written: hex, or base64 (standard or URL-safe), of 64 bytes or more.
+pub fn session_key(value: &str) -> Result<Vec<u8>, &'static str> {
+    let value = value.trim();
+    let hex = (value.len().is_multiple_of(2) && value.bytes().all(|b| b.is_ascii_hexdigit())).then(
+        || {
+            (0..value.len())
+                .step_by(2)
+                .filter_map(|i| u8::from_str_radix(&value[i..i + 2], 16).ok())
+                .collect::<Vec<u8>>()
+        },
+    );
+    let decoded = hex
+        .or_else(|| base64::engine::general_purpose::STANDARD.decode(value).ok())
+        .or_else(|| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(value)
+                .ok()
+        })
+        .ok_or("expected hex or base64")?;
+    if decoded.len() < 64 {
+        return Err("at least 64 bytes are needed (try `openssl rand -base64 64`)");
+    }
+    Ok(decoded)
+}
+
+/// A setting that is missing or wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A required variable is not set.
+    #[error("{0} is required")]
+    Missing(&'static str),
+    /// A variable's value is not usable (the value is never repeated).
+    #[error("{0} is invalid: {1}")]
+    Invalid(&'static str, &'static str),
+    /// The HTTP client could not be built (no TLS roots, …).
+    #[error("the HTTP client could not be built")]
+    Http(#[source] reqwest::Error),
+}
+
+/// What a connection to Rememberizer needs, built once and shared by every worker (cheap to
+/// clone).
+#[derive(Clone)]
+pub struct Rememberizer(Arc<Inner>);
+
+struct Inner {
+    oauth: OAuthFlow,
+    flows: FlowCookies,
+    spent: SpentStates,
+    limit: ExchangeLimit,
+    tokens: TokenStore,
+    api: ApiClient,
+    sessions: MemorySessionStore,
+    key: Key,
+    https: bool,
+    after_connect: String,
+    session_cookie: String,
+}
+
+impl Rememberizer {
+    /// Reads [`Settings::from_env`] and builds.
+    pub fn from_env() -> Result<Self, SetupError> {
+        Self::new(Settings::from_env()?)
+    }
+
+    /// Builds the flow, the stores (in memory, bounded) and the API client.
+    pub fn new(settings: Settings) -> Result<Self, SetupError> {
+        let http = HttpClient::new(&HttpSettings::default()).map_err(SetupError::Http)?;
+        let endpoints =
+            crate::rememberizer::oauth_endpoints(&settings.base_url, &settings.app_base_url)
+                .map_err(|_| SetupError::Invalid("REMEMBERIZER_BASE_URL", "not a base URL"))?;
+        let key = match &settings.session_key {
+            Some(bytes) => Key::try_from(&bytes[..])
+                .map_err(|_| SetupError::Invalid("SESSION_KEY", "at least 64 bytes"))?,
+            None => Key::generate(),
+        };
+        let https = settings.app_base_url.scheme() == "https";
+        Ok(Self(Arc::new(Inner {
+            oauth: OAuthFlow::new(
+                endpoints,
+                &settings.client_id,
+                &secrecy::SecretString::from(settings.client_secret.clone()),
+                &["offline_access".to_owned()],
+                http.clone(),
+            ),
+            flows: FlowCookies::new(key.clone(), https, START_ROUTE),
+            spent: SpentStates::memory(),
+            limit: ExchangeLimit::new(TrustedProxies::default()),
+            tokens: TokenStore::memory(MAX_CONNECTIONS, SESSION_TTL),
+            api: ApiClient::new(http, &settings.base_url)
+                .map_err(|_| SetupError::Invalid("REMEMBERIZER_BASE_URL", "not a base URL"))?,
+            sessions: MemorySessionStore::new(MAX_CONNECTIONS),
+            key,
+            https,
+            after_connect: settings.after_connect,
+            session_cookie: settings.session_cookie,
+        })))
+    }
+
+    /// The session middleware the routes and [`Connected`] run under: an opaque key in an
+    /// encrypted cookie (`HttpOnly`, `SameSite=Lax` so that the browser sends it on the provider's
+    /// redirect back, `Secure` on https), the state server-side for connected browsers only.
+    pub fn session(&self) -> SessionMiddleware<MemorySessionStore> {
+        SessionMiddleware::builder(self.0.sessions.clone(), self.0.key.clone())
+            .cookie_name(self.0.session_cookie.clone())
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_secure(self.0.https)
+            .session_lifecycle(
+                PersistentSession::default()
+                    .session_ttl(actix_web::cookie::time::Duration::seconds(
+                        SESSION_TTL.as_secs() as i64,
+                    ))
+                    .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+            )
+            .build()
+    }
+
+    /// Registers [`START_ROUTE`] and [`CALLBACK_ROUTE`] (and shares `self` with [`Connected`]).
+    pub fn configure(&self, config: &mut web::ServiceConfig) {
+        config
+            .app_data(web::Data::new(self.clone()))
+            .route(START_ROUTE, web::get().to(start))
+            .route(CALLBACK_ROUTE, web::get().to(callback));
+    }
+}
+
+/// Step 1: to Rememberizer's authorize page.
+async fn start(req: HttpRequest, this: web::Data<Rememberizer>) -> HttpResponse {
+    begin(&req, &this.0.oauth, &this.0.flows)
+}
+
+/// Steps 3–4: the state checked and spent once, the code exchanged, the tokens kept
+/// server-side under a new session id.
+async fn callback(
+    req: HttpRequest,
+    params: web::Query<CallbackParams>,
+    this: web::Data<Rememberizer>,
+    session: TypedSession,
+) -> Result<HttpResponse, Error> {
+    let this = &this.0;
+    let (grant, cookie) = finish(
+        &req,
+        params.into_inner(),
+        &this.spent,
+        &this.limit,
+        &this.oauth,
+        &this.flows,
+        Provider::Rememberizer,
+    )
+    .await?;
+    let connection = this.tokens.insert(TokenSet::from_grant(grant)).await?;
+    if let Some(previous) = session.connection()? {
+        this.tokens.remove(&previous).await?;
+    }
+    session.start_connection(&connection)?;
+    let mut response = HttpResponse::SeeOther();
+    response.insert_header((header::LOCATION, this.after_connect.as_str()));
+    Ok(with_cookie(response.finish(), cookie))
+}
+
+/// The person's connection, for a handler: Step 5's calls, with the access token refreshed
+/// when it expires. A request that is not connected is answered [`Error::NotConnected`].
+pub struct Connected {
+    rememberizer: Rememberizer,
+    connection: ConnectionId,
+}
+
+impl FromRequest for Connected {
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let rememberizer = req.app_data::<web::Data<Rememberizer>>().cloned();
+        let connection = TypedSession::of(req).connection();
+        Box::pin(async move {
+            let rememberizer = rememberizer.ok_or(Error::NotConfigured)?;
+            let connection = connection?.ok_or(Error::NotConnected)?;
+            Ok(Connected {
+                rememberizer: Rememberizer::clone(&rememberizer),
+                connection,
+            })
+        })
+    }
+}
+
+impl Connected {
+    /// `GET /api/v1/account/`: who is connected.
+    pub async fn account(&self) -> Result<Account, Error> {
+        let api = &self.rememberizer.0.api;
+        self.call(|token| async move { api.account(&token).await })
+            .await
+    }
+
+    /// `GET /api/v1/documents/`: one page of the documents in the mementos the person shared.
+    pub async fn documents(&self, page: u32) -> Result<Vec<Document>, Error> {
+        let api = &self.rememberizer.0.api;
+        let query = DocumentsQuery {
+            page: page.max(1),
+            page_size: 50,
+            integration_type: None,
+        };
+        let query = &query;
+        let found = self
+            .call(|token| async move { api.documents(&token, query).await })
+            .await?;
+        Ok(found.results)
+    }
+
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T, Error>
+    where
+        F: Fn(crate::auth::tokens::AccessToken) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
+        let inner = &self.rememberizer.0;
+        with_access_token(&inner.tokens, &inner.oauth, &self.connection, call)
+            .await
+            .map_err(Error::from)
+    }
+}
+
+/// What went wrong, with a plain page of its own ([`ResponseError`]). To render your own, map
+/// it in an `ErrorHandlers` middleware, or match on it in the handler.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No connection in this browser's session.
+    #[error("not connected to Rememberizer")]
+    NotConnected,
+    /// [`Rememberizer::configure`] was not called for this app.
+    #[error("Rememberizer::configure was not called")]
+    NotConfigured,
+    /// The callback did not give a grant.
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+    /// The grant is gone or the tokens could not be had.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// A call to Rememberizer failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The session could not be read or written.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+impl Error {
+    /// The person's words for it, and the status.
+    fn said(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::NotConnected | Error::Token(TokenError::Reconnect) => (
+                StatusCode::FORBIDDEN,
+                "You are not connected to Rememberizer.",
+            ),
+            Error::Call(CallError::Token(TokenError::Reconnect)) => (
+                StatusCode::FORBIDDEN,
+                "Your connection to Rememberizer ended. Connect again.",
+            ),
+            Error::Flow(FlowError::TooManyFailedSignIns(_)) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins failed from your address lately. Wait ten minutes.",
+            ),
+            Error::Flow(FlowError::Exchange(..)) => (
+                StatusCode::BAD_GATEWAY,
+                "Rememberizer did not complete the sign-in. Try again.",
+            ),
+            Error::Flow(FlowError::AuthorizationFailed { .. }) => (
+                StatusCode::FORBIDDEN,
+                "Rememberizer was not connected.",
+            ),
+            Error::Flow(_) => (
+                StatusCode::BAD_REQUEST,
+                "This sign-in was not started in this browser, was already completed, or is too old.",
+            ),
+            Error::Call(_) | Error::Token(_) => (
+                StatusCode::BAD_GATEWAY,
+                "Rememberizer is not answering as it should. Try again.",
+            ),
+            Error::NotConfigured | Error::Session(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong here. Try again.",
+            ),
+        }
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        self.said().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, words) = self.said();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "Rememberizer request failed");
+        } else {
+            tracing::info!(error = %self, "Rememberizer request refused");
+        }
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(format!(
+                "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Rememberizer</title>\
+                 <p>{words}</p><p><a href=\"{START_ROUTE}\">Connect Rememberizer</a></p></html>"
+            ))
+    }
+}
