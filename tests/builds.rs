@@ -31,6 +31,20 @@ fn cargo(dir: &Path, args: &[&str]) -> Output {
         .expect("cargo runs")
 }
 
+/// `cargo COMMAND` in a scratch crate outside this workspace, offline, sharing one target
+/// directory between these builds (its lock file is this workspace's, copied in).
+fn cargo_scratch(crate_dir: &Path, command: &str) -> Output {
+    Command::new(env!("CARGO"))
+        .current_dir(crate_dir)
+        .args([command, "--offline", "--quiet", "--target-dir"])
+        .arg(scratch("recipe-target"))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("cargo runs")
+}
+
 fn assert_success(output: &Output, what: &str) {
     assert!(
         output.status.success(),
@@ -170,16 +184,7 @@ fn check_recipe(name: &str, recipe: &Recipe) -> Output {
         crate_dir.join("Cargo.lock"),
     )
     .expect("Cargo.lock");
-    let target = scratch("recipe-target");
-    Command::new(env!("CARGO"))
-        .current_dir(&crate_dir)
-        .args(["check", "--offline", "--quiet", "--target-dir"])
-        .arg(&target)
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .output()
-        .expect("cargo runs")
+    cargo_scratch(&crate_dir, "check")
 }
 
 fn readme() -> String {
@@ -243,15 +248,7 @@ fn build_example_crate(name: &str, dependencies: &[String]) -> Output {
         crate_dir.join("Cargo.lock"),
     )
     .expect("Cargo.lock");
-    Command::new(env!("CARGO"))
-        .current_dir(&crate_dir)
-        .args(["build", "--offline", "--quiet", "--target-dir"])
-        .arg(scratch("recipe-target"))
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .output()
-        .expect("cargo runs")
+    cargo_scratch(&crate_dir, "build")
 }
 
 #[test]
@@ -391,18 +388,8 @@ async fn the_readme_main_rs_builds_in_a_fresh_crate_and_connects() {
     .expect("lock");
     let target = scratch("recipe-target");
     let built = tokio::task::spawn_blocking({
-        let (crate_dir, target) = (crate_dir.clone(), target.clone());
-        move || {
-            Command::new(env!("CARGO"))
-                .current_dir(&crate_dir)
-                .args(["build", "--offline", "--quiet", "--target-dir"])
-                .arg(&target)
-                .env_remove("CARGO_TARGET_DIR")
-                .env_remove("CARGO_BUILD_TARGET_DIR")
-                .env_remove("RUSTFLAGS")
-                .output()
-                .expect("cargo runs")
-        }
+        let crate_dir = crate_dir.clone();
+        move || cargo_scratch(&crate_dir, "build")
     })
     .await
     .expect("the build");

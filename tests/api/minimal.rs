@@ -269,8 +269,22 @@ async fn start_flow(client: &reqwest::Client, app: &Minimal) -> (Url, String) {
     (Url::parse(location(&start)).expect("authorize URL"), cookie)
 }
 
-async fn spawn_against(base_url: &str) -> Minimal {
+/// This test's simulator, and the example in real mode against it.
+async fn spawn_with_simulator() -> (simulators::rememberizer::Simulator, Minimal) {
     let port = free_port();
+    let simulator = start_simulator(
+        &format!("http://127.0.0.1:{port}"),
+        SimulatorConfig::default(),
+    );
+    let app = spawn_on(port, simulator.base_url().as_str()).await;
+    (simulator, app)
+}
+
+async fn spawn_against(base_url: &str) -> Minimal {
+    spawn_on(free_port(), base_url).await
+}
+
+async fn spawn_on(port: u16, base_url: &str) -> Minimal {
     spawn_minimal(
         port,
         &[
@@ -284,20 +298,7 @@ async fn spawn_against(base_url: &str) -> Minimal {
 
 #[tokio::test]
 async fn a_callback_replayed_with_the_old_cookie_makes_no_second_code_exchange() {
-    let port = free_port();
-    let simulator = start_simulator(
-        &format!("http://127.0.0.1:{port}"),
-        SimulatorConfig::default(),
-    );
-    let app = spawn_minimal(
-        port,
-        &[
-            ("REMEMBERIZER_CLIENT_ID", CLIENT_ID.to_owned()),
-            ("REMEMBERIZER_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
-            ("REMEMBERIZER_BASE_URL", simulator.base_url().to_string()),
-        ],
-    )
-    .await;
+    let (simulator, app) = spawn_with_simulator().await;
     let client = cookieless();
     let (authorize, old_cookie) = start_flow(&client, &app).await;
     let callback = consent_with(&client, &authorize, &[1, 2, 3], true).await;
@@ -358,11 +359,7 @@ async fn a_token_response_without_token_type_connects() {
 
 #[tokio::test]
 async fn a_token_endpoint_that_hangs_gives_an_error_page_within_20_seconds() {
-    let port = free_port();
-    let simulator = start_simulator(
-        &format!("http://127.0.0.1:{port}"),
-        SimulatorConfig::default(),
-    );
+    let (simulator, app) = spawn_with_simulator().await;
     simulator.handle().set_fault(
         "/api/v1/auth/oauth2/token/",
         simulators::Fault {
@@ -370,15 +367,6 @@ async fn a_token_endpoint_that_hangs_gives_an_error_page_within_20_seconds() {
             ..simulators::Fault::default()
         },
     );
-    let app = spawn_minimal(
-        port,
-        &[
-            ("REMEMBERIZER_CLIENT_ID", CLIENT_ID.to_owned()),
-            ("REMEMBERIZER_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
-            ("REMEMBERIZER_BASE_URL", simulator.base_url().to_string()),
-        ],
-    )
-    .await;
     let client = browser();
     let start = client
         .get(format!("{}/auth/rememberizer", app.address))
