@@ -17,6 +17,7 @@ pub mod demo;
 pub mod errors;
 pub mod llm;
 pub mod memoram;
+pub mod provider;
 pub mod redis_store;
 pub mod routes;
 pub mod startup;

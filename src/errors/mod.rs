@@ -12,11 +12,12 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::api::{ApiError, Provider};
+use crate::api::ApiError;
 use crate::auth::oauth::OAuthError;
 use crate::auth::session::SessionError;
 use crate::auth::tokens::TokenError;
 use crate::auth::StoreError;
+use crate::provider::Provider;
 use crate::templates::Templates;
 
 mod render;
@@ -84,29 +85,25 @@ pub enum AppError {
     Internal(&'static str),
 }
 
-/// A callback's failure, as this app's pages say it.
-impl From<actix_rememberizer::connect::FlowError> for AppError {
-    fn from(error: actix_rememberizer::connect::FlowError) -> Self {
+impl AppError {
+    /// A callback's failure (`provider`'s), as this app's pages say it.
+    pub fn flow(provider: Provider, error: actix_rememberizer::connect::FlowError) -> Self {
         use actix_rememberizer::connect::FlowError;
         match error {
-            FlowError::InvalidState { provider, reason } => {
-                AppError::InvalidState { provider, reason }
+            FlowError::InvalidState(reason) => AppError::InvalidState { provider, reason },
+            FlowError::AuthorizationFailed { error, description } => {
+                AppError::AuthorizationFailed {
+                    provider,
+                    error,
+                    description,
+                }
             }
-            FlowError::AuthorizationFailed {
-                provider,
-                error,
-                description,
-            } => AppError::AuthorizationFailed {
-                provider,
-                error,
-                description,
-            },
-            FlowError::MissingCode(provider) => AppError::BadRequest(format!(
+            FlowError::MissingCode => AppError::BadRequest(format!(
                 "The answer from {} carried no authorization code. Start again to connect.",
                 provider.name()
             )),
-            FlowError::TooManyFailedSignIns(provider) => AppError::TooManyFailedSignIns(provider),
-            FlowError::Exchange(provider, error) => AppError::Exchange(provider, error),
+            FlowError::TooManyFailedSignIns => AppError::TooManyFailedSignIns(provider),
+            FlowError::Exchange(error) => AppError::Exchange(provider, error),
             FlowError::Store(error) => AppError::Store(error),
         }
     }

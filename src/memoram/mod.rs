@@ -26,11 +26,15 @@ use url::Url;
 use crate::api::{decode, send_bearer, ApiError};
 use crate::auth::oauth::{join, Endpoints, OAuthFlow};
 use crate::auth::pending_flows::FlowCookies;
+use crate::auth::session::Slot;
 use crate::http_client::HttpClient;
 pub use access::AccessState;
 use cipher::ContentCipher;
 use connections::{MemoramConnections, UserKeys};
 use developer_token::DeveloperTokens;
+
+/// Where a browser's Memoram connection is kept in its session.
+pub const SESSION_SLOT: Slot = Slot::new("memoram_connection_id");
 pub use member::{within, Member, MemberError, Opened};
 pub use models::*;
 

@@ -8,9 +8,9 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tera::Context;
 
-use crate::api::Provider;
 use crate::errors::AppError;
 use crate::memoram::MemberError;
+use crate::provider::Provider;
 use crate::rememberizer::{DataSource, Found, SearchHit, SearchQuery};
 use crate::routes::answer_stream::{answer_page, OwnedPassage};
 use crate::routes::dashboard::{integration_label, DocumentRow};

@@ -6,12 +6,13 @@ use actix_rememberizer::connect::{begin, finish, with_cookie, CallbackParams};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::api::Provider;
 use crate::auth::session::TypedSession;
 use crate::auth::tokens::TokenSet;
 use crate::errors::AppError;
+use crate::provider::Provider;
 use crate::routes::see_other;
 use crate::state::AppState;
+use crate::{memoram, rememberizer};
 
 /// Step 1's route: starts a flow.
 pub const START_ROUTE: &str = Provider::Rememberizer.connect_route();
@@ -38,14 +39,14 @@ pub async fn callback(
         &state.exchange_limit,
         &state.oauth,
         &state.flows,
-        Provider::Rememberizer,
     )
-    .await?;
+    .await
+    .map_err(|error| AppError::flow(Provider::Rememberizer, error))?;
     let connection = state.tokens.insert(TokenSet::from_grant(grant)).await?;
-    if let Some(previous) = session.connection()? {
+    if let Some(previous) = session.connection(rememberizer::SESSION_SLOT)? {
         state.end_connection(&previous).await?;
     }
-    session.start_connection(&connection)?;
+    session.start_connection(rememberizer::SESSION_SLOT, &connection)?;
     // 303 so the code and state leave the address bar (and the history entry is a clean GET).
     Ok(with_cookie(see_other("/dashboard"), spent_cookie))
 }
@@ -104,18 +105,20 @@ async fn end_connections(
 ) -> Result<HttpResponse, AppError> {
     form.check(&session)?;
     if provider != Some(Provider::Memoram) {
-        if let Some(connection) = session.connection()? {
+        if let Some(connection) = session.connection(rememberizer::SESSION_SLOT)? {
             state.end_connection(&connection).await?;
         }
     }
     if provider != Some(Provider::Rememberizer) {
-        if let (Some(memoram), Some(id)) = (&state.memoram, session.memoram_connection()?) {
+        if let (Some(memoram), Some(id)) =
+            (&state.memoram, session.connection(memoram::SESSION_SLOT)?)
+        {
             memoram.connections.remove(&id).await?;
         }
     }
     match provider {
-        Some(Provider::Rememberizer) => session.disconnect_rememberizer()?,
-        Some(Provider::Memoram) => session.disconnect_memoram()?,
+        Some(Provider::Rememberizer) => session.disconnect(rememberizer::SESSION_SLOT),
+        Some(Provider::Memoram) => session.disconnect(memoram::SESSION_SLOT),
         None => session.log_out(),
     }
     Ok(see_other("/"))

@@ -19,6 +19,7 @@ use crate::errors::AppError;
 use crate::memoram::connections::MemoramConnection;
 use crate::memoram::{Member, MemberError};
 use crate::state::AppState;
+use crate::{memoram, rememberizer};
 
 /// Where Memoram's waiting page is.
 pub const MEMORAM_ACCESS_ROUTE: &str = "/memoram/access";
@@ -34,7 +35,7 @@ impl FromRequest for RememberizerUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = TypedSession::of(req);
-        std::future::ready(match session.connection() {
+        std::future::ready(match session.connection(rememberizer::SESSION_SLOT) {
             Ok(Some(connection)) => Ok(Self {
                 connection,
                 session,
@@ -62,7 +63,7 @@ impl FromRequest for MemoramUser {
             let state = state.ok_or(AppError::NotFound)?;
             let memoram = state.memoram()?;
             let id = session
-                .memoram_connection()?
+                .connection(memoram::SESSION_SLOT)?
                 .ok_or(AppError::SeeOther("/"))?;
             let connection = memoram
                 .connections

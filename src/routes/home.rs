@@ -8,6 +8,7 @@ use crate::memoram::{AccessState, MemberError};
 use crate::routes::signed_in;
 use crate::state::AppState;
 use crate::templates::Templates;
+use crate::{memoram, rememberizer};
 
 /// `GET /`: what the app does, and each provider's state: a "Connect …" button, or the account
 /// (Rememberizer) and the access state (Memoram) with a "Disconnect" button.
@@ -18,7 +19,7 @@ pub async fn home(
 ) -> Result<HttpResponse, AppError> {
     let mut context = Context::new();
     let mut connected = false;
-    if let Some(connection) = session.connection()? {
+    if let Some(connection) = session.connection(rememberizer::SESSION_SLOT)? {
         connected = true;
         context.insert("rememberizer_connected", &true);
         let api = &state.api;
@@ -42,7 +43,7 @@ pub async fn home(
     }
     if let Some(memoram) = &state.memoram {
         context.insert("memoram_offered", &true);
-        if let Some(id) = session.memoram_connection()? {
+        if let Some(id) = session.connection(memoram::SESSION_SLOT)? {
             // The store's word, not the session's: a connection it forgot is not shown.
             if let Some(mut connection) = memoram.connections.get(&id).await? {
                 connected = true;

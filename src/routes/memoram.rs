@@ -5,10 +5,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use tera::Context;
 
-use crate::api::{ApiError, Provider};
+use crate::api::ApiError;
 use crate::auth::session::TypedSession;
 use crate::errors::AppError;
+use crate::memoram;
 use crate::memoram::AccessState;
+use crate::provider::Provider;
 use crate::routes::auth::CsrfForm;
 use crate::routes::guards::{MemoramUser, MEMORAM_ACCESS_ROUTE};
 use crate::routes::see_other;
@@ -66,16 +68,16 @@ pub async fn callback(
         &state.exchange_limit,
         &memoram.oauth,
         &memoram.flows,
-        Provider::Memoram,
     )
-    .await?;
+    .await
+    .map_err(|error| AppError::flow(Provider::Memoram, error))?;
     // Nothing is connected without it: the connection is made of this key.
     let memory_key = grant.memory_key.ok_or(AppError::NoMemoryKey)?;
     let (id, requested) = memoram.connect(&memory_key).await?;
-    if let Some(previous) = session.memoram_connection()? {
+    if let Some(previous) = session.connection(memoram::SESSION_SLOT)? {
         memoram.connections.remove(&previous).await?;
     }
-    session.start_memoram_connection(&id)?;
+    session.start_connection(memoram::SESSION_SLOT, &id)?;
     match requested {
         Ok(()) => {}
         // The app's own credentials are refused: a page that says so, not an invitation to

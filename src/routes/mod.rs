@@ -16,6 +16,7 @@ pub mod memories;
 pub mod memorize;
 pub mod memory_form;
 
+use crate::rememberizer;
 use actix_web::http::header;
 use actix_web::HttpResponse;
 
@@ -72,8 +73,8 @@ pub fn signed_in(
         context,
         &session.csrf_token()?,
         &Nav {
-            rememberizer: session.connection()?.is_some(),
-            memoram: session.memoram_connection()?.is_some(),
+            rememberizer: session.connection(rememberizer::SESSION_SLOT)?.is_some(),
+            memoram: session.connection(crate::memoram::SESSION_SLOT)?.is_some(),
         },
     );
     Ok(())

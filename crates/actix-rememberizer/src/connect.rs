@@ -1,4 +1,4 @@
-//! Steps 1 and 3–4 of the flow as actix-web handlers use them, for either provider: [`begin`]
+//! Steps 1 and 3–4 of the flow as actix-web handlers use them, for any provider: [`begin`]
 //! sends the browser to the authorize page with its flow in a cookie of its own; [`finish`]
 //! checks the callback's `state` against this browser's flows, spends it once, keeps the
 //! failed-exchange limit and exchanges the code. Written once: an app's callback (and this
@@ -9,7 +9,6 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::api::Provider;
 use crate::auth::exchange_limit::{self, ExchangeLimit};
 use crate::auth::oauth::{Grant, OAuthError, OAuthFlow};
 use crate::auth::pending_flows::{FlowCookies, SpentStates};
@@ -20,18 +19,14 @@ use crate::auth::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum FlowError {
     /// The `state` is missing, unknown to this browser, used or expired: no token request.
-    #[error("the callback's state is not valid for this browser: {reason}")]
-    InvalidState {
-        /// Whose callback it was.
-        provider: Provider,
+    #[error("the callback's state is not valid for this browser: {0}")]
+    InvalidState(
         /// What the person is told.
-        reason: &'static str,
-    },
+        &'static str,
+    ),
     /// The provider sent `error=…` (the person declined, or it could not authorize).
     #[error("the authorization request ended with error {error}")]
     AuthorizationFailed {
-        /// Whose callback it was.
-        provider: Provider,
         /// The provider's `error`, bounded and on one line.
         error: String,
         /// The provider's `error_description`, likewise.
@@ -39,13 +34,13 @@ pub enum FlowError {
     },
     /// A callback of a flow this browser started, without a code.
     #[error("the callback carried no authorization code")]
-    MissingCode(Provider),
+    MissingCode,
     /// Too many failed exchanges from this client lately: no token request.
     #[error("too many failed sign-ins from this address")]
-    TooManyFailedSignIns(Provider),
+    TooManyFailedSignIns,
     /// The code exchange (Step 4) failed.
     #[error("the code exchange failed")]
-    Exchange(Provider, #[source] OAuthError),
+    Exchange(#[source] OAuthError),
     /// The store of spent states failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -90,9 +85,8 @@ pub async fn finish(
     limit: &ExchangeLimit,
     oauth: &OAuthFlow,
     flows: &FlowCookies,
-    provider: Provider,
 ) -> Result<(Grant, Option<Cookie<'static>>), FlowError> {
-    let invalid = |reason| FlowError::InvalidState { provider, reason };
+    let invalid = FlowError::InvalidState;
     // The flow this browser started with this state, from its cookie.
     let (pending, spent_cookie) = match params.state.as_deref() {
         Some(returned) if !returned.is_empty() => flows.take(req, returned),
@@ -109,7 +103,6 @@ pub async fn finish(
             ));
         }
         return Err(FlowError::AuthorizationFailed {
-            provider,
             error: provider_text(error),
             description: params.error_description.map(provider_text),
         });
@@ -126,7 +119,7 @@ pub async fn finish(
         return Err(invalid(UNKNOWN_FLOW));
     };
     let Some(code) = params.code.filter(|code| !code.is_empty()) else {
-        return Err(FlowError::MissingCode(provider));
+        return Err(FlowError::MissingCode);
     };
     // An address that failed too many exchanges lately sends no more codes (each would cost a
     // token request signed with the client secret). The slot is taken before the token request,
@@ -136,7 +129,7 @@ pub async fn finish(
             limit
                 .begin(client)
                 .await
-                .ok_or(FlowError::TooManyFailedSignIns(provider))?,
+                .ok_or(FlowError::TooManyFailedSignIns)?,
         ),
         None => None,
     };
@@ -164,7 +157,7 @@ pub async fn finish(
             if matches!(error, OAuthError::Unavailable(_)) {
                 give_back(attempt).await;
             }
-            return Err(FlowError::Exchange(provider, error));
+            return Err(FlowError::Exchange(error));
         }
     };
     give_back(attempt).await;

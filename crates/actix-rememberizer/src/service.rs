@@ -21,7 +21,7 @@ use base64::Engine;
 use futures_util::future::LocalBoxFuture;
 use url::Url;
 
-use crate::api::{with_access_token, ApiError, CallError, Provider};
+use crate::api::{with_access_token, ApiError, CallError};
 use crate::auth::exchange_limit::{ExchangeLimit, TrustedProxies};
 use crate::auth::oauth::OAuthFlow;
 use crate::auth::pending_flows::{FlowCookies, SpentStates};
@@ -31,7 +31,7 @@ use crate::auth::tokens::{TokenError, TokenSet, TokenStore};
 use crate::auth::ConnectionId;
 use crate::connect::{begin, finish, with_cookie, CallbackParams, FlowError};
 use crate::http_client::{HttpClient, HttpSettings};
-use crate::rememberizer::{Account, ApiClient, Document, DocumentsQuery};
+use crate::rememberizer::{Account, ApiClient, Document, DocumentsQuery, SESSION_SLOT};
 
 /// Step 1's route: "Connect Rememberizer" links here.
 pub const START_ROUTE: &str = "/auth/rememberizer";
@@ -238,14 +238,13 @@ async fn callback(
         &this.limit,
         &this.oauth,
         &this.flows,
-        Provider::Rememberizer,
     )
     .await?;
     let connection = this.tokens.insert(TokenSet::from_grant(grant)).await?;
-    if let Some(previous) = session.connection()? {
+    if let Some(previous) = session.connection(SESSION_SLOT)? {
         this.tokens.remove(&previous).await?;
     }
-    session.start_connection(&connection)?;
+    session.start_connection(SESSION_SLOT, &connection)?;
     let mut response = HttpResponse::SeeOther();
     response.insert_header((header::LOCATION, this.after_connect.as_str()));
     Ok(with_cookie(response.finish(), cookie))
@@ -264,7 +263,7 @@ impl FromRequest for Connected {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let rememberizer = req.app_data::<web::Data<Rememberizer>>().cloned();
-        let connection = TypedSession::of(req).connection();
+        let connection = TypedSession::of(req).connection(SESSION_SLOT);
         Box::pin(async move {
             let rememberizer = rememberizer.ok_or(Error::NotConfigured)?;
             let connection = connection?.ok_or(Error::NotConnected)?;
@@ -347,7 +346,7 @@ impl Error {
                 StatusCode::FORBIDDEN,
                 "Your connection to Rememberizer ended. Connect again.",
             ),
-            Error::Flow(FlowError::TooManyFailedSignIns(_)) => (
+            Error::Flow(FlowError::TooManyFailedSignIns) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many sign-ins failed from your address lately. Wait ten minutes.",
             ),

@@ -14,6 +14,7 @@ use url::Url;
 pub use crate::api::ApiError;
 use crate::api::{decode, send_bearer};
 use crate::auth::oauth::{join, Endpoints};
+use crate::auth::session::Slot;
 use crate::auth::tokens::AccessToken;
 use crate::http_client::HttpClient;
 pub use models::*;
@@ -22,6 +23,9 @@ pub use models::*;
 /// apps").
 const AUTHORIZE_PATH: &str = "api/v1/auth/oauth2/authorize/";
 const TOKEN_PATH: &str = "api/v1/auth/oauth2/token/";
+/// Where a browser's Rememberizer connection is kept in its session.
+pub const SESSION_SLOT: Slot = Slot::new("connection_id");
+
 /// Where Rememberizer sends the browser back (Step 3), relative to `APP_BASE_URL`.
 pub const CALLBACK_PATH: &str = "auth/rememberizer/callback";
 
