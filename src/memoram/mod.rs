@@ -33,6 +33,9 @@ use cipher::ContentCipher;
 use connections::{MemoramConnections, UserKeys};
 use developer_token::DeveloperTokens;
 
+/// The token response's field that carries the user's memory key ("Quickstart", step 5).
+pub const MEMORY_KEY: &str = "memory_key";
+
 /// Where a browser's Memoram connection is kept in its session.
 pub const SESSION_SLOT: Slot = Slot::new("memoram_connection_id");
 pub use member::{within, Member, MemberError, Opened};

@@ -61,7 +61,7 @@ pub async fn callback(
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
     let memoram = state.memoram()?;
-    let (grant, spent_cookie) = finish(
+    let (mut grant, spent_cookie) = finish(
         &req,
         params.into_inner(),
         &state.spent_states,
@@ -72,7 +72,9 @@ pub async fn callback(
     .await
     .map_err(|error| AppError::flow(Provider::Memoram, error))?;
     // Nothing is connected without it: the connection is made of this key.
-    let memory_key = grant.memory_key.ok_or(AppError::NoMemoryKey)?;
+    let memory_key = grant
+        .take_extra(memoram::MEMORY_KEY)
+        .ok_or(AppError::NoMemoryKey)?;
     let (id, requested) = memoram.connect(&memory_key).await?;
     if let Some(previous) = session.connection(memoram::SESSION_SLOT)? {
         memoram.connections.remove(&previous).await?;

@@ -1,6 +1,6 @@
-//! What both providers' API clients share: the one function that sends a bearer call and reads
-//! the status, and the errors it means. Each provider's client (`rememberizer::ApiClient`,
-//! `memoram::MemoramClient`) builds its URLs and bodies and calls [`send_bearer`].
+//! What any provider's API client needs: the one function that sends a bearer call and reads
+//! the status, and the errors it means. A provider's client (`rememberizer::ApiClient`) builds
+//! its URLs and bodies and calls [`send_bearer`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,7 +131,7 @@ pub async fn send_bearer(
 }
 
 /// Sends `request` and reads the status: the body of a 2xx answer, or the error the status
-/// means (also for calls that carry no bearer token, such as Memoram's `/auth/token`).
+/// means (also for calls that carry no bearer token).
 pub async fn send(http: &HttpClient, request: RequestBuilder) -> Result<Vec<u8>, ApiError> {
     let response = http.send(request).await.map_err(|e| match e {
         HttpError::Timeout => ApiError::Timeout,

@@ -1,10 +1,10 @@
-//! The machinery both providers share, written once: the OAuth 2.0 authorization-code flow
+//! The machinery any OAuth provider's client side needs, written once: the OAuth 2.0 authorization-code flow
 //! (`oauth`), the flows between Step 1 and Step 3 (`pending_flows`), the server-side token store
 //! (`tokens`) and the renewal primitive behind it (`single_flight`), and the session and its
 //! store (`session`, `session_store`). Every store here keeps its data in this process's memory;
 //! a store shared by several instances plugs in through a trait (the app's Redis ones are in
 //! `redis_store`, which nothing here needs).
-//! What is particular to a provider lives in its own folder (`rememberizer`, `memoram`).
+//! What is particular to a provider lives in its own module (`rememberizer`).
 
 pub mod exchange_limit;
 pub mod oauth;
@@ -21,7 +21,7 @@ use std::time::Duration;
 use rand::distributions::{Alphanumeric, DistString};
 
 /// A random id naming one connection (one successful code exchange) in a provider's store: the
-/// session holds it, the store maps it to tokens (Rememberizer) or keys (Memoram).
+/// session holds it, the store maps it to what the connection holds (tokens).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ConnectionId(String);
 

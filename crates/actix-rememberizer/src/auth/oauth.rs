@@ -1,10 +1,10 @@
 //! The OAuth 2.0 authorization-code flow, client side, in one place, for every provider.
 //!
 //! Rememberizer's "Authorizing Rememberizer apps" doc has five steps; each is named below where it
-//! happens. Memoram's user authorization is the same grant ("standard OAuth 2.0"), with its
-//! `memory_key` in the token response. What differs per provider (endpoint URLs, the client
+//! happens. Another provider's authorization-code grant runs through the same code: what its token
+//! response adds (a provider-specific key, say) is kept in [`Grant::extra`]. What differs per provider (endpoint URLs, the client
 //! authentication method, the callback path) is an [`Endpoints`] value built by the provider's
-//! module (`rememberizer::oauth_endpoints`, `memoram::oauth_endpoints`).
+//! module (`rememberizer::oauth_endpoints`).
 //!
 //! - Step 1: [`OAuthFlow::start`] builds the authorize URL (state + PKCE) — `routes::auth::start`.
 //! - Step 2: the user consents on the provider's page (nothing to do here).
@@ -65,8 +65,7 @@ type Client = oauth2::Client<
 /// the API answers 401, and refreshed once). The crate stays in charge of the exchange itself:
 /// its `Client` is generic over this type.
 ///
-/// Memoram's token endpoint adds the user's `memory_key` (its "Quickstart", step 5), read here
-/// and absent for Rememberizer.
+/// Fields a provider adds to the standard ones are kept, as secrets ([`Grant::extra`]).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct LenientTokenResponse {
     access_token: AccessToken,
@@ -78,15 +77,15 @@ pub struct LenientTokenResponse {
     refresh_token: Option<RefreshToken>,
     #[serde(default, rename = "scope", deserialize_with = "space_delimited")]
     scopes: Option<Vec<Scope>>,
-    /// Memoram only. A `String` inside `Redacted` so that `Debug` never shows it.
-    #[serde(default)]
-    memory_key: Option<Redacted>,
+    /// Whatever else the provider sent, inside `Redacted` so that `Debug` never shows it.
+    #[serde(flatten)]
+    extra: std::collections::HashMap<String, Redacted>,
 }
 
-/// A secret string in a serde type that must derive `Debug`.
+/// A secret value in a serde type that must derive `Debug`.
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(transparent)]
-pub struct Redacted(String);
+pub struct Redacted(serde_json::Value);
 
 impl std::fmt::Debug for Redacted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -173,14 +172,24 @@ pub struct Endpoints {
     pub secret_in_body: bool,
 }
 
-/// What Step 4 (or a refresh) yields: the tokens, checked, with Memoram's `memory_key` if sent.
+/// What Step 4 (or a refresh) yields: the tokens, checked, and the response's other fields.
 pub struct Grant {
+    /// The bearer token for the API.
     pub access_token: SecretString,
     /// `None` in a refresh response means "keep using the one you have" (already applied here).
     pub refresh_token: Option<SecretString>,
     /// `None` when the provider did not say.
     pub expires_in: Option<Duration>,
-    pub memory_key: Option<SecretString>,
+    /// The token response's non-empty string fields beyond the standard ones (a provider's own
+    /// key, say), kept as secrets: nothing here is ever logged.
+    pub extra: std::collections::HashMap<String, SecretString>,
+}
+
+impl Grant {
+    /// Takes the extra field `name` out of the grant (see [`Grant::extra`]).
+    pub fn take_extra(&mut self, name: &str) -> Option<SecretString> {
+        self.extra.remove(name)
+    }
 }
 
 /// What the app must remember between Step 1 and Step 3, server-side, for this browser only.
@@ -338,10 +347,16 @@ fn grant(
         access_token: SecretString::from(access_token.clone()),
         refresh_token,
         expires_in: response.expires_in(),
-        memory_key: response
-            .memory_key
-            .filter(|key| !key.0.is_empty())
-            .map(|key| SecretString::from(key.0)),
+        extra: response
+            .extra
+            .into_iter()
+            .filter_map(|(name, value)| match value.0 {
+                serde_json::Value::String(text) if !text.is_empty() => {
+                    Some((name, SecretString::from(text)))
+                }
+                _ => None,
+            })
+            .collect(),
     })
 }
 
@@ -457,7 +472,7 @@ mod tests {
         assert_eq!(minimal.expires_in(), None);
         let tokens = grant(minimal, None).expect("a minimal response is accepted");
         assert!(tokens.refresh_token.is_some());
-        assert!(tokens.memory_key.is_none());
+        assert!(tokens.extra.is_empty());
     }
 
     #[test]
@@ -478,15 +493,19 @@ mod tests {
     }
 
     #[test]
-    fn memorams_memory_key_is_read_and_never_debug_printed() {
-        let json = r#"{"access_token":"a","token_type":"Bearer","memory_key":"mk_secret"}"#;
+    fn a_providers_extra_field_is_read_and_never_debug_printed() {
+        // Memoram's token response adds the user's `memory_key` (its "Quickstart", step 5).
+        let json = r#"{"access_token":"a","token_type":"Bearer","memory_key":"mk_secret","n":7}"#;
         let parsed = response(json);
         assert!(!format!("{parsed:?}").contains("mk_secret"));
-        let tokens = grant(parsed, None).expect("valid");
+        let mut tokens = grant(parsed, None).expect("valid");
         assert_eq!(
-            tokens.memory_key.map(|k| k.expose_secret().to_owned()),
+            tokens
+                .take_extra("memory_key")
+                .map(|k| k.expose_secret().to_owned()),
             Some("mk_secret".to_owned())
         );
+        assert!(tokens.extra.is_empty(), "not a string: not kept");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! One renewal at a time, shared by everyone who needs it: the primitive behind both the
-//! Rememberizer token refresh (`tokens`) and Memoram's developer token
-//! (`memoram::developer_token`).
+//! One renewal at a time, shared by everyone who needs it: the primitive behind the token
+//! refresh (`tokens`), and behind any other credential an app renews (the app's Memoram
+//! developer token uses it).
 //!
 //! - **One flight per key.** A renewal runs as a task of its own; every caller that needs it while
 //!   it runs awaits the same one. Once started it runs to its end even if every caller is gone (a

@@ -65,7 +65,7 @@ impl TokenSet {
         }
     }
 
-    /// What Step 4 or a refresh yielded (Memoram's `memory_key` is kept elsewhere).
+    /// What Step 4 or a refresh yielded (its extra fields are the caller's business).
     pub fn from_grant(grant: Grant) -> Self {
         Self::new(grant.access_token, grant.refresh_token, grant.expires_in)
     }
