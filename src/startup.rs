@@ -4,9 +4,7 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_session::config::{PersistentSession, TtlExtensionPolicy};
-use actix_session::SessionMiddleware;
-use actix_web::cookie::{Key, SameSite};
+use actix_web::cookie::Key;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
@@ -18,7 +16,8 @@ use url::Url;
 use crate::auth::exchange_limit::ExchangeLimit;
 use crate::auth::oauth::{self, OAuthFlow};
 use crate::auth::pending_flows::{FlowCookies, SpentStates};
-use crate::auth::session_store::{GoneSessions, MemorySessionStore};
+use crate::auth::session_cookie::{session_middleware, SessionCookie};
+use crate::auth::session_store::MemorySessionStore;
 use crate::auth::tokens::TokenStore;
 use crate::config::SessionStoreKind;
 use crate::config::{MemoramSettings, Settings};
@@ -45,6 +44,8 @@ use crate::telemetry::{self, RequestSpan};
 use crate::templates::Templates;
 
 pub const SESSION_COOKIE: &str = "ttm_session";
+/// The flow cookies' names start with this (`pending_flows`).
+pub const FLOW_COOKIE_PREFIX: &str = "ttm_flow_";
 /// Sessions (and the connection they hold) end this long after their last change.
 pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Bounds of the in-memory stores: beyond this, the least recently used sessions are evicted
@@ -156,7 +157,8 @@ impl Application {
                 &settings.scopes,
                 http.clone(),
             ),
-            flows: FlowCookies::new(session_key.clone(), https, auth::START_ROUTE),
+            flows: FlowCookies::new(session_key.clone(), https, auth::START_ROUTE)
+                .named(FLOW_COOKIE_PREFIX),
             spent_states,
             exchange_limit: ExchangeLimit::new(settings.trusted_proxies.clone()),
             api: ApiClient::new(http, &settings.provider_url)?,
@@ -248,7 +250,8 @@ fn memoram_state(
             &memoram.scopes,
             http.clone(),
         ),
-        flows: FlowCookies::new(session_key.clone(), https, memoram::START_ROUTE),
+        flows: FlowCookies::new(session_key.clone(), https, memoram::START_ROUTE)
+            .named(FLOW_COOKIE_PREFIX),
         client: MemoramClient::new(
             http.clone(),
             memoram.base_url.clone(),
@@ -300,10 +303,13 @@ fn run(
                     .wrap(session_middleware(
                         session_store.clone(),
                         session_key.clone(),
-                        https,
+                        &SessionCookie {
+                            name: SESSION_COOKIE.to_owned(),
+                            secure: https,
+                            ttl: SESSION_TTL,
+                        },
                     ))
                     .wrap(from_fn(session_store_unavailable))
-                    .wrap(from_fn(keep_cookie_when_session_gone))
                     .route("/", web::get().to(home::home))
                     .route(auth::START_ROUTE, web::get().to(auth::start))
                     .route(auth::CALLBACK_ROUTE, web::get().to(auth::callback))
@@ -367,30 +373,6 @@ fn run(
     Ok(server)
 }
 
-/// The session cookie: an opaque random key (signed and encrypted), the state server-side.
-fn session_middleware(
-    store: SessionBackend,
-    key: Key,
-    https: bool,
-) -> SessionMiddleware<SessionBackend> {
-    SessionMiddleware::builder(store, key)
-        .cookie_name(SESSION_COOKIE.to_owned())
-        .cookie_http_only(true)
-        // Lax, not Strict: the browser must send the cookie on Rememberizer's top-level
-        // redirect back to the callback (Step 3).
-        .cookie_same_site(SameSite::Lax)
-        .cookie_secure(https)
-        .cookie_path("/".to_owned())
-        .session_lifecycle(
-            PersistentSession::default()
-                .session_ttl(actix_web::cookie::time::Duration::seconds(
-                    SESSION_TTL.as_secs() as i64,
-                ))
-                .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
-        )
-        .build()
-}
-
 /// A Redis URL as it may appear in a log or error: without its password.
 fn redacted(url: &Url) -> String {
     let mut url = url.clone();
@@ -416,30 +398,6 @@ fn security_headers(https: bool) -> DefaultHeaders {
     } else {
         headers
     }
-}
-
-/// A request whose session was gone when its changes were to be written (a login or a log out
-/// in another tab, see `session_store::gone`) leaves the browser's session cookie as it is.
-async fn keep_cookie_when_session_gone(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let (response, gone) = GoneSessions::track(next.call(req)).await;
-    let mut response = response?;
-    if gone {
-        let headers = response.response_mut().headers_mut();
-        let prefix = format!("{SESSION_COOKIE}=");
-        let kept: Vec<_> = headers
-            .get_all(actix_web::http::header::SET_COOKIE)
-            .filter(|value| !value.as_bytes().starts_with(prefix.as_bytes()))
-            .cloned()
-            .collect();
-        headers.remove(actix_web::http::header::SET_COOKIE);
-        for value in kept {
-            headers.append(actix_web::http::header::SET_COOKIE, value);
-        }
-    }
-    Ok(response)
 }
 
 /// Gives each request one deadline for all its calls to the providers (`auth::with_deadline`).

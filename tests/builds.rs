@@ -464,7 +464,7 @@ async fn the_readme_main_rs_builds_in_a_fresh_crate_and_connects() {
         .await
         .expect("start");
     assert_eq!(start.status(), StatusCode::FOUND);
-    let flow = cookie(&start, "ttm_flow_");
+    let flow = cookie(&start, "oauth_flow_");
     let authorize = url::Url::parse(
         start.headers()[reqwest::header::LOCATION]
             .to_str()
@@ -520,7 +520,7 @@ async fn the_readme_main_rs_builds_in_a_fresh_crate_and_connects() {
         .send()
         .await
         .expect("start");
-    let flow = cookie(&start, "ttm_flow_");
+    let flow = cookie(&start, "oauth_flow_");
     let authorize = url::Url::parse(
         start.headers()[reqwest::header::LOCATION]
             .to_str()

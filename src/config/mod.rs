@@ -12,6 +12,9 @@ use secrecy::SecretString;
 use url::Url;
 
 pub use crate::http_client::HttpSettings;
+
+/// The `User-Agent` of every call this app makes: its name and version.
+pub const USER_AGENT: &str = concat!("talk-to-mementos/", env!("CARGO_PKG_VERSION"));
 use crate::memoram::cipher::ContentCipher;
 pub use rules::{MEMORAM_VARS, REMEMBERIZER_VARS};
 
@@ -287,7 +290,10 @@ impl Settings {
             }
         };
 
-        let mut http = HttpSettings::default();
+        let mut http = HttpSettings {
+            user_agent: USER_AGENT.to_owned(),
+            ..HttpSettings::default()
+        };
         if let Some(timeout) = whole_seconds("REMEMBERIZER_TIMEOUT_SECS", get, 1..=120)? {
             http.request_timeout = timeout;
         }

@@ -3,21 +3,27 @@
 //! Both the OAuth token endpoint and the API go through here, so every call to the provider has
 //! the same safety properties: no redirects followed (a redirect from a token endpoint is how
 //! SSRF and token leaks happen; oauth2-rs warns about it), connect and total timeouts, a cap on
-//! the response size, and a `User-Agent` naming the app.
+//! the response size, and a `User-Agent` ([`HttpSettings::user_agent`]: name your app there).
 
 use std::time::Duration;
 
 use tracing::Instrument;
 
-pub const USER_AGENT: &str = concat!("talk-to-mementos/", env!("CARGO_PKG_VERSION"));
+/// The `User-Agent` unless [`HttpSettings::user_agent`] says otherwise: this crate and its version.
+pub const DEFAULT_USER_AGENT: &str = concat!("actix-rememberizer/", env!("CARGO_PKG_VERSION"));
 
-/// A reqwest client plus the limits its responses are read with.
-/// Limits for every outgoing HTTP call (token endpoint and API alike).
+/// Limits for every outgoing HTTP call (token endpoint and API alike), and the name it goes by.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
+    /// How long a connection may take to open.
     pub connect_timeout: Duration,
+    /// How long a whole request may take, body included.
     pub request_timeout: Duration,
+    /// The largest response body read; a larger one is an error.
     pub max_response_bytes: usize,
+    /// The `User-Agent` header: your app's name and version, so that the provider can tell
+    /// whose calls these are.
+    pub user_agent: String,
 }
 
 impl Default for HttpSettings {
@@ -26,6 +32,7 @@ impl Default for HttpSettings {
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
             max_response_bytes: 2 * 1024 * 1024,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
         }
     }
 }
@@ -79,7 +86,7 @@ impl HttpClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
-            .user_agent(USER_AGENT)
+            .user_agent(settings.user_agent.as_str())
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
         Ok(Self {
@@ -213,4 +220,54 @@ fn upstream_span(request: &reqwest::Request) -> tracing::Span {
         error = tracing::field::Empty,
         streamed = tracing::field::Empty,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{web, App, HttpRequest, HttpServer};
+
+    /// A local server that answers each request with its `User-Agent`.
+    fn echo_user_agent() -> url::Url {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let server = HttpServer::new(|| {
+            App::new().default_service(web::to(|req: HttpRequest| async move {
+                req.headers()
+                    .get("user-agent")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            }))
+        })
+        .workers(1)
+        .listen(listener)
+        .expect("listen")
+        .run();
+        actix_web::rt::spawn(server);
+        url::Url::parse(&format!("http://{address}/")).expect("url")
+    }
+
+    #[actix_web::test]
+    async fn the_user_agent_is_neutral_unless_the_app_names_itself() {
+        let url = echo_user_agent();
+        for (settings, expected) in [
+            (HttpSettings::default(), DEFAULT_USER_AGENT),
+            (
+                HttpSettings {
+                    user_agent: "my-app/1.2".to_owned(),
+                    ..HttpSettings::default()
+                },
+                "my-app/1.2",
+            ),
+        ] {
+            let http = HttpClient::new(&settings).expect("client");
+            let response = http
+                .send(http.request(reqwest::Method::GET, url.clone()))
+                .await
+                .expect("answer");
+            assert_eq!(String::from_utf8_lossy(&response.body), expected);
+        }
+        assert!(DEFAULT_USER_AGENT.starts_with("actix-rememberizer/"));
+    }
 }

@@ -11,9 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_session::config::{PersistentSession, TtlExtensionPolicy};
-use actix_session::SessionMiddleware;
-use actix_web::cookie::{Key, SameSite};
+use actix_web::cookie::Key;
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
@@ -26,6 +24,7 @@ use crate::auth::exchange_limit::{ExchangeLimit, TrustedProxies};
 use crate::auth::oauth::OAuthFlow;
 use crate::auth::pending_flows::{FlowCookies, SpentStates};
 use crate::auth::session::{SessionError, TypedSession};
+use crate::auth::session_cookie::{session_middleware, SessionCookie, SessionLayer};
 use crate::auth::session_store::MemorySessionStore;
 use crate::auth::tokens::{TokenError, TokenSet, TokenStore};
 use crate::auth::ConnectionId;
@@ -61,8 +60,13 @@ pub struct Settings {
     pub session_key: Option<Vec<u8>>,
     /// Where the browser goes after connecting (a path of this app).
     pub after_connect: String,
-    /// The session cookie's name.
+    /// The session cookie's name (default `session`).
     pub session_cookie: String,
+    /// The flow cookies' names start with this (default `oauth_flow_`).
+    pub flow_cookie_prefix: String,
+    /// The `User-Agent` of every call to Rememberizer (default `actix-rememberizer/<version>`):
+    /// your app's name is better.
+    pub user_agent: String,
 }
 
 impl Settings {
@@ -87,6 +91,8 @@ impl Settings {
                 .transpose()?,
             after_connect: DEFAULT_AFTER_CONNECT.to_owned(),
             session_cookie: "session".to_owned(),
+            flow_cookie_prefix: crate::auth::pending_flows::DEFAULT_COOKIE_PREFIX.to_owned(),
+            user_agent: crate::http_client::DEFAULT_USER_AGENT.to_owned(),
         })
     }
 }
@@ -157,7 +163,11 @@ impl Rememberizer {
 
     /// Builds the flow, the stores (in memory, bounded) and the API client.
     pub fn new(settings: Settings) -> Result<Self, SetupError> {
-        let http = HttpClient::new(&HttpSettings::default()).map_err(SetupError::Http)?;
+        let http = HttpClient::new(&HttpSettings {
+            user_agent: settings.user_agent.clone(),
+            ..HttpSettings::default()
+        })
+        .map_err(SetupError::Http)?;
         let endpoints =
             crate::rememberizer::oauth_endpoints(&settings.base_url, &settings.app_base_url)
                 .map_err(|_| SetupError::Invalid("REMEMBERIZER_BASE_URL", "not a base URL"))?;
@@ -175,7 +185,8 @@ impl Rememberizer {
                 &["offline_access".to_owned()],
                 http.clone(),
             ),
-            flows: FlowCookies::new(key.clone(), https, START_ROUTE),
+            flows: FlowCookies::new(key.clone(), https, START_ROUTE)
+                .named(&settings.flow_cookie_prefix),
             spent: SpentStates::memory(),
             limit: ExchangeLimit::new(TrustedProxies::default()),
             tokens: TokenStore::memory(MAX_CONNECTIONS, SESSION_TTL),
@@ -191,21 +202,18 @@ impl Rememberizer {
 
     /// The session middleware the routes and [`Connected`] run under: an opaque key in an
     /// encrypted cookie (`HttpOnly`, `SameSite=Lax` so that the browser sends it on the provider's
-    /// redirect back, `Secure` on https), the state server-side for connected browsers only.
-    pub fn session(&self) -> SessionMiddleware<MemorySessionStore> {
-        SessionMiddleware::builder(self.0.sessions.clone(), self.0.key.clone())
-            .cookie_name(self.0.session_cookie.clone())
-            .cookie_http_only(true)
-            .cookie_same_site(SameSite::Lax)
-            .cookie_secure(self.0.https)
-            .session_lifecycle(
-                PersistentSession::default()
-                    .session_ttl(actix_web::cookie::time::Duration::seconds(
-                        SESSION_TTL.as_secs() as i64,
-                    ))
-                    .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
-            )
-            .build()
+    /// redirect back, `Secure` on https), the state server-side for connected browsers only
+    /// ([`session_middleware`]).
+    pub fn session(&self) -> SessionLayer<MemorySessionStore> {
+        session_middleware(
+            self.0.sessions.clone(),
+            self.0.key.clone(),
+            &SessionCookie {
+                name: self.0.session_cookie.clone(),
+                secure: self.0.https,
+                ttl: SESSION_TTL,
+            },
+        )
     }
 
     /// Registers [`START_ROUTE`] and [`CALLBACK_ROUTE`] (and shares `self` with [`Connected`]).

@@ -10,6 +10,7 @@ pub mod exchange_limit;
 pub mod oauth;
 pub mod pending_flows;
 pub mod session;
+pub mod session_cookie;
 pub mod session_store;
 pub mod single_flight;
 pub mod tokens;

@@ -30,8 +30,9 @@ use crate::auth::StoreError;
 
 /// How many flows one browser may have pending at once (several tabs); the oldest goes first.
 pub const MAX_PENDING_FLOWS: usize = 5;
-/// Flow cookies are named this plus the first `NAME_STATE_CHARS` characters of their state.
-pub const COOKIE_PREFIX: &str = "ttm_flow_";
+/// Flow cookies are named a prefix (this one unless [`FlowCookies::named`] says otherwise) plus
+/// the first `NAME_STATE_CHARS` characters of their state.
+pub const DEFAULT_COOKIE_PREFIX: &str = "oauth_flow_";
 const NAME_STATE_CHARS: usize = 16;
 /// Reads and writes one provider's flow cookies.
 #[derive(Clone)]
@@ -40,16 +41,32 @@ pub struct FlowCookies {
     secure: bool,
     /// The cookies go only to this provider's Step 1 and Step 3 (`/auth/rememberizer`, …).
     path: &'static str,
+    prefix: Arc<str>,
 }
 
 impl FlowCookies {
+    /// Flow cookies encrypted with `key`, `Secure` if `secure`, sent to `path` and below only
+    /// (the provider's Step 1 route, under which its callback lies).
     pub fn new(key: Key, secure: bool, path: &'static str) -> Self {
-        Self { key, secure, path }
+        Self {
+            key,
+            secure,
+            path,
+            prefix: Arc::from(DEFAULT_COOKIE_PREFIX),
+        }
     }
 
-    fn name(state: &str) -> String {
-        let prefix: String = state.chars().take(NAME_STATE_CHARS).collect();
-        format!("{COOKIE_PREFIX}{prefix}")
+    /// The same, the cookies' names starting with `prefix` (your app's own, say).
+    pub fn named(self, prefix: &str) -> Self {
+        Self {
+            prefix: Arc::from(prefix),
+            ..self
+        }
+    }
+
+    fn name(&self, state: &str) -> String {
+        let start: String = state.chars().take(NAME_STATE_CHARS).collect();
+        format!("{}{start}", self.prefix)
     }
 
     /// The request's flow cookies that decrypt, as (cookie name, flow).
@@ -61,7 +78,7 @@ impl FlowCookies {
         let mut names = Vec::new();
         for cookie in cookies
             .iter()
-            .filter(|c| c.name().starts_with(COOKIE_PREFIX))
+            .filter(|c| c.name().starts_with(&*self.prefix))
         {
             names.push(cookie.name().to_owned());
             jar.add_original(cookie.clone().into_owned());
@@ -101,7 +118,7 @@ impl FlowCookies {
         let value = serde_json::to_string(flow).unwrap_or_default();
         let mut jar = CookieJar::new();
         jar.private_mut(&self.key)
-            .add(self.base(Self::name(&flow.state), value, PENDING_FLOW_TTL));
+            .add(self.base(self.name(&flow.state), value, PENDING_FLOW_TTL));
         removals.extend(jar.delta().cloned());
         removals
     }
@@ -113,7 +130,7 @@ impl FlowCookies {
         req: &HttpRequest,
         state: &str,
     ) -> (Option<PendingFlow>, Option<Cookie<'static>>) {
-        let name = Self::name(state);
+        let name = self.name(state);
         let Some((_, flow)) = self.flows(req).into_iter().find(|(n, _)| *n == name) else {
             return (None, None);
         };
