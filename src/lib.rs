@@ -5,11 +5,13 @@
 //! `routes`. The stand-ins for both providers are a crate of their own (`simulators/`), used
 //! only by demo mode (`demo`, the `demo` cargo feature) and the tests, and reached over HTTP.
 //!
-//! The client side of Rememberizer (the flow, the token store, the typed client) is the crate
-//! `actix-rememberizer` (`crates/actix-rememberizer/`); its modules are re-exported here under
-//! the names the app has always used for them.
+//! The client side of Rememberizer is the crate `actix-rememberizer`
+//! (`crates/actix-rememberizer/`), built on the provider-neutral `actix-oauth-client` (the flow,
+//! the stores, the HTTP client); their modules are re-exported here under the names the app has
+//! always used for them.
 
-pub use actix_rememberizer::{api, auth, http_client, rememberizer};
+pub use actix_oauth_client::{api, auth, connect, http_client};
+pub use actix_rememberizer::rememberizer;
 
 pub mod config;
 #[cfg(feature = "demo")]

@@ -98,4 +98,4 @@ pub async fn request_id_header(
 }
 
 /// Text from outside made safe for a log line (the crate's, where the callback uses it too).
-pub use actix_rememberizer::connect::escape_control;
+pub use crate::connect::escape_control;

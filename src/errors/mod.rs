@@ -87,8 +87,8 @@ pub enum AppError {
 
 impl AppError {
     /// A callback's failure (`provider`'s), as this app's pages say it.
-    pub fn flow(provider: Provider, error: actix_rememberizer::connect::FlowError) -> Self {
-        use actix_rememberizer::connect::FlowError;
+    pub fn flow(provider: Provider, error: crate::connect::FlowError) -> Self {
+        use crate::connect::FlowError;
         match error {
             FlowError::InvalidState(reason) => AppError::InvalidState { provider, reason },
             FlowError::AuthorizationFailed { error, description } => {

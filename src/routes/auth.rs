@@ -2,7 +2,7 @@
 //! Steps 1, 3 and 4 are shared by both providers ([`begin`], [`finish`]); the protocol itself
 //! lives in `crate::auth::oauth`.
 
-use actix_rememberizer::connect::{begin, finish, with_cookie, CallbackParams};
+use crate::connect::{begin, finish, with_cookie, CallbackParams};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 

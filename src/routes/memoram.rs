@@ -7,6 +7,7 @@ use tera::Context;
 
 use crate::api::ApiError;
 use crate::auth::session::TypedSession;
+use crate::connect::{begin, finish, with_cookie, CallbackParams};
 use crate::errors::AppError;
 use crate::memoram;
 use crate::memoram::AccessState;
@@ -17,7 +18,6 @@ use crate::routes::see_other;
 use crate::routes::signed_in;
 use crate::state::AppState;
 use crate::templates::Templates;
-use actix_rememberizer::connect::{begin, finish, with_cookie, CallbackParams};
 
 pub const START_ROUTE: &str = Provider::Memoram.connect_route();
 pub const CALLBACK_ROUTE: &str = "/auth/memoram/callback";

@@ -258,9 +258,10 @@ async fn open_answer(app: &TestApp) -> tokio::net::TcpStream {
 /// Waits until the simulated model has seen `count` readers go; how long that took.
 async fn until_dropped(app: &TestApp, count: usize) -> Duration {
     let started = Instant::now();
+    // Generous: a busy 2-core machine can be slow to schedule; the tests' own bounds are below.
     while app.sim.llm_streams_dropped() < count {
         assert!(
-            started.elapsed() < Duration::from_secs(5),
+            started.elapsed() < Duration::from_secs(20),
             "the model's stream is still being read"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -277,7 +278,8 @@ async fn a_closed_tab_stops_the_model() {
     // The person closes the tab: the connection to the app goes.
     drop(response);
     let took = until_dropped(&app, 1).await;
-    assert!(took < Duration::from_secs(1), "{took:?}");
+    // Well before the answer would have ended by itself (300 ms a piece).
+    assert!(took < Duration::from_secs(3), "{took:?}");
 }
 
 #[tokio::test]

@@ -19,9 +19,13 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The source folders drawn: the app's, and the crate it is built on, whose modules the app
+/// The source folders drawn: the app's, and the crates it is built on, whose modules the app
 /// re-exports under the same names (`src/lib.rs`), so that `crate::auth` means one module.
-const SOURCES: [&str; 2] = ["src", "crates/actix-rememberizer/src"];
+const SOURCES: [&str; 3] = [
+    "src",
+    "crates/actix-oauth-client/src",
+    "crates/actix-rememberizer/src",
+];
 
 /// Top-level module → the top-level modules it uses.
 fn imports() -> BTreeMap<String, BTreeSet<String>> {

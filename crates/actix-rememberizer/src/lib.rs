@@ -12,14 +12,11 @@
 //! The crate's README, with a whole `main.rs` that connects (compiled here as a doctest):
 #![doc = include_str!("../README.md")]
 
-pub mod api;
-pub mod auth;
-pub mod connect;
-pub mod http_client;
+pub use actix_oauth_client::{api, auth, connect, http_client};
 pub mod rememberizer;
 mod service;
 
 pub use service::{
     session_key, Connected, Error, Rememberizer, Settings, SetupError, CALLBACK_ROUTE,
-    DEFAULT_AFTER_CONNECT, START_ROUTE,
+    DEFAULT_AFTER_CONNECT, DEFAULT_USER_AGENT, START_ROUTE,
 };

@@ -38,6 +38,8 @@ pub const START_ROUTE: &str = "/auth/rememberizer";
 pub const CALLBACK_ROUTE: &str = "/auth/rememberizer/callback";
 /// Where the browser goes after connecting, unless [`Settings::after_connect`] says otherwise.
 pub const DEFAULT_AFTER_CONNECT: &str = "/dashboard";
+/// The `User-Agent` unless [`Settings::user_agent`] says otherwise.
+pub const DEFAULT_USER_AGENT: &str = concat!("actix-rememberizer/", env!("CARGO_PKG_VERSION"));
 /// Connected sessions (and their tokens) end this long after their last use.
 const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Connected browsers kept at most in memory (the least recently used make room).
@@ -92,7 +94,7 @@ impl Settings {
             after_connect: DEFAULT_AFTER_CONNECT.to_owned(),
             session_cookie: "session".to_owned(),
             flow_cookie_prefix: crate::auth::pending_flows::DEFAULT_COOKIE_PREFIX.to_owned(),
-            user_agent: crate::http_client::DEFAULT_USER_AGENT.to_owned(),
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
         })
     }
 }

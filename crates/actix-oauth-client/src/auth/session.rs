@@ -192,9 +192,8 @@ mod tests {
                 .collect::<std::collections::HashMap<_, _>>()
         };
         const OTHER: Slot = Slot::new("other_provider_connection_id");
-        assert!(is_connected_state(&state(&[
-            crate::rememberizer::SESSION_SLOT.key()
-        ])));
+        const PROVIDER: Slot = Slot::new("connection_id");
+        assert!(is_connected_state(&state(&[PROVIDER.key()])));
         assert!(is_connected_state(&state(&[OTHER.key(), CSRF_TOKEN])));
         assert!(!is_connected_state(&state(&[CSRF_TOKEN, FLASH])));
         assert!(!is_connected_state(&state(&[])));

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 /// The `User-Agent` unless [`HttpSettings::user_agent`] says otherwise: this crate and its version.
-pub const DEFAULT_USER_AGENT: &str = concat!("actix-rememberizer/", env!("CARGO_PKG_VERSION"));
+pub const DEFAULT_USER_AGENT: &str = concat!("actix-oauth-client/", env!("CARGO_PKG_VERSION"));
 
 /// Limits for every outgoing HTTP call (token endpoint and API alike), and the name it goes by.
 #[derive(Debug, Clone)]
@@ -268,6 +268,6 @@ mod tests {
                 .expect("answer");
             assert_eq!(String::from_utf8_lossy(&response.body), expected);
         }
-        assert!(DEFAULT_USER_AGENT.starts_with("actix-rememberizer/"));
+        assert!(DEFAULT_USER_AGENT.starts_with("actix-oauth-client/"));
     }
 }
