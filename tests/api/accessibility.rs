@@ -322,3 +322,168 @@ async fn axe_reports_a_fault_put_into_a_page() {
     );
     browser.close().await;
 }
+
+/// What the focused element's outline looks like, and the colour it is drawn on: the first
+/// ancestor with a background (the outline sits 2 px outside the control).
+const FOCUSED: &str = "
+    const e = document.activeElement;
+    if (!e || e === document.body || e === document.documentElement) return null;
+    if (e.dataset.focusSeen) return { seen: true };
+    e.dataset.focusSeen = 'yes';
+    const s = getComputedStyle(e);
+    let background = null;
+    for (let el = e.parentElement; el && !background; el = el.parentElement) {
+        const c = getComputedStyle(el).backgroundColor;
+        if (c !== 'rgba(0, 0, 0, 0)' && c !== 'transparent') background = c;
+    }
+    return {
+        seen: false,
+        element: e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + ' “' +
+            (e.innerText || e.value || e.name || '').trim().slice(0, 30) + '”',
+        color: s.outlineColor, style: s.outlineStyle, width: parseFloat(s.outlineWidth),
+        background: background || getComputedStyle(document.documentElement).backgroundColor,
+    };";
+
+/// `rgb(r, g, b)` or `rgba(r, g, b, 1)` as three channels.
+fn rgb(css: &str) -> [f64; 3] {
+    let inner = css
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')');
+    let parts: Vec<f64> = inner
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("a colour: {css}"))
+        })
+        .collect();
+    assert!(
+        parts.len() == 3 || parts.get(3) == Some(&1.0),
+        "an opaque colour: {css}"
+    );
+    [parts[0], parts[1], parts[2]]
+}
+
+/// WCAG 2's contrast ratio of two colours.
+pub(crate) fn contrast(a: &str, b: &str) -> f64 {
+    let luminance = |c: [f64; 3]| {
+        let channel = |v: f64| {
+            let v = v / 255.0;
+            if v <= 0.03928 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(c[0]) + 0.7152 * channel(c[1]) + 0.0722 * channel(c[2])
+    };
+    let (a, b) = (luminance(rgb(a)), luminance(rgb(b)));
+    (a.max(b) + 0.05) / (a.min(b) + 0.05)
+}
+
+/// Tabs through the whole page and returns, for each control focused, a problem if its focus
+/// outline is missing, thinner than 2 px or below 3:1 against what it is drawn on; and the
+/// lowest ratio seen.
+async fn focus_problems(browser: &Browser, page: &str) -> (Vec<String>, f64, usize) {
+    let mut problems = Vec::new();
+    let mut lowest = f64::INFINITY;
+    let mut controls = 0;
+    for _ in 0..150 {
+        browser
+            .client
+            .active_element()
+            .await
+            .expect("active element")
+            .send_keys(&fantoccini::key::Key::Tab.to_string())
+            .await
+            .expect("tab");
+        let focused = browser.eval(FOCUSED).await;
+        if focused.is_null() {
+            if controls > 0 {
+                break;
+            }
+            continue;
+        }
+        if focused["seen"] == json!(true) {
+            break;
+        }
+        controls += 1;
+        let element = focused["element"].as_str().unwrap_or("?");
+        let color = focused["color"].as_str().unwrap_or("?");
+        let background = focused["background"].as_str().unwrap_or("?");
+        let ratio = contrast(color, background);
+        lowest = lowest.min(ratio);
+        let width = focused["width"].as_f64().unwrap_or(0.0);
+        if focused["style"] == json!("none") || width < 2.0 || ratio < 3.0 {
+            problems.push(format!(
+                "{page}: {element}: outline {} {width}px {color} on {background}: {ratio:.2}:1",
+                focused["style"]
+            ));
+        }
+    }
+    assert!(controls > 0, "{page}: no control took the focus");
+    (problems, lowest, controls)
+}
+
+/// Focus visible at 3:1 (WCAG 2.2, 2.4.13's figure, asked by issue 29) on every control of the
+/// main pages, reached with the Tab key, in both themes.
+#[tokio::test]
+async fn the_focus_outline_stands_out_at_3_to_1_on_every_control_in_both_themes() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        with_simulated_answers,
+    )
+    .await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/")).await;
+    browser.wait_for("main").await;
+    let mut problems = Vec::new();
+    let mut figures = Vec::new();
+    for theme in [Theme::Light, Theme::Dark] {
+        use_theme(&browser, theme).await;
+        browser.goto(&app.url("/")).await;
+        browser.wait_for("main").await;
+        let (found, lowest, controls) = focus_problems(&browser, "/ signed out").await;
+        figures.push(format!(
+            "/ signed out {theme:?}: {controls} controls, lowest {lowest:.2}:1"
+        ));
+        problems.extend(found);
+    }
+    use_theme(&browser, Theme::Light).await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+    connect_memoram_in_browser(&browser, &app).await;
+    browser.goto(&app.url("/memories")).await;
+    let memory = browser
+        .wait_for("table.memories a[href^='/memories/']")
+        .await
+        .attr("href")
+        .await
+        .expect("href")
+        .expect("a memory link");
+    let pages = [
+        "/".to_owned(),
+        "/dashboard".to_owned(),
+        "/mementos".to_owned(),
+        "/ask?q=How+does+the+deploy+rollback+work%3F".to_owned(),
+        "/memorize".to_owned(),
+        "/memories".to_owned(),
+        memory.clone(),
+        "/memories/new".to_owned(),
+    ];
+    for theme in [Theme::Light, Theme::Dark] {
+        use_theme(&browser, theme).await;
+        for page in &pages {
+            browser.goto(&app.url(page)).await;
+            browser.wait_for("footer").await;
+            let (found, lowest, controls) = focus_problems(&browser, page).await;
+            figures.push(format!(
+                "{page} {theme:?}: {controls} controls, lowest {lowest:.2}:1"
+            ));
+            problems.extend(found);
+        }
+    }
+    eprintln!("focus outlines:\n  {}", figures.join("\n  "));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    browser.close().await;
+}
