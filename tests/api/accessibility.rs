@@ -487,3 +487,67 @@ async fn the_focus_outline_stands_out_at_3_to_1_on_every_control_in_both_themes(
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     browser.close().await;
 }
+
+/// Every cell of every table on the page at phone width, as the phone CSS shows it: the label
+/// printed before it (`::before`), the cell's own text and its column's name.
+const PHONE_CELLS: &str = "
+    const cells = [];
+    for (const table of document.querySelectorAll('main table')) {
+        const names = [...table.querySelectorAll('thead th')].map(th => th.textContent.trim());
+        const headerShown = table.tHead && getComputedStyle(table.tHead).display !== 'none';
+        for (const row of table.tBodies[0].rows) {
+            [...row.cells].forEach((td, i) => cells.push({
+                column: names[i] || '',
+                before: getComputedStyle(td, '::before').content,
+                label: td.dataset.label === undefined ? null : td.dataset.label,
+                text: td.innerText.trim(),
+                headerShown,
+            }));
+        }
+    }
+    return cells;";
+
+/// On a phone the tables' header rows are hidden and each cell prints its column's name: every
+/// cell but the first (the row's name) says which column it is, in the header's words, and no
+/// cell starts with a bare ": ".
+#[tokio::test]
+async fn every_table_names_its_columns_on_a_phone() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        |_| {},
+    )
+    .await;
+    let browser = Browser::start_sized(390, 844).await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+    connect_memoram_in_browser(&browser, &app).await;
+    let mut problems = Vec::new();
+    for (page, table) in [
+        ("/dashboard", "table.documents"),
+        ("/mementos", "table.documents"),
+        ("/memories", "table.memories"),
+    ] {
+        browser.goto(&app.url(page)).await;
+        browser.wait_for(table).await;
+        let cells = browser.eval(PHONE_CELLS).await;
+        let cells = cells.as_array().expect("a list of cells");
+        assert!(!cells.is_empty(), "{page}: a table with rows");
+        for cell in cells {
+            let column = cell["column"].as_str().unwrap_or_default();
+            let before = cell["before"].as_str().unwrap_or_default();
+            let first = column == cells[0]["column"].as_str().unwrap_or_default();
+            if before.trim_start_matches('"').starts_with(':') {
+                problems.push(format!("{page}: a stray \": \" before {cell}"));
+            }
+            if cell["headerShown"] == json!(true) {
+                problems.push(format!("{page}: the header row shows at 390 px"));
+            } else if !first && cell["label"] != json!(column) {
+                problems.push(format!("{page}: {column:?} cell not named {cell}"));
+            } else if !first && !before.contains(column) {
+                problems.push(format!("{page}: {column:?} not printed before {cell}"));
+            }
+        }
+    }
+    browser.screenshot("memories-phone").await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    browser.close().await;
+}
