@@ -551,3 +551,112 @@ async fn every_table_names_its_columns_on_a_phone() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     browser.close().await;
 }
+
+/// How a field looks: its height and the styles a person sees.
+const FIELD_LOOK: &str = "
+    const e = document.querySelector(arguments[0]);
+    const s = getComputedStyle(e);
+    return {
+        height: e.getBoundingClientRect().height,
+        look: [s.fontSize, s.fontFamily, s.paddingLeft, s.borderTopWidth, s.borderTopColor,
+               s.borderTopLeftRadius, s.backgroundColor, s.color].join(' | '),
+    };";
+
+/// Number and date fields look like the text fields beside them and, on a phone, are at least
+/// 44 px tall (as every field is); numbers take any value in range (0.33, 0.25), not only the
+/// multiples of a step.
+#[tokio::test]
+async fn number_and_date_fields_look_like_the_others_and_take_any_value_in_range() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        |_| {},
+    )
+    .await;
+    for width in [390, 1280] {
+        let browser = Browser::start_sized(width, 844).await;
+        connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+        connect_memoram_in_browser(&browser, &app).await;
+        let mut problems = Vec::new();
+        // Each page: the text field every other field must look like, then the others.
+        for (page, reference, fields) in [
+            (
+                "/memories/new",
+                "#title",
+                &[
+                    "#content",
+                    "#summary",
+                    "#importance",
+                    "#confidence",
+                    "#source",
+                ][..],
+            ),
+            ("/ask", "#q", &["#n", "#from", "#to"][..]),
+            ("/memories", "#q", &["#tag", "#importance"][..]),
+            ("/memorize", "#name", &["#content"][..]),
+            ("/dashboard", "#integration_type", &[][..]),
+        ] {
+            browser.goto(&app.url(page)).await;
+            browser.wait_for(reference).await;
+            let expected = browser
+                .client
+                .execute(FIELD_LOOK, vec![json!(reference)])
+                .await
+                .expect("look");
+            for field in std::iter::once(&reference).chain(fields) {
+                let look = browser
+                    .client
+                    .execute(FIELD_LOOK, vec![json!(field)])
+                    .await
+                    .expect("look");
+                let height = look["height"].as_f64().unwrap_or_default();
+                if width < 500 && height < 44.0 {
+                    problems.push(format!("{page} {field}: {height} px tall at {width} px"));
+                }
+                if look["look"] != expected["look"] {
+                    problems.push(format!(
+                        "{page} {field}: {} unlike {reference}: {}",
+                        look["look"], expected["look"]
+                    ));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        if width < 500 {
+            browser.goto(&app.url("/memories/new")).await;
+            browser.wait_for("#importance").await;
+            browser.screenshot("memory-form-phone").await;
+            continue;
+        }
+
+        // Any value in range: the browser lets the form go, and the app keeps it.
+        browser.goto(&app.url("/memories/new")).await;
+        fill(&browser, "#title", "Thirds").await;
+        fill(&browser, "#content", "A third of the way there.").await;
+        fill(&browser, "#importance", "0.33").await;
+        fill(&browser, "#confidence", "0.77").await;
+        let valid = browser
+            .eval("return document.querySelector('form.stacked').checkValidity()")
+            .await;
+        assert_eq!(valid, json!(true), "0.33 and 0.77 are accepted");
+        click(&browser, "#save-memory").await;
+        browser.wait_for(".success").await;
+        let facts = browser
+            .wait_for("dl.facts")
+            .await
+            .text()
+            .await
+            .expect("text");
+        assert!(facts.contains("0.33") && facts.contains("0.77"), "{facts}");
+        browser.goto(&app.url("/memories")).await;
+        fill(&browser, "form.filter #importance", "0.25").await;
+        let valid = browser
+            .eval("return document.querySelector('form.filter').checkValidity()")
+            .await;
+        assert_eq!(valid, json!(true), "0.25 is accepted");
+        click(&browser, "form.filter button[type=submit]").await;
+        browser
+            .wait_for_path(&app.address, "/memories?q=&tag=&importance=0.25")
+            .await;
+        browser.close().await;
+    }
+}
