@@ -660,3 +660,99 @@ async fn number_and_date_fields_look_like_the_others_and_take_any_value_in_range
         browser.close().await;
     }
 }
+
+/// Every link on the page that opens a new tab: its accessible text (what a screen reader
+/// reads: `aria-label` if it has one, else its text, hidden parts included) and its size.
+const NEW_TAB_LINKS: &str = "
+    const text = (a, skip) => [...a.childNodes]
+        .filter(n => n.nodeType === Node.TEXT_NODE || !n.matches(skip))
+        .map(n => n.textContent).join('').replace(/\\s+/g, ' ').trim();
+    return [...document.querySelectorAll('a[target=_blank]')].map(a => {
+        const r = a.getBoundingClientRect();
+        const hidden = [...a.querySelectorAll('.visually-hidden')]
+            .every(h => h.getBoundingClientRect().width <= 1);
+        return {
+            name: a.getAttribute('aria-label') || text(a, '[aria-hidden=true]'),
+            shown: hidden ? text(a, '.visually-hidden') : a.innerText,
+            width: r.width, height: r.height, external: a.classList.contains('external'),
+        };
+    });";
+
+/// The dashboard's "↗" links are targets of at least 24 × 24 px on a phone and a desktop, and
+/// every link that opens a new tab says so (hidden text, as GOV.UK's pattern has it) on the
+/// dashboard, a document, a channel and the Memoram waiting page.
+#[tokio::test]
+async fn new_tab_links_say_so_and_the_small_links_are_24_px_targets() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        |_| {},
+    )
+    .await;
+    let mut sizes = Vec::new();
+    for width in [390, 1280] {
+        let browser = Browser::start_sized(width, 844).await;
+        connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+        browser.goto(&app.url("/dashboard")).await;
+        let document = browser
+            .wait_for("table.documents a[href^='/documents/']")
+            .await
+            .attr("href")
+            .await
+            .expect("href")
+            .expect("a document");
+        let discussion = browser
+            .wait_for("table.documents a[href^='/discussions/']")
+            .await
+            .attr("href")
+            .await
+            .expect("href")
+            .expect("a channel");
+        let mut problems = Vec::new();
+        let mut pages = vec!["/dashboard".to_owned(), document, discussion];
+        if width > 500 {
+            pages.push("/memoram/access".to_owned());
+        }
+        for page in &pages {
+            if page == "/memoram/access" {
+                // The waiting page: Memoram connected, its access request not yet approved.
+                browser.goto(&app.url("/auth/memoram")).await;
+                click(&browser, "#authorize").await;
+                browser.wait_for_path(&app.address, "/memoram/access").await;
+            } else {
+                browser.goto(&app.url(page)).await;
+            }
+            browser.wait_for("a[target=_blank]").await;
+            let links = browser.eval(NEW_TAB_LINKS).await;
+            for link in links.as_array().expect("links") {
+                let name = link["name"].as_str().unwrap_or_default();
+                if !name.ends_with("(opens in new tab)") {
+                    problems.push(format!("{page}: {name:?} does not say it opens a new tab"));
+                }
+                if link["shown"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("opens in new tab")
+                {
+                    problems.push(format!("{page}: {name:?} shows the hint"));
+                }
+                let (w, h) = (
+                    link["width"].as_f64().unwrap_or_default(),
+                    link["height"].as_f64().unwrap_or_default(),
+                );
+                if link["external"] == json!(true) {
+                    sizes.push((w, h));
+                    if w < 24.0 || h < 24.0 {
+                        problems.push(format!("{page}: ↗ is {w} × {h} px at {width} px"));
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        browser.close().await;
+    }
+    assert!(sizes.len() > 2, "the dashboard has ↗ links");
+    let smallest = sizes.iter().fold((f64::INFINITY, f64::INFINITY), |a, s| {
+        (a.0.min(s.0), a.1.min(s.1))
+    });
+    eprintln!("the smallest ↗ target: {} × {} px", smallest.0, smallest.1);
+}
