@@ -756,3 +756,99 @@ async fn new_tab_links_say_so_and_the_small_links_are_24_px_targets() {
     });
     eprintln!("the smallest ↗ target: {} × {} px", smallest.0, smallest.1);
 }
+
+/// What a page says it is: its `<h1>`s, the menu items marked current and its description.
+const PAGE_IDENTITY: &str = "
+    return {
+        headings: [...document.querySelectorAll('h1')].map(h => h.innerText.trim()),
+        current: [...document.querySelectorAll('[aria-current]')]
+            .map(a => a.getAttribute('href') + ' ' + a.getAttribute('aria-current')),
+        description: (document.querySelector('meta[name=description]') || {}).content || '',
+    };";
+
+/// Each page has one `<h1>` naming what the page is (the dashboard's is "Documents", not the
+/// person's name, which it still shows), marks its menu item `aria-current="page"` (a page
+/// under it, such as a document, `"true"`), and has a meta description.
+#[tokio::test]
+async fn each_page_names_itself_once_and_marks_its_menu_item() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        |_| {},
+    )
+    .await;
+    let browser = Browser::start().await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+    connect_memoram_in_browser(&browser, &app).await;
+    browser.goto(&app.url("/dashboard")).await;
+    let document = browser
+        .wait_for("table.documents a[href^='/documents/']")
+        .await
+        .attr("href")
+        .await
+        .expect("href")
+        .expect("a document");
+    let account = browser
+        .wait_for("#account")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(account.contains("Ada Lovelace"), "{account}");
+    browser.goto(&app.url("/memories")).await;
+    let memory = browser
+        .wait_for("table.memories a[href^='/memories/']")
+        .await
+        .attr("href")
+        .await
+        .expect("href")
+        .expect("a memory");
+    let pages: Vec<(String, &str, Option<&str>)> = vec![
+        ("/".to_owned(), "Welcome back", None),
+        (
+            "/dashboard".to_owned(),
+            "Documents (",
+            Some("/dashboard page"),
+        ),
+        (document, "", Some("/dashboard true")),
+        ("/mementos".to_owned(), "Mementos", Some("/mementos page")),
+        ("/ask".to_owned(), "Ask", Some("/ask page")),
+        ("/ask?q=rollback".to_owned(), "Ask", Some("/ask page")),
+        ("/memorize".to_owned(), "Remember", Some("/memorize page")),
+        ("/memories".to_owned(), "memories", Some("/memories page")),
+        (memory.clone(), "", Some("/memories true")),
+        (
+            "/memories/new".to_owned(),
+            "New memory",
+            Some("/memories true"),
+        ),
+        ("/memories/tags".to_owned(), "tags", Some("/memories true")),
+        ("/no-such-page".to_owned(), "not found", None),
+    ];
+    let mut problems = Vec::new();
+    for (page, heading, current) in &pages {
+        browser.goto(&app.url(page)).await;
+        browser.wait_for("footer").await;
+        let identity = browser.eval(PAGE_IDENTITY).await;
+        let headings: Vec<&str> = identity["headings"]
+            .as_array()
+            .map(|h| h.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if headings.len() != 1 || !headings[0].contains(heading) {
+            problems.push(format!(
+                "{page}: h1 {headings:?}, expected one with {heading:?}"
+            ));
+        }
+        let marked: Vec<&str> = identity["current"]
+            .as_array()
+            .map(|c| c.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if marked != current.iter().copied().collect::<Vec<_>>() {
+            problems.push(format!("{page}: current {marked:?}, expected {current:?}"));
+        }
+        if identity["description"].as_str().unwrap_or_default().len() < 50 {
+            problems.push(format!("{page}: description {}", identity["description"]));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    browser.close().await;
+}
