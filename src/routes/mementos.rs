@@ -159,6 +159,11 @@ struct Usage {
     used_text: String,
     quota_text: String,
     percent: u64,
+    /// The share in words: "less than 1%" for a use too small to round to a whole percent.
+    percent_text: String,
+    /// What the meter draws: the use, or 1% of the quota for a smaller use, so a small use
+    /// is a sliver rather than an empty bar (the text says the exact figure).
+    shown: u64,
     /// The meter's `low` and `high` marks: 70% and 90% of the quota, in whole bytes.
     low: u64,
     high: u64,
@@ -168,12 +173,20 @@ impl Usage {
     fn from(me: &Me) -> Option<Self> {
         let quota = me.embed_quota.filter(|q| *q > 0)?;
         let used = me.current_usage.unwrap_or(0);
+        let percent = (used.saturating_mul(100) / quota).min(100);
+        let percent_text = if used > 0 && percent == 0 {
+            "less than 1%".to_owned()
+        } else {
+            format!("{percent}%")
+        };
         Some(Self {
             used,
             quota,
             used_text: human_size(used),
             quota_text: human_size(quota),
-            percent: (used.saturating_mul(100) / quota).min(100),
+            percent,
+            percent_text,
+            shown: if used > 0 { used.max(quota / 100) } else { 0 },
             low: quota / 10 * 7,
             high: quota / 10 * 9,
         })
@@ -221,6 +234,11 @@ mod tests {
             Usage::from(&me(Some(250), Some(100))).map(|u| u.percent),
             Some(100)
         );
+        let small = Usage::from(&me(Some(3), Some(1000))).expect("usage");
+        assert_eq!(small.percent_text, "less than 1%");
+        assert_eq!(small.shown, 10, "a sliver of the bar");
+        let none = Usage::from(&me(Some(0), Some(1000))).expect("usage");
+        assert_eq!((none.percent_text.as_str(), none.shown), ("0%", 0));
         assert!(Usage::from(&me(Some(1), None)).is_none());
         assert!(Usage::from(&me(Some(1), Some(0))).is_none());
     }
