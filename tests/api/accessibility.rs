@@ -852,3 +852,128 @@ async fn each_page_names_itself_once_and_marks_its_menu_item() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     browser.close().await;
 }
+
+/// The form page after a refused submission, as the GOV.UK error pattern checks it.
+const ERROR_STATE: &str = "
+    const main = document.querySelector('main');
+    const summary = document.querySelector('.error-summary');
+    const field = document.getElementById(arguments[0]);
+    const describedBy = (field.getAttribute('aria-describedby') || '').split(' ');
+    return {
+        title: document.title,
+        summaryFirst: main.firstElementChild === summary,
+        summaryRole: summary && summary.getAttribute('role'),
+        links: summary ? [...summary.querySelectorAll('a')].map(a => a.getAttribute('href')) : [],
+        invalid: field.getAttribute('aria-invalid'),
+        message: describedBy.map(id => document.getElementById(id))
+            .filter(e => e && e.classList.contains('field-error'))
+            .map(e => e.textContent.replace(/\\s+/g, ' ').trim()).join(' '),
+        focused: document.activeElement.id,
+    };";
+
+/// A refused form, GOV.UK's way: the title starts "Error: ", an error summary comes first in
+/// the main content with a link to each field at fault, each such field is aria-invalid and
+/// described by its message, the first is focused (`autofocus`: the app ships no JavaScript,
+/// so this is what a person without it gets too), and what was typed stays. axe finds nothing
+/// on these pages either.
+#[tokio::test]
+async fn a_refused_form_summarises_its_errors_first_and_ties_each_to_its_field() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        |_| {},
+    )
+    .await;
+    let browser = Browser::start().await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+    connect_memoram_in_browser(&browser, &app).await;
+
+    // A memory with an importance out of range.
+    browser.goto(&app.url("/memories/new")).await;
+    fill(&browser, "#title", "Kept title").await;
+    fill(&browser, "#content", "Kept content").await;
+    fill(&browser, "#importance", "1.5").await;
+    click(&browser, "#save-memory").await;
+    browser.wait_for(".error-summary").await;
+    let state = browser
+        .client
+        .execute(ERROR_STATE, vec![json!("importance")])
+        .await
+        .expect("state");
+    assert!(
+        state["title"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Error: "),
+        "{state}"
+    );
+    assert_eq!(state["summaryFirst"], json!(true), "{state}");
+    assert_eq!(state["summaryRole"], json!("alert"), "{state}");
+    assert_eq!(state["links"], json!(["#importance"]), "{state}");
+    assert_eq!(state["invalid"], json!("true"), "{state}");
+    assert!(
+        state["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("must be a number from 0 to 1"),
+        "{state}"
+    );
+    assert_eq!(state["focused"], json!("importance"), "{state}");
+    for (field, typed) in [
+        ("#title", "Kept title"),
+        ("#content", "Kept content"),
+        ("#importance", "1.5"),
+    ] {
+        let value = browser
+            .wait_for(field)
+            .await
+            .prop("value")
+            .await
+            .expect("value");
+        assert_eq!(value.as_deref(), Some(typed), "{field} kept");
+    }
+    let memory_form = axe_violations(&browser).await;
+    // The other fields are not marked.
+    let title_invalid = browser
+        .eval("return document.getElementById('title').getAttribute('aria-invalid')")
+        .await;
+    assert_eq!(title_invalid, json!(null));
+
+    // A note with neither name nor content: two errors, in the form's order.
+    browser.goto(&app.url("/memorize")).await;
+    click(&browser, "form.stacked button[type=submit]").await;
+    browser.wait_for(".error-summary").await;
+    let name = browser
+        .client
+        .execute(ERROR_STATE, vec![json!("name")])
+        .await
+        .expect("state");
+    assert_eq!(name["links"], json!(["#name", "#content"]), "{name}");
+    assert_eq!(name["invalid"], json!("true"), "{name}");
+    assert_eq!(name["focused"], json!("name"), "the first field at fault");
+    assert_eq!(
+        name["message"],
+        json!("Error: Give the note a name."),
+        "{name}"
+    );
+    let content = browser
+        .client
+        .execute(ERROR_STATE, vec![json!("content")])
+        .await
+        .expect("state");
+    assert_eq!(content["invalid"], json!("true"), "{content}");
+    assert!(
+        content["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no content"),
+        "{content}"
+    );
+    let memorize = axe_violations(&browser).await;
+    assert_eq!(
+        (memory_form, memorize),
+        (Vec::<String>::new(), Vec::<String>::new()),
+        "axe on the error states"
+    );
+    browser.assert_no_csp_violations().await;
+    browser.close().await;
+}

@@ -1028,7 +1028,7 @@ async fn a_memory_typed_while_another_tab_disconnects_stays_on_the_page() {
 
     click(&browser, "#save-memory").await;
     let notice = browser
-        .wait_for(".form-error")
+        .wait_for(".error-summary")
         .await
         .text()
         .await
