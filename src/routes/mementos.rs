@@ -12,11 +12,16 @@ use crate::routes::signed_in;
 use crate::state::AppState;
 use crate::templates::Templates;
 
-/// Chart geometry (SVG user units): one bar per integration.
-const CHART_WIDTH: u32 = 600;
-const LABEL_WIDTH: u32 = 150;
-const BAR_HEIGHT: u32 = 26;
-const BAR_GAP: u32 = 10;
+/// Chart geometry (SVG user units): one row per integration, its name above its bar. The chart
+/// is about as wide in user units as a phone's card is in pixels, so its 14-unit text stays
+/// about 14 px there (beside the bars, in a 600-unit chart, it shrank to 7 px at 390 px).
+const CHART_WIDTH: u32 = 320;
+/// Room to the right of the longest bar for its count.
+const VALUE_ROOM: u32 = 50;
+const LABEL_HEIGHT: u32 = 20;
+const BAR_HEIGHT: u32 = 20;
+const BAR_GAP: u32 = 12;
+const ROW_HEIGHT: u32 = LABEL_HEIGHT + BAR_HEIGHT + BAR_GAP;
 
 pub async fn mementos(
     state: web::Data<AppState>,
@@ -108,7 +113,7 @@ impl From<&Integration> for IntegrationRow {
 struct Chart {
     width: u32,
     height: u32,
-    label_width: u32,
+    bar_height: u32,
     bars: Vec<Bar>,
 }
 
@@ -116,7 +121,11 @@ struct Chart {
 struct Bar {
     label: String,
     value: u64,
+    /// The baseline of the integration's name.
+    label_y: u32,
+    /// The top of the bar.
     y: u32,
+    /// The baseline of the count, beside the bar.
     text_y: u32,
     width: u32,
     value_x: u32,
@@ -125,27 +134,29 @@ struct Bar {
 impl Chart {
     fn new(rows: &[IntegrationRow]) -> Self {
         let max = rows.iter().map(|r| r.documents).max().unwrap_or(0).max(1);
-        let room = CHART_WIDTH - LABEL_WIDTH - 50;
+        let room = CHART_WIDTH - VALUE_ROOM;
         let bars: Vec<Bar> = rows
             .iter()
             .enumerate()
             .map(|(i, row)| {
-                let y = i as u32 * (BAR_HEIGHT + BAR_GAP);
+                let top = i as u32 * ROW_HEIGHT;
+                let y = top + LABEL_HEIGHT;
                 let width = ((row.documents as f64 / max as f64) * f64::from(room)).round() as u32;
                 Bar {
                     label: row.label.clone(),
                     value: row.documents,
+                    label_y: top + LABEL_HEIGHT - 5,
                     y,
                     text_y: y + BAR_HEIGHT / 2 + 5,
                     width: width.max(u32::from(row.documents > 0)),
-                    value_x: LABEL_WIDTH + width + 8,
+                    value_x: width + 8,
                 }
             })
             .collect();
         Self {
             width: CHART_WIDTH,
-            height: (bars.len() as u32 * (BAR_HEIGHT + BAR_GAP)).max(BAR_HEIGHT),
-            label_width: LABEL_WIDTH,
+            height: (bars.len() as u32 * ROW_HEIGHT).max(ROW_HEIGHT) - BAR_GAP,
+            bar_height: BAR_HEIGHT,
             bars,
         }
     }
@@ -212,10 +223,11 @@ mod tests {
     #[test]
     fn the_longest_bar_is_the_largest_integration() {
         let chart = Chart::new(&[row(10), row(5), row(0)]);
-        assert_eq!(chart.bars[0].width, CHART_WIDTH - LABEL_WIDTH - 50);
+        assert_eq!(chart.bars[0].width, CHART_WIDTH - VALUE_ROOM);
         assert_eq!(chart.bars[1].width, chart.bars[0].width / 2);
         assert_eq!(chart.bars[2].width, 0);
-        assert_eq!(chart.height, 3 * (BAR_HEIGHT + BAR_GAP));
+        assert_eq!(chart.height, 3 * ROW_HEIGHT - BAR_GAP);
+        assert!(chart.bars[1].label_y < chart.bars[1].y, "the name above its bar");
     }
 
     #[test]

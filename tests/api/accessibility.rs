@@ -977,3 +977,41 @@ async fn a_refused_form_summarises_its_errors_first_and_ties_each_to_its_field()
     browser.assert_no_csp_violations().await;
     browser.close().await;
 }
+
+/// The rendered size, in CSS pixels, of each text of the mementos chart: the SVG scales with
+/// its width, so a label of 14 user units is smaller on screen when the chart is narrower.
+const CHART_TEXT_SIZES: &str = "
+    const svg = document.querySelector('.chart svg');
+    const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+    return [...svg.querySelectorAll('text')]
+        .map(t => parseFloat(getComputedStyle(t).fontSize) * scale);";
+
+/// The mementos chart's labels and values are readable on a phone (the issue measured about
+/// 7 px at 390 px) and not oversized on a desktop: 12 to 20 px at both widths.
+#[tokio::test]
+async fn the_mementos_chart_text_is_readable_on_a_phone() {
+    let app = spawn_app().await;
+    for width in [390, 1280] {
+        let browser = Browser::start_sized(width, 844).await;
+        connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+        browser.goto(&app.url("/mementos")).await;
+        browser.wait_for(".chart svg").await;
+        let sizes: Vec<f64> = browser
+            .eval(CHART_TEXT_SIZES)
+            .await
+            .as_array()
+            .expect("sizes")
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        assert!(!sizes.is_empty());
+        eprintln!("chart text at {width} px: {sizes:?}");
+        assert!(
+            sizes.iter().all(|s| (12.0..=20.0).contains(s)),
+            "at {width} px: {sizes:?}"
+        );
+        assert_no_horizontal_scroll(&browser, "mementos", width).await;
+        browser.screenshot(&format!("mementos-{width}")).await;
+        browser.close().await;
+    }
+}
