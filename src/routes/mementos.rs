@@ -227,7 +227,10 @@ mod tests {
         assert_eq!(chart.bars[1].width, chart.bars[0].width / 2);
         assert_eq!(chart.bars[2].width, 0);
         assert_eq!(chart.height, 3 * ROW_HEIGHT - BAR_GAP);
-        assert!(chart.bars[1].label_y < chart.bars[1].y, "the name above its bar");
+        assert!(
+            chart.bars[1].label_y < chart.bars[1].y,
+            "the name above its bar"
+        );
     }
 
     #[test]

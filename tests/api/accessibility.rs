@@ -150,8 +150,21 @@ pub(crate) async fn axe_violations(browser: &Browser) -> Vec<String> {
         .collect()
 }
 
+/// axe's violations, and whether the page scrolls sideways (WCAG 1.4.10, reflow).
+async fn page_problems(browser: &Browser) -> Vec<String> {
+    let mut problems = axe_violations(browser).await;
+    let widths = browser
+        .eval("return [document.documentElement.scrollWidth, window.innerWidth]")
+        .await;
+    if widths[0].as_f64() > widths[1].as_f64() {
+        problems.push(format!("reflow: the page scrolls sideways ({widths})"));
+    }
+    problems
+}
+
 /// Everything a person can reach, signed out and then connected to both services, checked by
-/// axe at `width`, light theme then dark. Reports every violation of every page at once.
+/// axe at `width`, light theme then dark, and checked for sideways scrolling. Reports every
+/// problem of every page at once.
 async fn every_page_passes_axe_at(width: u32, height: u32) {
     let app = spawn_app_with_memoram(
         simulators::memoram::MemoramSimulatorConfig::default(),
@@ -176,7 +189,7 @@ async fn every_page_passes_axe_at(width: u32, height: u32) {
             browser.wait_for("main").await;
             check(
                 format!("{path} signed out [{width}px {theme:?}]"),
-                axe_violations(&browser).await,
+                page_problems(&browser).await,
             );
         }
         // Consent declined: the friendly page the app shows.
@@ -185,7 +198,7 @@ async fn every_page_passes_axe_at(width: u32, height: u32) {
         browser.wait_for("section.error").await;
         check(
             format!("declined consent [{width}px {theme:?}]"),
-            axe_violations(&browser).await,
+            page_problems(&browser).await,
         );
     }
 
@@ -246,7 +259,7 @@ async fn every_page_passes_axe_at(width: u32, height: u32) {
             browser.wait_for(ready).await;
             check(
                 format!("{path} [{width}px {theme:?}]"),
-                axe_violations(&browser).await,
+                page_problems(&browser).await,
             );
         }
         // The theme really is the one asked for, on the last page too.
@@ -269,7 +282,7 @@ async fn every_page_passes_axe_at(width: u32, height: u32) {
             browser.wait_for(ready).await;
             check(
                 format!("{path} revoked [{width}px {theme:?}]"),
-                axe_violations(&browser).await,
+                page_problems(&browser).await,
             );
         }
     }
@@ -293,8 +306,8 @@ async fn every_page_passes_axe_on_a_phone_in_both_themes() {
     every_page_passes_axe_at(390, 844).await;
 }
 
-/// The positive control: a page with a fault axe knows (an image without a text alternative,
-/// text too faint to read) is reported, so the checks above can fail.
+/// The positive control: a page with faults axe knows (a button without a name, text too faint
+/// to read) and a page wider than the window are reported, so the checks above can fail.
 #[tokio::test]
 async fn axe_reports_a_fault_put_into_a_page() {
     let app = spawn_app().await;
@@ -319,6 +332,18 @@ async fn axe_reports_a_fault_put_into_a_page() {
     assert!(
         violations.iter().any(|v| v.starts_with("button-name")),
         "{violations:#?}"
+    );
+    // And a page wider than the window is caught too.
+    browser
+        .eval(
+            "const wide = document.createElement('div'); wide.style.width = '3000px'; \
+             wide.textContent = 'wide'; document.querySelector('main').appendChild(wide);",
+        )
+        .await;
+    let problems = page_problems(&browser).await;
+    assert!(
+        problems.iter().any(|p| p.starts_with("reflow")),
+        "{problems:#?}"
     );
     browser.close().await;
 }
@@ -1014,4 +1039,9 @@ async fn the_mementos_chart_text_is_readable_on_a_phone() {
         browser.screenshot(&format!("mementos-{width}")).await;
         browser.close().await;
     }
+}
+
+#[tokio::test]
+async fn every_page_passes_axe_on_a_small_phone_in_both_themes() {
+    every_page_passes_axe_at(320, 640).await;
 }
