@@ -1045,3 +1045,49 @@ async fn the_mementos_chart_text_is_readable_on_a_phone() {
 async fn every_page_passes_axe_on_a_small_phone_in_both_themes() {
     every_page_passes_axe_at(320, 640).await;
 }
+
+/// With JavaScript off, a refused note comes back the same way: the summary first, and the
+/// focus on the first field at fault (`autofocus`), so typing goes straight into it.
+#[tokio::test]
+async fn with_javascript_off_a_refused_note_puts_the_focus_on_its_first_field() {
+    let app = spawn_app().await;
+    let browser = Browser::start_with(
+        1280,
+        900,
+        BrowserOptions {
+            return_at_once: false,
+            javascript: false,
+        },
+    )
+    .await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+    browser.goto(&app.url("/memorize")).await;
+    fill(&browser, "#content", "A note with no name").await;
+    click(&browser, "form.stacked button[type=submit]").await;
+    let summary = browser
+        .wait_for(".error-summary")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(summary.contains("Give the note a name."), "{summary}");
+    let focused = browser
+        .client
+        .active_element()
+        .await
+        .expect("the focused element");
+    assert_eq!(
+        focused.attr("id").await.expect("id").as_deref(),
+        Some("name")
+    );
+    // Typing goes into the field at fault, then the note saves.
+    focused.send_keys("Named at last").await.expect("type");
+    click(&browser, "form.stacked button[type=submit]").await;
+    browser.wait_for(".success").await;
+    assert!(app
+        .sim
+        .documents()
+        .iter()
+        .any(|d| d.name == "Named at last"));
+    browser.close().await;
+}
