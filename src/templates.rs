@@ -29,6 +29,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("memorize.html", include_str!("../templates/memorize.html")),
     ("error.html", include_str!("../templates/error.html")),
     (
+        "error_summary.html",
+        include_str!("../templates/error_summary.html"),
+    ),
+    (
         "memoram_access.html",
         include_str!("../templates/memoram_access.html"),
     ),
@@ -43,6 +47,63 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/memory_tags.html"),
     ),
 ];
+
+/// What went wrong with a submitted form, shown in the GOV.UK Design System's pattern: an error
+/// summary first in the page, with a link to each field at fault, and a message beside each such
+/// field, which is marked `aria-invalid` and described by it (`templates/error_summary.html`).
+#[derive(Default)]
+pub struct FormErrors {
+    /// In the order the form asks for the fields; `None` for a problem with the whole form (it
+    /// expired, the connection ended).
+    items: Vec<(Option<&'static str>, String)>,
+}
+
+#[derive(Serialize)]
+struct ErrorItem<'a> {
+    field: Option<&'static str>,
+    message: &'a str,
+}
+
+impl FormErrors {
+    /// A problem with the field whose `id` (and `name`) is `field`.
+    pub fn field(mut self, field: &'static str, message: impl Into<String>) -> Self {
+        self.items.push((Some(field), message.into()));
+        self
+    }
+
+    /// A problem with the whole form.
+    pub fn form(mut self, message: impl Into<String>) -> Self {
+        self.items.push((None, message.into()));
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// `errors` (the summary's list), `field_errors` (each field's message) and `first_invalid`
+    /// (the field that takes the focus: `autofocus` works without JavaScript).
+    pub fn insert_into(&self, context: &mut Context) {
+        let errors: Vec<ErrorItem> = self
+            .items
+            .iter()
+            .map(|(field, message)| ErrorItem {
+                field: *field,
+                message,
+            })
+            .collect();
+        let mut by_field = std::collections::BTreeMap::new();
+        for (field, message) in &self.items {
+            if let Some(field) = field {
+                by_field.entry(*field).or_insert(message.as_str());
+            }
+        }
+        let first_invalid = self.items.iter().find_map(|(field, _)| *field);
+        context.insert("errors", &errors);
+        context.insert("field_errors", &by_field);
+        context.insert("first_invalid", &first_invalid);
+    }
+}
 
 /// Bytes reserved for a rendered page: the dashboard with twenty rows is about 15 KiB.
 const PAGE_CAPACITY: usize = 16 * 1024;

@@ -295,11 +295,43 @@ fn group_by_document(hits: &[SearchHit]) -> Vec<DocumentGroup<'_>> {
         groups[group].passages.push(PassageView {
             number: 0,
             rank: index + 1,
-            text: Cow::Borrowed(hit.matched_content.trim()),
+            text: whole_words(hit.matched_content.trim()),
         });
     }
     number_passages(&mut groups);
     groups
+}
+
+/// A passage as a quotation: Rememberizer cuts a document into chunks of a fixed number of
+/// characters, so a long passage may start and end in the middle of a word. A cut end loses its
+/// broken word and shows "…"; so does a start that is not the start of a sentence (a lower-case
+/// letter). Short passages (a title, a line) are shown as they are.
+fn whole_words(text: &str) -> Cow<'_, str> {
+    const CUT_AT_LEAST: usize = 100;
+    if text.chars().count() < CUT_AT_LEAST {
+        return Cow::Borrowed(text);
+    }
+    let starts_mid_sentence = text.chars().next().is_some_and(char::is_lowercase);
+    let ends_mid_word = text.chars().last().is_some_and(char::is_alphanumeric);
+    if !starts_mid_sentence && !ends_mid_word {
+        return Cow::Borrowed(text);
+    }
+    let mut body = text;
+    if starts_mid_sentence {
+        if let Some((_, rest)) = body.split_once(char::is_whitespace) {
+            body = rest.trim_start();
+        }
+    }
+    if ends_mid_word {
+        if let Some((kept, _)) = body.rsplit_once(char::is_whitespace) {
+            body = kept.trim_end();
+        }
+    }
+    Cow::Owned(format!(
+        "{}{body}{}",
+        if starts_mid_sentence { "…" } else { "" },
+        if ends_mid_word { "…" } else { "" }
+    ))
 }
 
 /// Numbers the passages in display order: `[n]` in the answer cites passage `n`.
@@ -325,6 +357,21 @@ mod tests {
             "distance": distance,
         }))
         .expect("hit")
+    }
+
+    #[test]
+    fn a_passage_cut_mid_word_ends_and_starts_at_a_word_with_an_ellipsis() {
+        let middle =
+            "the rollback runs the previous release again and checks its health. ".repeat(2);
+        assert_eq!(
+            whole_words(&format!("ollback {middle}and then we wai")),
+            format!("…{}and then we…", middle)
+        );
+        let whole = format!("The deploy {middle}");
+        assert_eq!(whole_words(whole.trim()), whole.trim());
+        assert_eq!(whole_words("a short line wi"), "a short line wi");
+        let no_spaces = "X".repeat(120);
+        assert_eq!(whole_words(&no_spaces), format!("{no_spaces}…"));
     }
 
     #[test]

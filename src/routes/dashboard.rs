@@ -204,6 +204,8 @@ pub struct DocumentRow<'a> {
     pub is_discussion: bool,
     pub name: Cow<'a, str>,
     kind: &'a str,
+    /// The type in words ("Google Doc", "PDF"), where the API gave a MIME type this app knows.
+    kind_label: &'a str,
     source: Cow<'a, str>,
     integration: Cow<'a, str>,
     status: &'a str,
@@ -227,6 +229,7 @@ impl<'a> From<&'a Document> for DocumentRow<'a> {
                     .unwrap_or("(untitled)"),
             ),
             kind: doc.kind.as_deref().unwrap_or_default(),
+            kind_label: document_type_label(doc.kind.as_deref().unwrap_or_default()),
             source: Cow::Borrowed(doc.source.as_deref().unwrap_or_default()),
             integration: doc
                 .integration_type()
@@ -253,6 +256,7 @@ impl DocumentRow<'static> {
             is_discussion: false,
             name: Cow::Owned(name),
             kind: "",
+            kind_label: "",
             source: source.map(Cow::Owned).unwrap_or_default(),
             integration: Cow::Borrowed("Memoram"),
             status: "",
@@ -260,6 +264,46 @@ impl DocumentRow<'static> {
             indexed_on: Cow::Borrowed(""),
             link: None,
         }
+    }
+}
+
+/// A document's type as a person says it: the API gives a MIME type
+/// ("application/vnd.google-apps.document"). A type this app does not know is shown as sent.
+pub fn document_type_label(kind: &str) -> &str {
+    let essence = kind.split(';').next().unwrap_or_default().trim();
+    match essence.to_ascii_lowercase().as_str() {
+        "application/vnd.google-apps.document" => "Google Doc",
+        "application/vnd.google-apps.spreadsheet" => "Google Sheet",
+        "application/vnd.google-apps.presentation" => "Google Slides",
+        "application/vnd.google-apps.drawing" => "Google Drawing",
+        "application/vnd.google-apps.form" => "Google Form",
+        "application/pdf" => "PDF",
+        "application/msword"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => {
+            "Word document"
+        }
+        "application/vnd.ms-excel"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "Excel workbook",
+        "application/vnd.ms-powerpoint"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+            "PowerPoint presentation"
+        }
+        "application/vnd.oasis.opendocument.text" => "OpenDocument text",
+        "application/rtf" | "text/rtf" => "Rich text",
+        "application/json" => "JSON",
+        "application/zip" => "ZIP archive",
+        "message/rfc822" => "Email",
+        "text/plain" => "Text",
+        "text/markdown" => "Markdown",
+        "text/html" => "Web page",
+        "text/csv" => "CSV",
+        "image/png" => "PNG image",
+        "image/jpeg" => "JPEG image",
+        "image/gif" => "GIF image",
+        "image/svg+xml" => "SVG image",
+        "image/webp" => "WebP image",
+        "channel" => "Channel",
+        _ => kind,
     }
 }
 
@@ -333,6 +377,22 @@ impl Pagination {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mime_types_read_as_names_and_unknown_ones_as_sent() {
+        assert_eq!(
+            document_type_label("application/vnd.google-apps.document"),
+            "Google Doc"
+        );
+        assert_eq!(document_type_label("application/pdf"), "PDF");
+        assert_eq!(document_type_label("Text/Plain; charset=utf-8"), "Text");
+        assert_eq!(document_type_label("message/rfc822"), "Email");
+        assert_eq!(
+            document_type_label("application/x-unheard-of"),
+            "application/x-unheard-of"
+        );
+        assert_eq!(document_type_label(""), "");
+    }
 
     #[test]
     fn only_http_links_survive() {

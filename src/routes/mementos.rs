@@ -12,11 +12,16 @@ use crate::routes::signed_in;
 use crate::state::AppState;
 use crate::templates::Templates;
 
-/// Chart geometry (SVG user units): one bar per integration.
-const CHART_WIDTH: u32 = 600;
-const LABEL_WIDTH: u32 = 150;
-const BAR_HEIGHT: u32 = 26;
-const BAR_GAP: u32 = 10;
+/// Chart geometry (SVG user units): one row per integration, its name above its bar. The chart
+/// is about as wide in user units as a phone's card is in pixels, so its 14-unit text stays
+/// about 14 px there (beside the bars, in a 600-unit chart, it shrank to 7 px at 390 px).
+const CHART_WIDTH: u32 = 320;
+/// Room to the right of the longest bar for its count.
+const VALUE_ROOM: u32 = 50;
+const LABEL_HEIGHT: u32 = 20;
+const BAR_HEIGHT: u32 = 20;
+const BAR_GAP: u32 = 12;
+const ROW_HEIGHT: u32 = LABEL_HEIGHT + BAR_HEIGHT + BAR_GAP;
 
 pub async fn mementos(
     state: web::Data<AppState>,
@@ -108,7 +113,7 @@ impl From<&Integration> for IntegrationRow {
 struct Chart {
     width: u32,
     height: u32,
-    label_width: u32,
+    bar_height: u32,
     bars: Vec<Bar>,
 }
 
@@ -116,7 +121,11 @@ struct Chart {
 struct Bar {
     label: String,
     value: u64,
+    /// The baseline of the integration's name.
+    label_y: u32,
+    /// The top of the bar.
     y: u32,
+    /// The baseline of the count, beside the bar.
     text_y: u32,
     width: u32,
     value_x: u32,
@@ -125,27 +134,29 @@ struct Bar {
 impl Chart {
     fn new(rows: &[IntegrationRow]) -> Self {
         let max = rows.iter().map(|r| r.documents).max().unwrap_or(0).max(1);
-        let room = CHART_WIDTH - LABEL_WIDTH - 50;
+        let room = CHART_WIDTH - VALUE_ROOM;
         let bars: Vec<Bar> = rows
             .iter()
             .enumerate()
             .map(|(i, row)| {
-                let y = i as u32 * (BAR_HEIGHT + BAR_GAP);
+                let top = i as u32 * ROW_HEIGHT;
+                let y = top + LABEL_HEIGHT;
                 let width = ((row.documents as f64 / max as f64) * f64::from(room)).round() as u32;
                 Bar {
                     label: row.label.clone(),
                     value: row.documents,
+                    label_y: top + LABEL_HEIGHT - 5,
                     y,
                     text_y: y + BAR_HEIGHT / 2 + 5,
                     width: width.max(u32::from(row.documents > 0)),
-                    value_x: LABEL_WIDTH + width + 8,
+                    value_x: width + 8,
                 }
             })
             .collect();
         Self {
             width: CHART_WIDTH,
-            height: (bars.len() as u32 * (BAR_HEIGHT + BAR_GAP)).max(BAR_HEIGHT),
-            label_width: LABEL_WIDTH,
+            height: (bars.len() as u32 * ROW_HEIGHT).max(ROW_HEIGHT) - BAR_GAP,
+            bar_height: BAR_HEIGHT,
             bars,
         }
     }
@@ -159,6 +170,11 @@ struct Usage {
     used_text: String,
     quota_text: String,
     percent: u64,
+    /// The share in words: "less than 1%" for a use too small to round to a whole percent.
+    percent_text: String,
+    /// What the meter draws: the use, or 1% of the quota for a smaller use, so a small use
+    /// is a sliver rather than an empty bar (the text says the exact figure).
+    shown: u64,
     /// The meter's `low` and `high` marks: 70% and 90% of the quota, in whole bytes.
     low: u64,
     high: u64,
@@ -168,12 +184,20 @@ impl Usage {
     fn from(me: &Me) -> Option<Self> {
         let quota = me.embed_quota.filter(|q| *q > 0)?;
         let used = me.current_usage.unwrap_or(0);
+        let percent = (used.saturating_mul(100) / quota).min(100);
+        let percent_text = if used > 0 && percent == 0 {
+            "less than 1%".to_owned()
+        } else {
+            format!("{percent}%")
+        };
         Some(Self {
             used,
             quota,
             used_text: human_size(used),
             quota_text: human_size(quota),
-            percent: (used.saturating_mul(100) / quota).min(100),
+            percent,
+            percent_text,
+            shown: if used > 0 { used.max(quota / 100) } else { 0 },
             low: quota / 10 * 7,
             high: quota / 10 * 9,
         })
@@ -199,10 +223,14 @@ mod tests {
     #[test]
     fn the_longest_bar_is_the_largest_integration() {
         let chart = Chart::new(&[row(10), row(5), row(0)]);
-        assert_eq!(chart.bars[0].width, CHART_WIDTH - LABEL_WIDTH - 50);
+        assert_eq!(chart.bars[0].width, CHART_WIDTH - VALUE_ROOM);
         assert_eq!(chart.bars[1].width, chart.bars[0].width / 2);
         assert_eq!(chart.bars[2].width, 0);
-        assert_eq!(chart.height, 3 * (BAR_HEIGHT + BAR_GAP));
+        assert_eq!(chart.height, 3 * ROW_HEIGHT - BAR_GAP);
+        assert!(
+            chart.bars[1].label_y < chart.bars[1].y,
+            "the name above its bar"
+        );
     }
 
     #[test]
@@ -221,6 +249,11 @@ mod tests {
             Usage::from(&me(Some(250), Some(100))).map(|u| u.percent),
             Some(100)
         );
+        let small = Usage::from(&me(Some(3), Some(1000))).expect("usage");
+        assert_eq!(small.percent_text, "less than 1%");
+        assert_eq!(small.shown, 10, "a sliver of the bar");
+        let none = Usage::from(&me(Some(0), Some(1000))).expect("usage");
+        assert_eq!((none.percent_text.as_str(), none.shown), ("0%", 0));
         assert!(Usage::from(&me(Some(1), None)).is_none());
         assert!(Usage::from(&me(Some(1), Some(0))).is_none());
     }

@@ -13,7 +13,7 @@ use crate::routes::guards::RememberizerUser;
 use crate::routes::see_other;
 use crate::routes::signed_in;
 use crate::state::AppState;
-use crate::templates::Templates;
+use crate::templates::{FormErrors, Templates};
 
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_CONTENT_CHARS: usize = 20_000;
@@ -53,11 +53,11 @@ pub async fn memorize(
     let content = form.content.unwrap_or_default().trim().to_owned();
     // Whatever goes wrong from here on, the form comes back with what was typed in it.
     let again_with = |status: StatusCode,
-                      problem: String,
+                      errors: FormErrors,
                       check: Option<&str>|
      -> Result<HttpResponse, AppError> {
         let mut context = page_context(&session)?;
-        context.insert("error", &problem);
+        errors.insert_into(&mut context);
         context.insert("check_href", &check);
         context.insert("name", &name);
         context.insert("content", &content);
@@ -65,7 +65,8 @@ pub async fn memorize(
         *response.status_mut() = status;
         Ok(response)
     };
-    let again = |status, problem| again_with(status, problem, None);
+    let again =
+        |status, problem: String| again_with(status, FormErrors::default().form(problem), None);
     let connection = match user {
         Ok(user) => user.connection,
         // Disconnected (or logged out) in another tab before this arrived.
@@ -88,21 +89,26 @@ pub async fn memorize(
                 .to_owned(),
         );
     }
-    let problem = if name.is_empty() || content.is_empty() {
-        Some("Give the note a name and some content.".to_owned())
+    // Every field at fault, in the form's order.
+    let mut errors = FormErrors::default();
+    if name.is_empty() {
+        errors = errors.field("name", "Give the note a name.");
     } else if name.chars().count() > MAX_NAME_CHARS {
-        Some(format!(
-            "The name can be up to {MAX_NAME_CHARS} characters long."
-        ))
+        errors = errors.field(
+            "name",
+            format!("The name can be up to {MAX_NAME_CHARS} characters long."),
+        );
+    }
+    if content.is_empty() {
+        errors = errors.field("content", "Write the note: it has no content.");
     } else if content.chars().count() > MAX_CONTENT_CHARS {
-        Some(format!(
-            "The note can be up to {MAX_CONTENT_CHARS} characters long."
-        ))
-    } else {
-        None
-    };
-    if let Some(problem) = problem {
-        return again(StatusCode::BAD_REQUEST, problem);
+        errors = errors.field(
+            "content",
+            format!("The note can be up to {MAX_CONTENT_CHARS} characters long."),
+        );
+    }
+    if !errors.is_empty() {
+        return again_with(StatusCode::BAD_REQUEST, errors, None);
     }
 
     let api = &state.api;
@@ -118,8 +124,7 @@ pub async fn memorize(
             // Sent, and no answer: it may have been stored. Saving again could store it twice.
             return again_with(
                 StatusCode::GATEWAY_TIMEOUT,
-                "Rememberizer did not answer in time, so this app cannot tell whether your note was stored. Look before you save it again: saving twice would store it twice. What you typed is below."
-                    .to_owned(),
+                FormErrors::default().form("Rememberizer did not answer in time, so this app cannot tell whether your note was stored. Look before you save it again: saving twice would store it twice. What you typed is below."),
                 Some("/dashboard"),
             );
         }
@@ -133,6 +138,7 @@ pub async fn memorize(
 fn page_context(session: &TypedSession) -> Result<Context, AppError> {
     let mut context = Context::new();
     signed_in(&mut context, session)?;
+    FormErrors::default().insert_into(&mut context);
     context.insert("max_name", &MAX_NAME_CHARS);
     context.insert("max_content", &MAX_CONTENT_CHARS);
     Ok(context)

@@ -12,7 +12,7 @@ use crate::errors::AppError;
 use crate::memoram::{MemberError, MemoryBlob, MemoryDraft};
 use crate::routes::guards::MemoramMember;
 use crate::routes::signed_in;
-use crate::templates::Templates;
+use crate::templates::{FormErrors, Templates};
 
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_SUMMARY_CHARS: usize = 2_000;
@@ -75,34 +75,46 @@ impl MemoryForm {
         }
     }
 
-    pub fn draft(&self) -> Result<MemoryDraft, String> {
+    /// The memory to save, or the first field at fault (its `id`) and what is wrong with it.
+    pub fn draft(&self) -> Result<MemoryDraft, (&'static str, String)> {
         let content = self.content.trim();
         if content.is_empty() {
-            return Err("Write something to remember: the memory needs content.".to_owned());
+            return Err((
+                "content",
+                "Write something to remember: the memory needs content.".to_owned(),
+            ));
         }
-        let too_long = |what: &str, text: &str, max: usize| {
-            (text.chars().count() > max)
-                .then(|| format!("The {what} can be up to {max} characters long."))
+        let too_long = |what: &'static str, text: &str, max: usize| {
+            (text.chars().count() > max).then(|| {
+                (
+                    what,
+                    format!("The {what} can be up to {max} characters long."),
+                )
+            })
         };
         if let Some(problem) = too_long("title", &self.title, MAX_TITLE_CHARS)
             .or_else(|| too_long("summary", &self.summary, MAX_SUMMARY_CHARS))
             .or_else(|| too_long("content", content, MAX_CONTENT_CHARS))
             .or_else(|| {
                 (content.len() > MAX_CONTENT_BYTES).then(|| {
-                    format!(
+                    ("content", format!(
                         "The content is too long once encrypted: at most {} KiB of text (about {MAX_CONTENT_CHARS} characters of Latin script, fewer in others).",
                         MAX_CONTENT_BYTES / 1024
-                    )
+                    ))
                 })
             })
             .or_else(|| too_long("source", &self.source, MAX_SOURCE_CHARS))
         {
             return Err(problem);
         }
-        let tags = parse_tags(&self.tags)?;
-        let unit = |raw: &str, what: &str| {
-            parse_unit(Some(raw), what)
-                .map_err(|_| format!("The {what} must be a number from 0 to 1, like 0.8."))
+        let tags = parse_tags(&self.tags).map_err(|problem| ("tags", problem))?;
+        let unit = |raw: &str, what: &'static str| {
+            parse_unit(Some(raw), what).map_err(|_| {
+                (
+                    what,
+                    format!("The {what} must be a number from 0 to 1, like 0.8."),
+                )
+            })
         };
         Ok(MemoryDraft {
             title: self.title.trim().to_owned(),
@@ -139,6 +151,8 @@ fn parse_tags(raw: &str) -> Result<Vec<String>, String> {
 pub struct Problem {
     pub status: StatusCode,
     pub message: String,
+    /// The field at fault (its `id`), or `None` for a problem with the whole form.
+    pub field: Option<&'static str>,
     /// Where to look before saving again, when whether it was saved is unknown: its address and
     /// the link's words.
     pub check: Option<(String, &'static str)>,
@@ -149,6 +163,7 @@ impl Problem {
         Self {
             status,
             message: message.into(),
+            field: None,
             check: None,
         }
     }
@@ -171,9 +186,13 @@ pub fn form_page(
     context.insert("max_content", &MAX_CONTENT_CHARS);
     context.insert("max_source", &MAX_SOURCE_CHARS);
     context.insert("max_tags", &MAX_TAGS);
+    let mut errors = FormErrors::default();
     let status = match problem {
         Some(problem) => {
-            context.insert("error", &problem.message);
+            errors = match problem.field {
+                Some(field) => errors.field(field, problem.message),
+                None => errors.form(problem.message),
+            };
             if let Some((href, label)) = &problem.check {
                 context.insert("check_href", href);
                 context.insert("check_label", label);
@@ -182,6 +201,7 @@ pub fn form_page(
         }
         None => StatusCode::OK,
     };
+    errors.insert_into(&mut context);
     let mut response = templates.page("memory_form.html", &context)?;
     *response.status_mut() = status;
     Ok(response)
@@ -219,8 +239,10 @@ pub fn check(form: &MemoryForm, member: &MemoramMember) -> Result<MemoryDraft, P
             "This form had expired, so nothing was saved. Your memory is below: press Save again.",
         )),
     }
-    form.draft()
-        .map_err(|problem| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, problem))
+    form.draft().map_err(|(field, message)| Problem {
+        field: Some(field),
+        ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    })
 }
 
 /// Saving failed at Memoram: the form comes back with what was typed, and why.
@@ -247,6 +269,7 @@ pub fn failed_save(
         MemberError::Api(ApiError::Timeout) => Problem {
             status: StatusCode::GATEWAY_TIMEOUT,
             message: "Memoram did not answer in time, so this app cannot tell whether your memory was saved. Look before you save it again: saving twice would keep it twice. What you typed is below.".to_owned(),
+            field: None,
             check: Some(match editing {
                 Some(id) => (memory_href(id), "Look at this memory"),
                 None => ("/memories".to_owned(), "Look at your memories"),

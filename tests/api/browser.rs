@@ -30,8 +30,8 @@ fn browsers() -> &'static Semaphore {
     BROWSERS.get_or_init(|| Semaphore::new(2))
 }
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     _profile: TempDir,
     _permit: SemaphorePermit<'static>,
@@ -72,11 +72,11 @@ fn free_port() -> u16 {
 }
 
 /// How a test's browser differs from a person's usual one.
-struct BrowserOptions {
+pub(crate) struct BrowserOptions {
     /// Navigation returns at once instead of at the page's load: what a person sees while a
     /// page is still arriving can be looked at (WebDriver's page load strategy `none`).
-    return_at_once: bool,
-    javascript: bool,
+    pub(crate) return_at_once: bool,
+    pub(crate) javascript: bool,
 }
 
 impl Default for BrowserOptions {
@@ -89,15 +89,15 @@ impl Default for BrowserOptions {
 }
 
 impl Browser {
-    async fn start() -> Browser {
+    pub(crate) async fn start() -> Browser {
         Self::start_sized(1280, 900).await
     }
 
-    async fn start_sized(width: u32, height: u32) -> Browser {
+    pub(crate) async fn start_sized(width: u32, height: u32) -> Browser {
         Self::start_with(width, height, BrowserOptions::default()).await
     }
 
-    async fn start_with(width: u32, height: u32, options: BrowserOptions) -> Browser {
+    pub(crate) async fn start_with(width: u32, height: u32, options: BrowserOptions) -> Browser {
         let permit = browsers().acquire().await.expect("semaphore");
         let port = free_port();
         let mut command = Command::new("chromedriver");
@@ -177,11 +177,11 @@ impl Browser {
         }
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.client.goto(url).await.expect("navigate");
     }
 
-    async fn url(&self) -> url::Url {
+    pub(crate) async fn url(&self) -> url::Url {
         self.client.current_url().await.expect("current url")
     }
 
@@ -201,7 +201,7 @@ impl Browser {
             .expect("switch back");
     }
 
-    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
         match self
             .client
             .wait()
@@ -224,7 +224,7 @@ impl Browser {
     }
 
     /// Waits until the address bar shows `path` (and optionally a query) on `origin`.
-    async fn wait_for_path(&self, origin: &str, path_and_query: &str) {
+    pub(crate) async fn wait_for_path(&self, origin: &str, path_and_query: &str) {
         let expected = url::Url::parse(&format!("{origin}{path_and_query}")).expect("url");
         self.client
             .wait()
@@ -234,7 +234,7 @@ impl Browser {
             .unwrap_or_else(|e| panic!("waiting for {expected}: {e}"));
     }
 
-    async fn click_link(&self, text: &str) {
+    pub(crate) async fn click_link(&self, text: &str) {
         self.client
             .find(Locator::LinkText(text))
             .await
@@ -244,18 +244,18 @@ impl Browser {
             .expect("click");
     }
 
-    async fn body_text(&self) -> String {
+    pub(crate) async fn body_text(&self) -> String {
         self.wait_for("body").await.text().await.expect("text")
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).expect("screenshot dir");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
     }
 
-    async fn eval(&self, script: &str) -> Value {
+    pub(crate) async fn eval(&self, script: &str) -> Value {
         self.client
             .execute(script, vec![])
             .await
@@ -263,7 +263,7 @@ impl Browser {
     }
 
     /// The browser console, via chromedriver's log endpoint (CSP violations are reported there).
-    async fn console(&self) -> Vec<String> {
+    pub(crate) async fn console(&self) -> Vec<String> {
         let entries = self
             .client
             .issue_cmd(BrowserLog)
@@ -285,7 +285,7 @@ impl Browser {
             .collect()
     }
 
-    async fn assert_no_csp_violations(&self) {
+    pub(crate) async fn assert_no_csp_violations(&self) {
         let violations: Vec<_> = self
             .console()
             .await
@@ -303,7 +303,7 @@ impl Browser {
         }
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.client.clone().close().await;
     }
 }
@@ -329,14 +329,14 @@ impl WebDriverCompatibleCommand for BrowserLog {
 }
 
 /// The two mementos with the most documents.
-fn big_mementos(app: &TestApp) -> Vec<u64> {
+pub(crate) fn big_mementos(app: &TestApp) -> Vec<u64> {
     let mut mementos = app.sim.mementos();
     mementos.sort_by_key(|m| std::cmp::Reverse(m.document_ids.len()));
     mementos.iter().take(2).map(|m| m.id).collect()
 }
 
 /// Clicks "Allow" on the simulator's consent page.
-async fn allow(browser: &Browser) {
+pub(crate) async fn allow(browser: &Browser) {
     browser
         .wait_for("button[value=allow]")
         .await
@@ -346,14 +346,14 @@ async fn allow(browser: &Browser) {
 }
 
 /// The whole connect flow, as a person does it: start, tick these mementos, allow, dashboard.
-async fn connect_in_browser(browser: &Browser, app: &TestApp, mementos: &[u64]) {
+pub(crate) async fn connect_in_browser(browser: &Browser, app: &TestApp, mementos: &[u64]) {
     browser.goto(&app.url("/auth/rememberizer")).await;
     tick(browser, mementos).await;
     allow(browser).await;
     browser.wait_for_path(&app.address, "/dashboard").await;
 }
 
-async fn tick(browser: &Browser, mementos: &[u64]) {
+pub(crate) async fn tick(browser: &Browser, mementos: &[u64]) {
     for id in mementos {
         browser
             .wait_for(&format!("#memento-{id}"))
@@ -587,7 +587,7 @@ async fn html_in_document_names_renders_as_text_and_runs_nothing() {
 }
 
 /// Presses Tab until the focused element matches `css`; returns how many presses it took.
-async fn tab_to(browser: &Browser, css: &str) -> usize {
+pub(crate) async fn tab_to(browser: &Browser, css: &str) -> usize {
     for presses in 1..=30 {
         browser
             .client
@@ -662,7 +662,7 @@ async fn pages_fit_phone_and_desktop_widths() {
     }
 }
 
-async fn assert_no_horizontal_scroll(browser: &Browser, page: &str, width: u32) {
+pub(crate) async fn assert_no_horizontal_scroll(browser: &Browser, page: &str, width: u32) {
     assert_eq!(
         browser.eval("return window.innerWidth").await,
         json!(width),
@@ -867,13 +867,13 @@ async fn a_csp_violation_is_caught_by_the_console_check() {
 }
 
 /// Types `text` into the field `css` after clearing it.
-async fn fill(browser: &Browser, css: &str, text: &str) {
+pub(crate) async fn fill(browser: &Browser, css: &str, text: &str) {
     let field = browser.wait_for(css).await;
     field.clear().await.expect("clear");
     field.send_keys(text).await.expect("type");
 }
 
-async fn click(browser: &Browser, css: &str) {
+pub(crate) async fn click(browser: &Browser, css: &str) {
     browser.wait_for(css).await.click().await.expect("click");
 }
 
@@ -992,7 +992,7 @@ async fn memoram_connect_approve_manage_memories_and_ask_across_both() {
 
 /// Connects Memoram in the browser and has the person approve it (through the simulator's
 /// handle, as its dashboard would): the browser ends on `/memories`.
-async fn connect_memoram_in_browser(browser: &Browser, app: &TestApp) -> String {
+pub(crate) async fn connect_memoram_in_browser(browser: &Browser, app: &TestApp) -> String {
     browser.goto(&app.url("/")).await;
     browser.click_link("Connect Memoram").await;
     click(browser, "#authorize").await;
@@ -1028,7 +1028,7 @@ async fn a_memory_typed_while_another_tab_disconnects_stays_on_the_page() {
 
     click(&browser, "#save-memory").await;
     let notice = browser
-        .wait_for(".form-error")
+        .wait_for(".error-summary")
         .await
         .text()
         .await

@@ -1,5 +1,6 @@
 //! Integration tests: the real app on a random port against the Rememberizer simulator.
 
+mod accessibility;
 mod anonymous;
 mod answers;
 mod architecture;

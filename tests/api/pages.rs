@@ -153,3 +153,132 @@ async fn every_page_needs_a_connection() {
         assert_is_redirect_to(&app.get(path).await, "/");
     }
 }
+
+/// The text of each `<open>…</close>` element in `html`, tags inside left out.
+fn texts_of<'a>(html: &'a str, open: &str, close: &str) -> Vec<&'a str> {
+    html.split(open)
+        .skip(1)
+        .filter_map(|rest| rest.split_once(close).map(|(text, _)| text))
+        .collect()
+}
+
+/// Types read as names ("Google Doc", "PDF", "Email"), not as the API's MIME types, on the
+/// dashboard and on a document's page.
+#[tokio::test]
+async fn document_types_are_named_not_mime_types() {
+    let app = spawn_app().await;
+    let all: Vec<u64> = app.sim.mementos().iter().map(|m| m.id).collect();
+    app.connect_with(&all).await;
+    let mut types = Vec::new();
+    for page in 1..=3 {
+        let (_, html) = app.get_html(&format!("/dashboard?page={page}")).await;
+        types.extend(
+            texts_of(&html, "<td data-label=\"Type\">", "</td>")
+                .into_iter()
+                .map(str::to_owned),
+        );
+    }
+    assert!(types.iter().any(|t| t == "Google Doc"), "{types:?}");
+    assert!(types.iter().any(|t| t == "PDF"), "{types:?}");
+    assert!(types.iter().any(|t| t == "Email"), "{types:?}");
+    assert!(types.iter().all(|t| !t.contains('/')), "{types:?}");
+    let id = document_id(&app, "Architecture handbook");
+    let (_, html) = app.get_html(&format!("/documents/{id}")).await;
+    assert!(html.contains("<dt>Type</dt><dd>Google Doc</dd>"), "{html}");
+    assert!(!html.contains("application/vnd.google-apps"), "{html}");
+}
+
+/// Rememberizer's passages are fixed-size slices of a document: on the page each ends and
+/// starts at a whole word, with "…" where text was cut, never in the middle of a word.
+#[tokio::test]
+async fn passages_cut_mid_word_end_at_a_word_with_an_ellipsis() {
+    let app = spawn_app().await;
+    let all: Vec<u64> = app.sim.mementos().iter().map(|m| m.id).collect();
+    app.connect_with(&all).await;
+    let (status, html) = app.get_html("/ask?q=architecture+handbook").await;
+    assert_eq!(status, StatusCode::OK);
+    let passages = texts_of(&html, "<blockquote>", "</blockquote>");
+    assert!(passages.len() > 3, "{html}");
+    let long: Vec<&str> = passages
+        .iter()
+        .copied()
+        .filter(|p| p.chars().count() >= 100)
+        .collect();
+    assert!(!long.is_empty(), "{passages:?}");
+    for passage in &long {
+        let last = passage.chars().last().unwrap_or(' ');
+        assert!(!last.is_alphanumeric(), "ends mid-word: {passage:?}");
+        let first = passage.chars().next().unwrap_or(' ');
+        assert!(!first.is_lowercase(), "starts mid-word: {passage:?}");
+    }
+    assert!(
+        long.iter().any(|p| p.ends_with('…')),
+        "a cut shows: {long:?}"
+    );
+}
+
+/// A use too small to round to 1% says "less than 1%" and shows a sliver of the meter, not
+/// "(0%)" and an empty bar.
+#[tokio::test]
+async fn a_small_usage_reads_less_than_one_percent() {
+    let app = spawn_app().await;
+    app.connect().await;
+    let (_, html) = app.get_html("/mementos").await;
+    assert!(html.contains("embedded (less than 1%)"), "{html}");
+    assert!(!html.contains("(0%)"), "{html}");
+    let meter = texts_of(&html, "<meter", ">")[0];
+    assert!(
+        meter.contains("value=\"1048576\""),
+        "1% of 100 MiB: {meter}"
+    );
+}
+
+/// With no memento shared, the empty dashboard says why and where to look.
+#[tokio::test]
+async fn an_empty_dashboard_says_how_mementos_are_shared() {
+    let app = spawn_app().await;
+    app.connect_with(&[]).await;
+    let (_, html) = app.get_html("/dashboard").await;
+    assert!(html.contains("Rememberizer shared no documents with this app."));
+    let hint = texts_of(&html, "<p id=\"no-documents-hint\">", "</p>")[0];
+    assert!(hint.contains("mementos you tick"), "{hint}");
+    assert!(hint.contains("href=\"/mementos\""), "{hint}");
+}
+
+/// The answer arrives in a polite live region, and the sentence about memories going to the
+/// answer service is said once on a page with memories found.
+#[tokio::test]
+async fn the_answer_is_a_polite_live_region_and_the_privacy_sentence_is_said_once() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        |settings| {
+            with_simulated_answers(settings);
+            settings.memoram.send_to_llm = Some(true);
+        },
+    )
+    .await;
+    app.connect().await;
+    app.connect_memoram_approved().await;
+    let (_, form) = app.get_html("/ask").await;
+    assert!(
+        form.contains("id=\"memories-privacy\""),
+        "said before asking"
+    );
+    let (_, html) = app
+        .get_html("/ask?q=How%20does%20the%20deploy%20rollback%20work%3F")
+        .await;
+    assert!(html.contains("id=\"memories-sent\""), "{html}");
+    assert!(
+        !html.contains("id=\"memories-privacy\""),
+        "said twice: {html}"
+    );
+    assert_eq!(
+        html.matches("to the answer service at").count(),
+        1,
+        "{html}"
+    );
+    assert!(
+        html.contains("<div aria-live=\"polite\"><p class=\"answer-text\">"),
+        "{html}"
+    );
+}

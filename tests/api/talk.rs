@@ -290,7 +290,7 @@ async fn bad_notes_are_refused_with_a_message_and_nothing_is_stored() {
     .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let html = response.text().await.expect("body");
-    assert!(html.contains("Give the note a name and some content."));
+    assert!(html.contains("Write the note: it has no content."));
     assert!(
         html.contains("value=\"Kept title\""),
         "what was typed is kept"
