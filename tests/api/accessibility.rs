@@ -8,7 +8,6 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use fantoccini::wd::WebDriverCompatibleCommand;
 use serde_json::{json, Value};
 
 use crate::browser::*;
@@ -40,31 +39,6 @@ fn axe_source() -> &'static str {
     })
 }
 
-/// A Chrome DevTools Protocol command through chromedriver (`goog/cdp/execute`).
-#[derive(Debug)]
-pub(crate) struct Cdp {
-    pub(crate) cmd: &'static str,
-    pub(crate) params: Value,
-}
-
-impl WebDriverCompatibleCommand for Cdp {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({ "cmd": self.cmd, "params": self.params });
-        (http::Method::POST, Some(body.to_string()))
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Theme {
     Light,
@@ -80,9 +54,13 @@ pub(crate) async fn use_theme(browser: &Browser, theme: Theme) {
     };
     browser
         .client
-        .issue_cmd(Cdp {
-            cmd: "Emulation.setEmulatedMedia",
-            params: json!({ "features": [{ "name": "prefers-color-scheme", "value": value }] }),
+        // A DevTools command, through chromedriver.
+        .issue_cmd(SessionCommand {
+            path: "goog/cdp/execute",
+            body: json!({
+                "cmd": "Emulation.setEmulatedMedia",
+                "params": { "features": [{ "name": "prefers-color-scheme", "value": value }] },
+            }),
         })
         .await
         .expect("emulate the colour scheme");

@@ -266,7 +266,10 @@ impl Browser {
     pub(crate) async fn console(&self) -> Vec<String> {
         let entries = self
             .client
-            .issue_cmd(BrowserLog)
+            .issue_cmd(SessionCommand {
+                path: "se/log",
+                body: json!({ "type": "browser" }),
+            })
             .await
             .expect("browser log");
         // Anything but a list of entries means the log could not be read: fail, rather than
@@ -308,23 +311,29 @@ impl Browser {
     }
 }
 
+/// A chromedriver command outside the WebDriver standard: a POST of `body` to the session's
+/// `path` (`se/log` for the browser console, `goog/cdp/execute` for a DevTools command).
 #[derive(Debug)]
-struct BrowserLog;
+pub(crate) struct SessionCommand {
+    pub(crate) path: &'static str,
+    pub(crate) body: Value,
+}
 
-impl WebDriverCompatibleCommand for BrowserLog {
+impl WebDriverCompatibleCommand for SessionCommand {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }
 
