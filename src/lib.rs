@@ -6,10 +6,11 @@
 //! only by demo mode (`demo`, the `demo` cargo feature) and the tests, and reached over HTTP.
 //!
 //! The client side of Rememberizer is the crate `actix-rememberizer`
-//! (`crates/actix-rememberizer/`), built on the provider-neutral `actix-oauth-client` (the flow,
-//! the stores, the HTTP client); their modules are re-exported here under the names the app has
-//! always used for them.
+//! (`crates/actix-rememberizer/`), Memoram's is `actix-memoram` (`crates/actix-memoram/`), both
+//! built on the provider-neutral `actix-oauth-client` (the flow, the stores, the HTTP client);
+//! their modules are re-exported here under the names the app has always used for them.
 
+pub use actix_memoram::memoram;
 pub use actix_oauth_client::{api, auth, connect, http_client};
 pub use actix_rememberizer::rememberizer;
 
@@ -18,7 +19,6 @@ pub mod config;
 pub mod demo;
 pub mod errors;
 pub mod llm;
-pub mod memoram;
 pub mod provider;
 pub mod redis_store;
 pub mod routes;

@@ -4,8 +4,9 @@
 //!
 //! - The production binary, `--no-default-features`: no simulator code in it, and no start
 //!   without provider settings.
-//! - The README's copy recipes: exactly the files they list, the modules and the dependencies
-//!   they name, in a scratch crate, must compile.
+//! - The one-file example, from the dependencies its header lists, in a fresh edition-2024 crate.
+//! - The README's "Add … to your actix-web app" sections: the two blocks as written, in a fresh
+//!   edition-2024 crate, built, run against the simulator and driven over HTTP.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -113,100 +114,9 @@ fn the_production_build_has_no_simulator_and_refuses_to_start_without_settings()
     }
 }
 
-/// One recipe of the README's "Copying this into your app": the files, the module lines and the
-/// dependencies, in the fenced blocks between `<!-- recipe:NAME -->` and `<!-- recipe:end -->`.
-struct Recipe {
-    files: Vec<String>,
-    modules: String,
-    dependencies: String,
-}
-
-fn recipe(readme: &str, name: &str) -> Recipe {
-    let start = format!("<!-- recipe:{name} -->");
-    let section = readme
-        .split_once(&start)
-        .and_then(|(_, rest)| rest.split_once("<!-- recipe:end -->"))
-        .map(|(section, _)| section)
-        .unwrap_or_else(|| panic!("the README has no {start} … <!-- recipe:end --> section"));
-    let block = |language: &str| {
-        let fence = format!("```{language}\n");
-        section
-            .split_once(&fence)
-            .and_then(|(_, rest)| rest.split_once("```"))
-            .map(|(block, _)| block.to_owned())
-            .unwrap_or_else(|| panic!("recipe {name}: no ```{language} block"))
-    };
-    Recipe {
-        files: block("text")
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        modules: block("rust"),
-        dependencies: block("toml"),
-    }
-}
-
-/// Builds `recipe` in a scratch crate named `name` and runs `cargo check` on it.
-fn check_recipe(name: &str, recipe: &Recipe) -> Output {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let crate_dir = scratch(&format!("recipe-{name}"));
-    // A fresh copy each run: nothing left over from an older recipe.
-    let _ = std::fs::remove_dir_all(&crate_dir);
-    std::fs::create_dir_all(crate_dir.join("src")).expect("scratch crate");
-    for file in &recipe.files {
-        assert!(file.starts_with("src/"), "{name}: {file} is not under src/");
-        let to = crate_dir.join(file);
-        std::fs::create_dir_all(to.parent().expect("a parent")).expect("a folder");
-        std::fs::copy(manifest_dir.join(file), &to)
-            .unwrap_or_else(|e| panic!("{name}: {file}: {e}"));
-    }
-    std::fs::write(crate_dir.join("src/lib.rs"), &recipe.modules).expect("lib.rs");
-    // The README writes the crate's path from the repository's root, as a developer who copied
-    // the folder would; this scratch crate is elsewhere.
-    let dependencies = recipe.dependencies.replace(
-        "path = \"crates/",
-        &format!("path = \"{}/crates/", manifest_dir.display()),
-    );
-    std::fs::write(
-        crate_dir.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"recipe-{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-             [workspace]\n\n[dependencies]\n{dependencies}"
-        ),
-    )
-    .expect("Cargo.toml");
-    // The workspace's lock file: the versions this app is tested with (cargo drops what the
-    // recipe does not use).
-    std::fs::copy(
-        manifest_dir.join("Cargo.lock"),
-        crate_dir.join("Cargo.lock"),
-    )
-    .expect("Cargo.lock");
-    cargo_scratch(&crate_dir, "check")
-}
-
 fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md")
-}
-
-#[test]
-fn the_memoram_copy_recipe_compiles_on_its_own() {
-    let page =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/memoram.md"))
-            .expect("docs/memoram.md");
-    let checked = check_recipe("memoram", &recipe(&page, "memoram"));
-    assert_success(&checked, "cargo check of the memoram recipe");
-    // The check can fail: the same recipe with one file left out does not compile.
-    let mut short = recipe(&page, "memoram");
-    short.files.retain(|file| file != "src/memoram/cipher.rs");
-    let checked = check_recipe("memoram-short", &short);
-    assert!(
-        !checked.status.success(),
-        "a recipe without cipher.rs compiled"
-    );
 }
 
 /// The `[dependencies]` lines `examples/minimal.rs` lists in its header (after "Its

@@ -21,10 +21,11 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The source folders drawn: the app's, and the crates it is built on, whose modules the app
 /// re-exports under the same names (`src/lib.rs`), so that `crate::auth` means one module.
-const SOURCES: [&str; 3] = [
+const SOURCES: [&str; 4] = [
     "src",
     "crates/actix-oauth-client/src",
     "crates/actix-rememberizer/src",
+    "crates/actix-memoram/src",
 ];
 
 /// Top-level module → the top-level modules it uses.
