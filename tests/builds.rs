@@ -187,11 +187,11 @@ fn the_one_file_example_builds_from_its_header_in_a_fresh_edition_2024_crate() {
     assert!(!built.status.success(), "the example built without moka");
 }
 
-/// The README's "Add Rememberizer to your actix-web app": its one ```toml block and its one
-/// ```rust block, exactly as written.
-fn add_to_your_app(readme: &str) -> (String, String) {
+/// The README's "Add SERVICE to your actix-web app": its one ```toml block and its one ```rust
+/// block, exactly as written.
+fn add_to_your_app(readme: &str, service: &str) -> (String, String) {
     let section = readme
-        .split_once("## Add Rememberizer to your actix-web app")
+        .split_once(&format!("## Add {service} to your actix-web app"))
         .and_then(|(_, rest)| rest.split("\n## ").next())
         .expect("the README has the section");
     let blocks = |language: &str| -> Vec<String> {
@@ -230,9 +230,13 @@ fn cookie(response: &reqwest::Response, prefix: &str) -> String {
         .to_owned()
 }
 
-/// Step 2 at the simulator: the consent page, then Allow with the first memento ticked. The
-/// callback URL the simulator sends the browser to.
-async fn consent(client: &reqwest::Client, authorize: &url::Url) -> url::Url {
+/// Step 2 at a simulator: the consent page, then Allow (with `fields`: Rememberizer's first
+/// memento ticked, say). The callback URL the simulator sends the browser to.
+async fn consent(
+    client: &reqwest::Client,
+    authorize: &url::Url,
+    fields: &[(&str, &str)],
+) -> url::Url {
     let page = client
         .get(authorize.clone())
         .send()
@@ -240,7 +244,7 @@ async fn consent(client: &reqwest::Client, authorize: &url::Url) -> url::Url {
         .expect("consent page");
     assert_eq!(page.status(), reqwest::StatusCode::OK);
     let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
-    form.push(("memento".to_owned(), "1".to_owned()));
+    form.extend(fields.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     form.push(("decision".to_owned(), "allow".to_owned()));
     let mut endpoint = authorize.clone();
     endpoint.set_query(None);
@@ -256,27 +260,27 @@ async fn consent(client: &reqwest::Client, authorize: &url::Url) -> url::Url {
     url::Url::parse(location).expect("the callback URL")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_readme_main_rs_builds_in_a_fresh_crate_and_connects() {
-    use reqwest::StatusCode;
+/// The README's "Add SERVICE to your actix-web app" as a developer takes it: the two blocks,
+/// checked against the crate's own README (`crates/CRATE/README.md`, its rustdoc), written into
+/// a fresh edition-2024 crate named `name` outside the workspace (what `cargo new` makes today;
+/// the crate's path written from the repository's root, as a developer who copied it has it),
+/// and built. Returns the crate's folder.
+async fn build_readme_app(service: &str, krate: &str, name: &str) -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (toml, rust) = add_to_your_app(&readme());
+    let (toml, rust) = add_to_your_app(&readme(), service);
     assert!(
         rust.lines().count() <= 40,
-        "main.rs is {} lines",
+        "{service}: main.rs is {} lines",
         rust.lines().count()
     );
-    // The crate's README (its rustdoc, compiled as a doctest) shows the same main.rs.
     let crate_readme =
-        std::fs::read_to_string(manifest_dir.join("crates/actix-rememberizer/README.md"))
+        std::fs::read_to_string(manifest_dir.join(format!("crates/{krate}/README.md")))
             .expect("the crate's README");
     assert!(
         crate_readme.contains(&rust) && crate_readme.contains(&toml),
-        "crates/actix-rememberizer/README.md shows the same two blocks"
+        "crates/{krate}/README.md shows the same two blocks"
     );
-    // `cargo new`: an edition-2024 crate outside the workspace, the two blocks as written (the
-    // crate's path written from the repository's root, as a developer who copied it has it).
-    let crate_dir = scratch("add-to-your-app");
+    let crate_dir = scratch(name);
     let _ = std::fs::remove_dir_all(&crate_dir);
     std::fs::create_dir_all(crate_dir.join("src")).expect("scratch crate");
     std::fs::write(crate_dir.join("src/main.rs"), &rust).expect("main.rs");
@@ -287,7 +291,7 @@ async fn the_readme_main_rs_builds_in_a_fresh_crate_and_connects() {
     std::fs::write(
         crate_dir.join("Cargo.toml"),
         format!(
-            "[package]\nname = \"my-app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n\n{toml}"
+            "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[workspace]\n\n{toml}"
         ),
     )
     .expect("Cargo.toml");
@@ -296,14 +300,67 @@ async fn the_readme_main_rs_builds_in_a_fresh_crate_and_connects() {
         crate_dir.join("Cargo.lock"),
     )
     .expect("lock");
-    let target = scratch("recipe-target");
     let built = tokio::task::spawn_blocking({
         let crate_dir = crate_dir.clone();
         move || cargo_scratch(&crate_dir, "build")
     })
     .await
     .expect("the build");
-    assert_success(&built, "cargo build of the README's main.rs");
+    assert_success(
+        &built,
+        &format!("cargo build of the README's {service} main.rs"),
+    );
+    crate_dir
+}
+
+/// A README app running (killed when dropped).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the README app built in `crate_dir` with only `env`, and waits until `app` answers;
+/// returns it and a client that does not follow redirects.
+async fn run_readme_app(
+    crate_dir: &Path,
+    name: &str,
+    app: &str,
+    env: &[(&str, String)],
+) -> (Running, reqwest::Client) {
+    let child = Command::new(scratch("recipe-target").join("debug").join(name))
+        .current_dir(crate_dir)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the app starts");
+    let running = Running(child);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("client");
+    for _ in 0..200 {
+        if client.get(app).send().await.is_ok() {
+            return (running, client);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{name} does not listen on {app}");
+}
+
+/// Rememberizer's consent: the first memento shared.
+const MEMENTO: &[(&str, &str)] = &[("memento", "1")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_main_rs_builds_in_a_fresh_crate_and_connects() {
+    use reqwest::StatusCode;
+    let crate_dir = build_readme_app("Rememberizer", "actix-rememberizer", "my-app").await;
 
     // Run it against the simulator, as a developer would against Rememberizer.
     let port = free_port();
@@ -317,41 +374,22 @@ async fn the_readme_main_rs_builds_in_a_fresh_crate_and_connects() {
     )
     .expect("the simulator");
     let defaults = simulators::rememberizer::SimulatorConfig::default();
-    let mut child = Command::new(target.join("debug/my-app"))
-        .current_dir(&crate_dir)
-        .env_clear()
-        .env("REMEMBERIZER_CLIENT_ID", &defaults.client_id)
-        .env("REMEMBERIZER_CLIENT_SECRET", &defaults.client_secret)
-        .env("REMEMBERIZER_BASE_URL", simulator.base_url().as_str())
-        .env("APP_BASE_URL", &app)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("my-app starts");
-    struct Kill<'a>(&'a mut std::process::Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _running = Kill(&mut child);
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .expect("client");
+    let (_running, client) = run_readme_app(
+        &crate_dir,
+        "my-app",
+        &app,
+        &[
+            ("REMEMBERIZER_CLIENT_ID", defaults.client_id.clone()),
+            ("REMEMBERIZER_CLIENT_SECRET", defaults.client_secret.clone()),
+            ("REMEMBERIZER_BASE_URL", simulator.base_url().to_string()),
+            ("APP_BASE_URL", app.clone()),
+            ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ],
+    )
+    .await;
     let url = |path: &str| format!("{app}{path}");
-    let mut home = None;
-    for _ in 0..200 {
-        if let Ok(response) = client.get(url("/")).send().await {
-            home = Some(response);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    let home = home.expect("my-app listens").text().await.expect("html");
+    let home = client.get(url("/")).send().await.expect("home");
+    let home = home.text().await.expect("html");
     assert!(
         home.contains(r#"<a href="/auth/rememberizer">Connect Rememberizer</a>"#),
         "{home}"
@@ -381,7 +419,7 @@ async fn the_readme_main_rs_builds_in_a_fresh_crate_and_connects() {
             .expect("ascii"),
     )
     .expect("authorize URL");
-    let callback = consent(&client, &authorize).await;
+    let callback = consent(&client, &authorize, MEMENTO).await;
     let follow = || {
         client
             .get(callback.clone())
@@ -437,7 +475,7 @@ async fn the_readme_main_rs_builds_in_a_fresh_crate_and_connects() {
             .expect("ascii"),
     )
     .expect("authorize URL");
-    let callback = consent(&client, &authorize).await;
+    let callback = consent(&client, &authorize, MEMENTO).await;
     let started = std::time::Instant::now();
     let hung = client
         .get(callback)
@@ -447,6 +485,169 @@ async fn the_readme_main_rs_builds_in_a_fresh_crate_and_connects() {
         .expect("callback");
     let took = started.elapsed();
     println!("the README's app, a hanging token endpoint: answered in {took:?}");
+    assert!(hung.status().is_server_error(), "{}", hung.status());
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+}
+
+/// Step 1 of a README app: the redirect to the authorize page, and the flow's cookie.
+async fn start_flow(client: &reqwest::Client, start: &str) -> (url::Url, String) {
+    let response = client.get(start).send().await.expect("start");
+    assert_eq!(response.status(), reqwest::StatusCode::FOUND);
+    let flow = cookie(&response, "oauth_flow_");
+    let location = response.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .expect("ascii");
+    (url::Url::parse(location).expect("authorize URL"), flow)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_memoram_main_rs_builds_in_a_fresh_crate_and_connects() {
+    use reqwest::header::{COOKIE, LOCATION};
+    use reqwest::StatusCode;
+    let crate_dir = build_readme_app("Memoram", "actix-memoram", "my-memoram-app").await;
+
+    // Run it against Memoram's simulator, as a developer would against Memoram.
+    let port = free_port();
+    let app = format!("http://127.0.0.1:{port}");
+    let config = simulators::memoram::MemoramSimulatorConfig {
+        redirect_uris: vec![format!("{app}/auth/memoram/callback")],
+        ..Default::default()
+    };
+    let (client_id, client_secret, api_key) = (
+        config.client_id.clone(),
+        config.client_secret.clone(),
+        config.api_key.clone(),
+    );
+    let simulator = simulators::memoram::MemoramSimulator::start(
+        std::net::TcpListener::bind("127.0.0.1:0").expect("bind"),
+        config,
+    )
+    .expect("the simulator");
+    let (_running, client) = run_readme_app(
+        &crate_dir,
+        "my-memoram-app",
+        &app,
+        &[
+            ("MEMORAM_CLIENT_ID", client_id),
+            ("MEMORAM_CLIENT_SECRET", client_secret),
+            ("MEMORAM_API_KEY", api_key),
+            ("MEMORAM_BASE_URL", simulator.api_url().to_string()),
+            (
+                "MEMORAM_AUTHORIZE_URL",
+                simulator.authorize_url().to_string(),
+            ),
+            ("MEMORAM_TOKEN_URL", simulator.token_url().to_string()),
+            (
+                "MEMORAM_DASHBOARD_URL",
+                simulator.dashboard_url().to_string(),
+            ),
+            ("APP_BASE_URL", app.clone()),
+            ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ],
+    )
+    .await;
+    let url = |path: &str| format!("{app}{path}");
+    let home = client.get(url("/")).send().await.expect("home");
+    let home = home.text().await.expect("html");
+    assert!(
+        home.contains(r#"<a href="/auth/memoram">Connect Memoram</a>"#),
+        "{home}"
+    );
+    let sim = simulator.handle();
+
+    // A forged state: refused, and no code reaches the token endpoint.
+    let forged = client
+        .get(url("/auth/memoram/callback?code=stolen&state=forged"))
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    assert!(sim.token_requests().is_empty());
+
+    // The authorization, then the page that waits for the approval.
+    let (authorize, flow) = start_flow(&client, &url("/auth/memoram")).await;
+    let callback = consent(&client, &authorize, &[]).await;
+    let follow = || client.get(callback.clone()).header(COOKIE, &flow).send();
+    let done = follow().await.expect("callback");
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(done.headers()[LOCATION], "/memoram/access");
+    let session = cookie(&done, "session=");
+    let get = |path: &str| client.get(url(path)).header(COOKIE, &session).send();
+    let waiting = get("/memoram/access").await.expect("waiting page");
+    assert_eq!(waiting.status(), StatusCode::OK);
+    let waiting = waiting.text().await.expect("html");
+    assert!(waiting.contains("I approved it"), "{waiting}");
+    assert!(!waiting.contains("http-equiv"), "it never reloads itself");
+    assert!(
+        waiting.contains(simulator.dashboard_url().as_str()),
+        "{waiting}"
+    );
+    // Not approved yet: the memories wait.
+    let early = get("/memories").await.expect("memories");
+    assert_eq!(early.status(), StatusCode::SEE_OTHER);
+    assert_eq!(early.headers()[LOCATION], "/memoram/access");
+
+    // Approved in the dashboard: on to the memories, opened with the person's key.
+    let request = sim
+        .access_requests()
+        .last()
+        .expect("an access request")
+        .id
+        .clone();
+    assert!(sim.approve(&request));
+    let approved = get("/memoram/access").await.expect("waiting page");
+    assert_eq!(approved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(approved.headers()[LOCATION], "/memories");
+    let memories = get("/memories").await.expect("memories");
+    assert_eq!(memories.status(), StatusCode::OK);
+    let text = memories.text().await.expect("text");
+    let user = sim.demo_user();
+    let blobs = sim.blobs(&user.user_id);
+    let first = blobs.first().expect("the simulator's memories");
+    assert!(
+        text.contains(&format!("{}: ", first.title)),
+        "the memories' titles: {text}"
+    );
+    assert!(
+        !text.contains(&first.content) && !text.contains("(cannot be opened)"),
+        "the content opened, not the sealed payload: {text}"
+    );
+    // Not connected: refused with an offer to connect.
+    let stranger = client.get(url("/memories")).send().await.expect("memories");
+    assert_eq!(stranger.status(), StatusCode::FORBIDDEN);
+
+    // The callback replayed with the old cookie: no second code exchange.
+    assert_eq!(
+        follow().await.expect("replay").status(),
+        StatusCode::BAD_REQUEST
+    );
+    let exchanges = |sim: &simulators::memoram::MemoramHandle| {
+        sim.token_requests()
+            .iter()
+            .filter(|r| r.grant_type == "authorization_code")
+            .count()
+    };
+    assert_eq!(exchanges(&sim), 1, "one code exchange");
+
+    // A token endpoint that hangs: an error page within 20 s, not a callback held for ever.
+    sim.set_fault(
+        "/api/v1/oauth/token",
+        simulators::Fault {
+            delay: Some(std::time::Duration::from_secs(120)),
+            ..simulators::Fault::default()
+        },
+    );
+    let (authorize, flow) = start_flow(&client, &url("/auth/memoram")).await;
+    let callback = consent(&client, &authorize, &[]).await;
+    let started = std::time::Instant::now();
+    let hung = client
+        .get(callback)
+        .header(COOKIE, &flow)
+        .send()
+        .await
+        .expect("callback");
+    let took = started.elapsed();
+    println!("the README's Memoram app, a hanging token endpoint: answered in {took:?}");
     assert!(hung.status().is_server_error(), "{}", hung.status());
     assert!(took < std::time::Duration::from_secs(20), "{took:?}");
 }

@@ -15,3 +15,4 @@ pub mod api;
 pub mod auth;
 pub mod connect;
 pub mod http_client;
+pub mod setup;
