@@ -10,6 +10,7 @@
 //! 401). Every store keeps its data in this process's memory by default; one shared by several
 //! instances plugs in through a trait ([`auth::tokens::TokenBackend`],
 //! [`auth::pending_flows::ClaimStates`], actix-session's `SessionStore`).
+#![deny(missing_docs)]
 
 pub mod api;
 pub mod auth;
