@@ -23,10 +23,16 @@ pub enum ApiError {
     Unauthorized,
     /// 429: the provider asks us to slow down.
     #[error("rate limited by the provider")]
-    RateLimited { retry_after: Option<Duration> },
+    RateLimited {
+        /// How long the provider asked us to wait: `Retry-After` in seconds; `None` when it
+        /// was absent or an HTTP-date.
+        retry_after: Option<Duration>,
+    },
     /// Could not connect, 5xx, or a broken connection.
     #[error("the provider is unavailable")]
     Unavailable(#[source] Option<Arc<HttpError>>),
+    /// No answer within the HTTP client's timeouts (10 s a request by default, 2 s for
+    /// [`probe`]), or the request's deadline (`auth::with_deadline`) passed first.
     #[error("the provider did not answer in time")]
     Timeout,
     /// Not JSON, not the expected shape, or too large.
@@ -36,6 +42,7 @@ pub enum ApiError {
     /// provider was not asked, and is not to blame.
     #[error("the request could not be made here: {0}")]
     Local(String),
+    /// 404: the provider has no such resource.
     #[error("not found")]
     NotFound,
     /// Another 4xx: the request itself was refused (403 included).
@@ -59,8 +66,12 @@ impl From<Panicked> for ApiError {
 /// refused or failed the call.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
+    /// No valid access token could be had: not connected, the grant ended
+    /// (`TokenError::Reconnect`), or a refresh failed or was late.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// The API refused or failed the call. From [`with_access_token`], never
+    /// `ApiError::Unauthorized`: a 401 to the refreshed token is [`CallError::FreshTokenRefused`].
     #[error(transparent)]
     Api(#[from] ApiError),
     /// The API answered 401 to an access token the token endpoint had just issued. The grant

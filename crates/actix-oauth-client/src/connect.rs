@@ -67,6 +67,8 @@ pub fn begin(req: &HttpRequest, oauth: &OAuthFlow, flows: &FlowCookies) -> HttpR
     response.finish()
 }
 
+/// The query of the provider's redirect back (Step 3), for `web::Query`: `code` and `state`, or
+/// `error` (and `error_description`) when the person declined; each may be absent.
 #[derive(Debug, Deserialize)]
 pub struct CallbackParams {
     code: Option<String>,

@@ -37,22 +37,31 @@ impl Default for HttpSettings {
     }
 }
 
+/// The one outgoing HTTP client: redirects never followed, [`HttpSettings`]' timeouts, size cap
+/// and `User-Agent`. Cheap to clone (clones share one connection pool).
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     inner: reqwest::Client,
     max_response_bytes: usize,
 }
 
+/// Why an outgoing call gave no response to read. No variant holds the request's URL (its query
+/// may hold what a person typed).
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
+    /// A timeout passed: [`HttpSettings`]' connect or request timeout, or the request's own.
     #[error("the request timed out")]
     Timeout,
+    /// No connection could be opened to the server.
     #[error("could not connect")]
     Connect(#[source] reqwest::Error),
+    /// The body was larger than the cap (given here, in bytes), or announced itself so.
     #[error("the response was larger than {0} bytes")]
     TooLarge(usize),
+    /// The token endpoint answered 5xx or 429 (only from [`HttpClient::execute_oauth2`]).
     #[error("the server answered {0}")]
     Status(reqwest::StatusCode),
+    /// Anything else: a request that could not be built, a connection broken mid-answer.
     #[error("the request failed")]
     Other(#[source] reqwest::Error),
 }
@@ -75,12 +84,18 @@ impl From<reqwest::Error> for HttpError {
 /// A response whose body has been read completely (and within the size cap).
 #[derive(Debug)]
 pub struct FetchedResponse {
+    /// The status as sent, whatever it is (a 3xx is returned, never followed).
     pub status: reqwest::StatusCode,
+    /// The response's headers.
     pub headers: reqwest::header::HeaderMap,
+    /// The whole body, at most `max_response_bytes` long.
     pub body: Vec<u8>,
 }
 
 impl HttpClient {
+    /// A client with `settings`, following no redirect and closing connections idle for 30 s.
+    /// Fails when `settings.user_agent` is not a valid header value, or reqwest cannot start its
+    /// TLS backend.
     pub fn new(settings: &HttpSettings) -> Result<Self, reqwest::Error> {
         let inner = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -95,6 +110,8 @@ impl HttpClient {
         })
     }
 
+    /// A request on this client, to be sent with [`HttpClient::send`] (or [`HttpClient::open`]),
+    /// which keep the size cap and trace the call.
     pub fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
         self.inner.request(method, url)
     }

@@ -10,6 +10,10 @@
 //! 401). Every store keeps its data in this process's memory by default; one shared by several
 //! instances plugs in through a trait ([`auth::tokens::TokenBackend`],
 //! [`auth::pending_flows::ClaimStates`], actix-session's `SessionStore`).
+//!
+//! The crate's README, with a flow built for a made-up provider (compiled here as a doctest):
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
 
 pub mod api;
 pub mod auth;

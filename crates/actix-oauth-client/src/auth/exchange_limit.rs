@@ -40,6 +40,9 @@ pub const WINDOW: Duration = Duration::from_secs(10 * 60);
 /// Addresses remembered at most (the least recently used are forgotten first).
 const MAX_ADDRESSES: u64 = 100_000;
 
+/// Failed code exchanges per client, in this process's memory (up to 100 000 addresses, each
+/// forgotten [`WINDOW`] after its count last changed); see the module doc. The default trusts no
+/// proxy.
 pub struct ExchangeLimit {
     failures: Cache<IpAddr, u32>,
     proxies: TrustedProxies,

@@ -27,14 +27,17 @@ use rand::distributions::{Alphanumeric, DistString};
 pub struct ConnectionId(String);
 
 impl ConnectionId {
+    /// A new id: 32 alphanumeric characters from the thread-local CSPRNG (about 190 bits).
     pub fn new_random() -> Self {
         Self(Alphanumeric.sample_string(&mut rand::thread_rng(), 32))
     }
 
+    /// The id as the session holds it; not checked (an unknown id finds nothing in a store).
     pub fn from_session(value: String) -> Self {
         Self(value)
     }
 
+    /// The id as the session and the stores keep it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -83,6 +86,7 @@ where
 pub struct StoreError(#[source] Arc<dyn std::error::Error + Send + Sync>);
 
 impl StoreError {
+    /// A store failure caused by `cause` (kept for the log).
     pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self(Arc::new(cause))
     }

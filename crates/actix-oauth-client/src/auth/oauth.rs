@@ -163,7 +163,9 @@ pub struct OAuthFlow {
 /// Where one provider's flow goes, and how the app authenticates at its token endpoint.
 #[derive(Clone, Debug)]
 pub struct Endpoints {
+    /// The provider's authorize endpoint (Step 1), where the browser is sent.
     pub authorize: Url,
+    /// The provider's token endpoint (Step 4 and refresh), called from the server only.
     pub token: Url,
     /// The app's callback (Step 3), registered at the provider. Built from configuration, never
     /// from a request's Host header.
@@ -195,13 +197,17 @@ impl Grant {
 /// What the app must remember between Step 1 and Step 3, server-side, for this browser only.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct PendingFlow {
+    /// The `state` sent in Step 1 (32 random bytes, base64url): Step 3 must bring it back.
     pub state: String,
+    /// The PKCE verifier whose S256 challenge went out in Step 1; Step 4 sends it with the code.
     pub pkce_verifier: String,
     /// Seconds since the Unix epoch.
     pub started_at: u64,
 }
 
 impl PendingFlow {
+    /// Whether, at `now`, more than [`PENDING_FLOW_TTL`] (10 minutes) has passed since
+    /// `started_at`.
     pub fn is_expired(&self, now: SystemTime) -> bool {
         unix_seconds(now).saturating_sub(self.started_at) > PENDING_FLOW_TTL.as_secs()
     }
@@ -216,6 +222,8 @@ impl std::fmt::Debug for PendingFlow {
     }
 }
 
+/// Why a code exchange or a refresh gave no [`Grant`]. No variant holds a token or a response
+/// body.
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
     /// The provider could not be reached, was too slow, or answered 5xx/429.
@@ -234,6 +242,9 @@ pub enum OAuthError {
 }
 
 impl OAuthFlow {
+    /// The flow against `endpoints` with the app's client credentials, asking for `scopes`
+    /// (sent space-delimited in Step 1; none: no `scope` parameter), its token requests sent
+    /// through `http`.
     pub fn new(
         endpoints: Endpoints,
         client_id: &str,
@@ -370,6 +381,8 @@ pub fn join(base: &Url, path: &str) -> Result<Url, url::ParseError> {
     base.join(path)
 }
 
+/// Seconds since the Unix epoch (0 for an earlier time), as [`PendingFlow::started_at`] keeps
+/// them.
 pub fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())

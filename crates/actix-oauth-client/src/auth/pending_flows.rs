@@ -180,10 +180,13 @@ pub trait ClaimStates: Send + Sync {
 const MAX_SPENT_STATES: u64 = 100_000;
 
 impl SpentStates {
+    /// Spent states remembered in `store` (one shared by several instances, say).
     pub fn new(store: impl ClaimStates + 'static) -> Self {
         Self(Arc::new(store))
     }
 
+    /// Spent states in this process's memory ([`MemorySpentStates`]): each for
+    /// [`PENDING_FLOW_TTL`], at most 100 000 of them, the oldest forgotten first.
     pub fn memory() -> Self {
         Self::new(MemorySpentStates(
             Cache::builder()
@@ -205,6 +208,7 @@ impl SpentStates {
     }
 }
 
+/// [`ClaimStates`] in this process's memory, as [`SpentStates::memory`] builds it.
 pub struct MemorySpentStates(Cache<String, ()>);
 
 impl ClaimStates for MemorySpentStates {

@@ -49,12 +49,15 @@ impl moka::Expiry<String, Arc<Entry>> for PerEntryTtl {
     }
 }
 
+/// actix-session's [`SessionStore`] in this process's memory, for connected browsers only (see
+/// the module doc). Cheap to clone: clones share the sessions.
 #[derive(Clone)]
 pub struct MemorySessionStore {
     sessions: Cache<String, Arc<Entry>>,
 }
 
 impl MemorySessionStore {
+    /// A store of at most `max_sessions` sessions, the least recently used evicted first.
     pub fn new(max_sessions: u64) -> Self {
         Self {
             sessions: Cache::builder()
@@ -72,6 +75,7 @@ impl MemorySessionStore {
         self.sessions.entry_count()
     }
 
+    /// Whether no session is live (approximate, as [`MemorySessionStore::len`] is).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -41,6 +41,7 @@ pub struct Late;
 /// A value that must be renewed before it expires (an access token, a developer token).
 #[derive(Clone)]
 pub struct Lease<T> {
+    /// The value itself, handed out while it works.
     pub value: T,
     /// From this instant on, a renewal is due (the margin before expiry).
     pub renew_at: Option<SystemTime>,
@@ -213,6 +214,7 @@ where
         self.lock().len()
     }
 
+    /// Whether no renewal is running and no failure is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

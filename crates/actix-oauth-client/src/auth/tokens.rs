@@ -50,6 +50,9 @@ pub struct TokenSet {
 }
 
 impl TokenSet {
+    /// Tokens received now. With `expires_in`, a refresh is due [`EXPIRY_MARGIN`] (at most half
+    /// the lifetime) before it ends; without, none is planned: the access token is used until
+    /// the API answers 401.
     pub fn new(
         access_token: SecretString,
         refresh_token: Option<SecretString>,
@@ -70,10 +73,13 @@ impl TokenSet {
         Self::new(grant.access_token, grant.refresh_token, grant.expires_in)
     }
 
+    /// The refresh token; `None` when the provider issued none (the connection then ends when
+    /// the access token does).
     pub fn refresh_token(&self) -> Option<&SecretString> {
         self.refresh_token.as_ref()
     }
 
+    /// The access token, as it was stored (fresh or not: see [`TokenStore::access_token`]).
     pub fn access_token(&self) -> &AccessToken {
         &self.access_token
     }
@@ -111,6 +117,7 @@ impl TokenSet {
         }
     }
 
+    /// The tokens as [`TokenSet::to_stored`] wrote them, with their refresh and expiry times.
     pub fn from_stored(stored: StoredTokens) -> Self {
         Self {
             access_token: AccessToken(Arc::new(SecretString::from(stored.access_token))),
@@ -159,6 +166,7 @@ impl AccessToken {
         self.0.expose_secret()
     }
 
+    /// Whether both hold the same token string (was a refused token replaced meanwhile?).
     pub fn same_as(&self, other: &AccessToken) -> bool {
         self.0.expose_secret() == other.0.expose_secret()
     }
@@ -209,6 +217,8 @@ impl From<Late> for TokenError {
 /// Where tokens live. Every method is one short operation on the store; `replace` is the only
 /// write of a refresh.
 pub trait TokenBackend: Send + Sync {
+    /// The tokens of connection `id`; `None` when it has none (never stored, removed, or
+    /// forgotten by the store).
     fn get<'a>(
         &'a self,
         id: &'a ConnectionId,
@@ -226,6 +236,8 @@ pub trait TokenBackend: Send + Sync {
         id: &'a ConnectionId,
         tokens: &'a TokenSet,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Forgets connection `id`'s tokens, if any. Final: a `replace` racing it must not bring
+    /// them back.
     fn remove<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Held while a refresh reads, calls the provider and writes. A store in this process needs
     /// none (refreshes of one connection are already one at a time here): `None`.
@@ -237,6 +249,7 @@ pub trait TokenBackend: Send + Sync {
 
 /// A lock across instances, released when the refresh ends.
 pub trait RefreshLock: Send {
+    /// Releases the lock, so that another instance may refresh the connection.
     fn release(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
@@ -245,6 +258,8 @@ pub trait RefreshLock: Send {
 pub struct MemoryTokens(Cache<String, TokenSet>);
 
 impl MemoryTokens {
+    /// At most `max_connections` connections (the least recently used make room), each
+    /// forgotten after `idle_ttl` without a read or write.
     pub fn new(max_connections: u64, idle_ttl: Duration) -> Self {
         Self(super::connection_cache(max_connections, idle_ttl))
     }
@@ -336,6 +351,7 @@ pub struct TokenStore {
 }
 
 impl TokenStore {
+    /// A token store over `backend`.
     pub fn new(backend: impl TokenBackend + 'static) -> Self {
         Self {
             backend: Arc::new(backend),

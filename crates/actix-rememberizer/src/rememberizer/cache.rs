@@ -36,7 +36,9 @@ pub const MAX_CONNECTIONS: u64 = 10_000;
 
 /// The account and integrations of recently seen connections.
 pub struct ProfileCache {
+    /// `GET /api/v1/account/`'s answer, per connection.
     pub account: Kept<Account>,
+    /// `GET /api/v1/integrations/`'s list, per connection.
     pub integrations: Kept<Vec<Integration>>,
 }
 

@@ -19,6 +19,7 @@ use crate::auth::tokens::AccessToken;
 /// One endpoint's outcome.
 #[derive(Debug, Clone)]
 pub struct Check {
+    /// The endpoint, relative to `/api/v1/` (`POST documents/memorize/` for the one write).
     pub endpoint: String,
     /// What the raw answer looked like (keys, JSON types), or why there was none.
     pub shape: String,
@@ -35,6 +36,7 @@ impl Check {
         }
     }
 
+    /// Whether the models read the answer (a skipped check counts as read).
     pub fn is_ok(&self) -> bool {
         self.read.is_ok()
     }
@@ -49,6 +51,10 @@ pub struct Options {
     pub memorize: bool,
 }
 
+/// Runs the checks with `token`, in order: account, me, integrations, documents (first page of
+/// 100), mementos, search, one file's contents and one channel's last 30 days (each taken from
+/// that first page, or skipped), and memorize if `options.memorize`. A failed call is a failed
+/// check, never an error.
 pub async fn run(api: &ApiClient, token: &AccessToken, options: &Options) -> Vec<Check> {
     let mut checks = Vec::new();
     checks.push(

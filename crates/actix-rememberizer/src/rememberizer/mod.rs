@@ -51,8 +51,9 @@ pub fn redirect_uri(app_base_url: &Url) -> Result<Url, url::ParseError> {
 /// Query of `GET /api/v1/documents/search/`.
 #[derive(Debug, Clone, Default)]
 pub struct SearchQuery {
+    /// The question, in plain words (`q`).
     pub q: String,
-    /// Number of hits (`n`).
+    /// Number of hits asked for (`n`; always sent, so the API's default of 3 never applies).
     pub n: u32,
     /// Only documents from this instant on (`from`, ISO 8601).
     pub from: Option<String>,
@@ -63,18 +64,25 @@ pub struct SearchQuery {
 /// A time window of `GET /api/v1/discussions/{pk}/contents/`, as ISO 8601 instants in UTC.
 #[derive(Debug, Clone)]
 pub struct DiscussionWindow {
+    /// The window's start, sent as `from`.
     pub earliest: String,
+    /// The window's end, sent as `to`.
     pub latest: String,
 }
 
 /// Query of `GET /api/v1/documents/`.
 #[derive(Debug, Clone, Default)]
 pub struct DocumentsQuery {
+    /// The page, counted from 1 (`page`).
     pub page: u32,
+    /// Documents per page (`page_size`; the MCP server allows 1–1000).
     pub page_size: u32,
+    /// Only this integration's documents (`google_drive`, `slack`, …); `None`: all of them.
     pub integration_type: Option<String>,
 }
 
+/// Rememberizer's API under `/api/v1/`, one method per endpoint, each call with the connection's
+/// access token (see [`crate::api::with_access_token`] for the refresh). Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ApiClient {
     http: HttpClient,
@@ -82,6 +90,8 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// The API of the Rememberizer at `provider_url` (e.g. `https://api.rememberizer.ai`; a path
+    /// in it is kept), called through `http`. Fails when `provider_url` cannot be a base URL.
     pub fn new(http: HttpClient, provider_url: &Url) -> Result<Self, url::ParseError> {
         let mut base = provider_url.clone();
         if !base.path().ends_with('/') {
@@ -93,15 +103,19 @@ impl ApiClient {
         })
     }
 
+    /// `GET /api/v1/account/`: the signed-in user's id, email and name.
     pub async fn account(&self, token: &AccessToken) -> Result<Account, ApiError> {
         self.get_json(token, "account/", &[]).await
     }
 
+    /// `GET /api/v1/integrations/`: the user's data sources and their indexing counts (the
+    /// answer's `data`; empty when it has none).
     pub async fn integrations(&self, token: &AccessToken) -> Result<Vec<Integration>, ApiError> {
         let list: IntegrationList = self.get_json(token, "integrations/", &[]).await?;
         Ok(list.data)
     }
 
+    /// `GET /api/v1/documents/`: one page of the documents in the mementos the app was granted.
     pub async fn documents(
         &self,
         token: &AccessToken,

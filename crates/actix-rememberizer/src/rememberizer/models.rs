@@ -98,47 +98,65 @@ fn text_or_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D
 /// the app never needs it, so any type (or none) is accepted.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Account {
+    /// The user's id as sent (a number or a string); `Null` when absent.
     #[serde(default)]
     pub id: serde_json::Value,
+    /// The user's email address; `None` when absent or `null`.
     #[serde(default)]
     pub email: Option<String>,
+    /// The user's display name; `None` when absent or `null`.
     #[serde(default)]
     pub name: Option<String>,
 }
 
-/// `GET /api/v1/integrations/`
+/// `GET /api/v1/integrations/` (its `message` and `code` are ignored).
 #[derive(Debug, Clone, Deserialize)]
 pub struct IntegrationList {
+    /// The user's integrations; empty when `data` is absent.
     #[serde(default)]
     pub data: Vec<Integration>,
 }
 
+/// One data source the user connected to Rememberizer (a Slack workspace, a Google Drive, …).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Integration {
+    /// Its id as sent (any JSON type); required.
     pub id: serde_json::Value,
+    /// Its kind: `slack`, `google_drive`, `gmail`, `dropbox`, …; required.
     pub integration_type: String,
+    /// Where it reads from as Rememberizer names it (a workspace, a mailbox); `None` when absent.
     #[serde(default)]
     pub source: Option<String>,
+    /// Counts and size of its documents; `None` when absent.
     #[serde(default)]
     pub document_stats: Option<DocumentStats>,
 }
 
+/// An integration's `document_stats`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DocumentStats {
+    /// Its documents per indexing state; `None` when absent.
     #[serde(default)]
     pub status: Option<IndexingStatus>,
+    /// Its documents' total size in bytes; `None` when absent or not a number.
     #[serde(default, deserialize_with = "lenient_u64")]
     pub total_size: Option<u64>,
+    /// How many documents it holds; `None` when absent or not a number.
     #[serde(default, deserialize_with = "lenient_u64")]
     pub document_count: Option<u64>,
 }
 
+/// How many of an integration's documents are in each indexing state (a count that is absent or
+/// not a number reads as 0).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct IndexingStatus {
+    /// Indexed: searchable.
     #[serde(default, deserialize_with = "lenient_count")]
     pub indexed: u64,
+    /// Still being indexed.
     #[serde(default, deserialize_with = "lenient_count")]
     pub indexing: u64,
+    /// Could not be indexed.
     #[serde(default, deserialize_with = "lenient_count")]
     pub error: u64,
 }
@@ -146,12 +164,16 @@ pub struct IndexingStatus {
 /// A Django-REST-framework style page: `next`/`previous` are absolute URLs or `null`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Page<T> {
+    /// How many items there are over all pages (0 when absent or not a number).
     #[serde(default, deserialize_with = "lenient_count")]
     pub count: u64,
+    /// The next page's absolute URL; `None` on the last page (or when absent).
     #[serde(default)]
     pub next: Option<String>,
+    /// The previous page's absolute URL; `None` on the first page (or when absent).
     #[serde(default)]
     pub previous: Option<String>,
+    /// This page's items; required.
     pub results: Vec<T>,
 }
 
@@ -160,7 +182,10 @@ pub struct Page<T> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum DocumentId {
+    /// An integer id, as the examples and search hits send it.
     Number(u64),
+    /// A string id, as the published schema types it (or a number that is no `u64`, written
+    /// out).
     Text(String),
 }
 
@@ -194,16 +219,25 @@ pub struct Document {
     /// none: there `id` is the integer key.
     #[serde(default, deserialize_with = "lenient_u64")]
     pub pk: Option<u64>,
+    /// The document's `id`, a number or a string; `None` when absent or of another JSON type.
+    /// Use [`Document::key`] to address the document.
     #[serde(default, deserialize_with = "document_id")]
     pub id: Option<DocumentId>,
+    /// Rememberizer's string `document_id` (not what `/contents/` takes); `None` when absent.
     #[serde(default)]
     pub document_id: Option<String>,
+    /// The document's name (a file's, a channel's); `None` when absent.
     #[serde(default)]
     pub name: Option<String>,
+    /// Its `type` as sent (for a file, a MIME type such as `application/pdf`); `None` when
+    /// absent.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
+    /// Its path in the source (folders, a channel's place); `None` when absent.
     #[serde(default)]
     pub path: Option<String>,
+    /// A link to it in its source, as sent: any scheme (check it before linking); `None` when
+    /// absent.
     #[serde(default)]
     pub url: Option<String>,
     /// On entries of `/documents/`.
@@ -212,22 +246,33 @@ pub struct Document {
     /// On search hits: `{"id", "integration_type"}`.
     #[serde(default)]
     pub integration: Option<DocumentIntegration>,
+    /// Where it comes from as Rememberizer names it (a workspace, a mailbox, a drive); `None`
+    /// when absent.
     #[serde(default)]
     pub source: Option<String>,
+    /// Its indexing status as sent (`indexed`, `indexing`, `error`, …); `None` when absent.
     #[serde(default)]
     pub status: Option<String>,
+    /// When it was indexed, ISO 8601 as sent; `None` when absent (not indexed yet, say).
     #[serde(default)]
     pub indexed_on: Option<String>,
+    /// When it was created in its source, ISO 8601 as sent; `None` when absent.
     #[serde(default)]
     pub created_time: Option<String>,
+    /// When it was last changed in its source, ISO 8601 as sent (search hits); `None` when
+    /// absent.
     #[serde(default)]
     pub modified_time: Option<String>,
+    /// Its size in bytes (a number or a numeric string); `None` when absent or unreadable.
     #[serde(default, deserialize_with = "lenient_u64")]
     pub size: Option<u64>,
 }
 
+/// A search hit's `integration`: which kind of integration the document came from (its `id` is
+/// ignored).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DocumentIntegration {
+    /// `slack`, `google_drive`, …; `None` when absent.
     #[serde(default)]
     pub integration_type: Option<String>,
 }
@@ -266,8 +311,10 @@ impl Document {
 /// `GET /api/v1/me/`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Me {
+    /// The user's display name; `None` when absent or `null`.
     #[serde(default)]
     pub name: Option<String>,
+    /// The user's email address; `None` when absent or `null`.
     #[serde(default)]
     pub email: Option<String>,
     /// Bytes the user may embed.
@@ -278,14 +325,19 @@ pub struct Me {
     pub current_usage: Option<u64>,
 }
 
-/// One of `GET /api/v1/mementos/`.
+/// One of `GET /api/v1/mementos/`: a named collection of the user's documents that the app was
+/// granted (the person picks them in Step 2).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Memento {
+    /// Its id as sent (any JSON type); required.
     pub id: serde_json::Value,
+    /// Its name; `None` when absent.
     #[serde(default)]
     pub name: Option<String>,
+    /// What the user wrote about it; `None` when absent.
     #[serde(default)]
     pub description: Option<String>,
+    /// How many documents it holds; `None` when absent or not a number.
     #[serde(default, deserialize_with = "lenient_u64")]
     pub document_count: Option<u64>,
 }
@@ -295,12 +347,19 @@ pub struct Memento {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum ListOrPage<T> {
+    /// A plain JSON list.
     List(Vec<T>),
+    /// A DRF page (only this page: the others are not fetched).
     Page(Page<T>),
-    Envelope { data: Vec<T> },
+    /// `{"data": [...]}`.
+    Envelope {
+        /// The items.
+        data: Vec<T>,
+    },
 }
 
 impl<T> ListOrPage<T> {
+    /// The items, whatever the shape (of a page, its `results`).
     pub fn into_items(self) -> Vec<T> {
         match self {
             ListOrPage::List(items) => items,
@@ -327,8 +386,10 @@ impl<T> ListOrPage<T> {
 /// not "no results", so that a change of shape shows instead of hiding.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SearchResults {
+    /// Per source, how many matching documents it holds; `None` when absent.
     #[serde(default)]
     pub data_sources: Option<Vec<DataSource>>,
+    /// The hits, best first (today's shape); `None` when absent.
     #[serde(default)]
     pub matched_chunks: Option<Vec<SearchHit>>,
     /// The 2024 shape.
@@ -339,19 +400,26 @@ pub struct SearchResults {
 /// Which shape a search answer came in (for the live check and the logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchShape {
+    /// `{"data_sources", "matched_chunks"}`: today's docs and clients.
     MatchedChunks,
+    /// `{"data", "message", "code"}`: the 2024 OpenAPI file.
     Data2024,
 }
 
 /// Search hits, best first, with the per-source document counts when the API gives them.
 #[derive(Debug, Clone)]
 pub struct Found {
+    /// The hits, best first, as sent.
     pub hits: Vec<SearchHit>,
+    /// Per-source document counts; empty when the answer gave none.
     pub data_sources: Vec<DataSource>,
+    /// Which shape the answer came in.
     pub shape: SearchShape,
 }
 
 impl SearchResults {
+    /// The hits of either shape (`matched_chunks` when both lists are there); `None` when the
+    /// answer has neither.
     pub fn into_found(self) -> Option<Found> {
         let (hits, shape) = match (self.matched_chunks, self.data) {
             (Some(hits), _) => (hits, SearchShape::MatchedChunks),
@@ -369,15 +437,20 @@ impl SearchResults {
 /// `{"name", "documents"}`: how many of the matching documents came from one source.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DataSource {
+    /// The source's name (empty when absent or `null`).
     #[serde(default, deserialize_with = "text_or_empty")]
     pub name: String,
+    /// How many matching documents came from it (0 when absent or not a number).
     #[serde(default, deserialize_with = "lenient_count")]
     pub documents: u64,
 }
 
+/// One search hit: a passage of a granted document that matched the question.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SearchHit {
+    /// The document it is in (without `pk`: its `id` is the integer key); required.
     pub document: Document,
+    /// The passage's text (empty when absent or `null`).
     #[serde(default, deserialize_with = "text_or_empty")]
     pub matched_content: String,
     /// Kept as sent, never turned into a percentage: its scale is not defined (the 2024 file calls
@@ -389,8 +462,11 @@ pub struct SearchHit {
 /// `GET /api/v1/documents/{pk}/contents/`
 #[derive(Debug, Clone, Deserialize)]
 pub struct Contents {
+    /// Up to 20 chunks of the document's text; empty past its end (and when absent or `null`).
     #[serde(default, deserialize_with = "text_or_empty")]
     pub content: String,
+    /// The chunk to continue from (the next call's `start_chunk`); required, a number or a
+    /// numeric string (`u32::MAX` if larger).
     #[serde(deserialize_with = "required_u32")]
     pub end_chunk: u32,
 }
@@ -410,16 +486,21 @@ pub struct DiscussionContents {
 /// in the docs' example) and its replies, in the same line format as the main messages.
 #[derive(Debug, Clone, Serialize)]
 pub struct Thread {
+    /// The key it came under; its position from 1 when the threads came as a list.
     pub key: String,
+    /// Its messages as text, one per line; never blank (blank threads are dropped).
     pub content: String,
 }
 
 /// One line of a discussion as the docs show it: `User A [2023-06-01 10:30:00]: Good morning!`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Message {
+    /// Who wrote it, as the line names them; empty when the line has no `author [time]: `
+    /// prefix.
     pub author: String,
     /// `YYYY-MM-DD HH:MM:SS` (UTC) as sent; empty when the line has no such prefix.
     pub posted_at: String,
+    /// What was written; the lines that continue it are joined with `\n`.
     pub text: String,
 }
 
