@@ -1,6 +1,5 @@
 //! The client side of an OAuth 2.0 authorization-code grant with PKCE on actix-web, for any
-//! provider, written once: what `actix-rememberizer` (and the app's Memoram integration) are
-//! built on.
+//! provider, written once: what `actix-rememberizer` and `actix-memoram` are built on.
 //!
 //! Start at [`auth::oauth`] (the flow: Steps 1–5 as Rememberizer's "Authorizing Rememberizer
 //! apps" names them, for any provider's [`auth::oauth::Endpoints`]), then [`connect`] (Steps 1

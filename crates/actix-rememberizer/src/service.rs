@@ -15,7 +15,6 @@ use actix_web::cookie::Key;
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
-use base64::Engine;
 use futures_util::future::LocalBoxFuture;
 use url::Url;
 
@@ -31,6 +30,8 @@ use crate::auth::ConnectionId;
 use crate::connect::{begin, finish, with_cookie, CallbackParams, FlowError};
 use crate::http_client::{HttpClient, HttpSettings};
 use crate::rememberizer::{Account, ApiClient, Document, DocumentsQuery, SESSION_SLOT};
+use actix_oauth_client::setup::{cookie_key, required, session_key_from_env, url};
+pub use actix_oauth_client::setup::{session_key, SetupError};
 
 /// Step 1's route: "Connect Rememberizer" links here.
 pub const START_ROUTE: &str = "/auth/rememberizer";
@@ -77,65 +78,18 @@ impl Settings {
     /// `APP_BASE_URL` (default `http://localhost:8080`), `SESSION_KEY` (base64 or hex, 64+
     /// bytes; default random). An error names the variable, never its value.
     pub fn from_env() -> Result<Self, SetupError> {
-        let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let required = |name: &'static str| var(name).ok_or(SetupError::Missing(name));
-        let url = |name: &'static str, default: &str| {
-            Url::parse(&var(name).unwrap_or_else(|| default.to_owned()))
-                .map_err(|_| SetupError::Invalid(name, "not a URL"))
-        };
         Ok(Self {
             client_id: required("REMEMBERIZER_CLIENT_ID")?.trim().to_owned(),
             client_secret: required("REMEMBERIZER_CLIENT_SECRET")?,
             base_url: url("REMEMBERIZER_BASE_URL", "https://api.rememberizer.ai")?,
             app_base_url: url("APP_BASE_URL", "http://localhost:8080")?,
-            session_key: var("SESSION_KEY")
-                .map(|key| session_key(&key).map_err(|why| SetupError::Invalid("SESSION_KEY", why)))
-                .transpose()?,
+            session_key: session_key_from_env()?,
             after_connect: DEFAULT_AFTER_CONNECT.to_owned(),
             session_cookie: "session".to_owned(),
             flow_cookie_prefix: crate::auth::pending_flows::DEFAULT_COOKIE_PREFIX.to_owned(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
         })
     }
-}
-
-/// `SESSION_KEY` as written: hex, or base64 (standard or URL-safe), of 64 bytes or more.
-pub fn session_key(value: &str) -> Result<Vec<u8>, &'static str> {
-    let value = value.trim();
-    let hex = (value.len().is_multiple_of(2) && value.bytes().all(|b| b.is_ascii_hexdigit())).then(
-        || {
-            (0..value.len())
-                .step_by(2)
-                .filter_map(|i| u8::from_str_radix(&value[i..i + 2], 16).ok())
-                .collect::<Vec<u8>>()
-        },
-    );
-    let decoded = hex
-        .or_else(|| base64::engine::general_purpose::STANDARD.decode(value).ok())
-        .or_else(|| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(value)
-                .ok()
-        })
-        .ok_or("expected hex or base64")?;
-    if decoded.len() < 64 {
-        return Err("at least 64 bytes are needed (try `openssl rand -base64 64`)");
-    }
-    Ok(decoded)
-}
-
-/// A setting that is missing or wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    /// A required variable is not set.
-    #[error("{0} is required")]
-    Missing(&'static str),
-    /// A variable's value is not usable (the value is never repeated).
-    #[error("{0} is invalid: {1}")]
-    Invalid(&'static str, &'static str),
-    /// The HTTP client could not be built (no TLS roots, …).
-    #[error("the HTTP client could not be built")]
-    Http(#[source] reqwest::Error),
 }
 
 /// What a connection to Rememberizer needs, built once and shared by every worker (cheap to
@@ -173,11 +127,7 @@ impl Rememberizer {
         let endpoints =
             crate::rememberizer::oauth_endpoints(&settings.base_url, &settings.app_base_url)
                 .map_err(|_| SetupError::Invalid("REMEMBERIZER_BASE_URL", "not a base URL"))?;
-        let key = match &settings.session_key {
-            Some(bytes) => Key::try_from(&bytes[..])
-                .map_err(|_| SetupError::Invalid("SESSION_KEY", "at least 64 bytes"))?,
-            None => Key::generate(),
-        };
+        let key = cookie_key(settings.session_key.as_deref())?;
         let https = settings.app_base_url.scheme() == "https";
         Ok(Self(Arc::new(Inner {
             oauth: OAuthFlow::new(

@@ -1,5 +1,5 @@
 //! One renewal at a time, shared by everyone who needs it: the primitive behind the token
-//! refresh (`tokens`), and behind any other credential an app renews (the app's Memoram
+//! refresh (`tokens`), and behind any other credential an app renews (`actix-memoram`'s
 //! developer token uses it).
 //!
 //! - **One flight per key.** A renewal runs as a task of its own; every caller that needs it while
