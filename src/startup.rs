@@ -167,6 +167,7 @@ impl Application {
             redis,
             llm,
             memoram,
+            memoram_watch: settings.memoram.access_watch,
             answer_slots: Default::default(),
         };
 

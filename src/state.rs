@@ -33,6 +33,8 @@ pub struct AppState {
     pub llm: Option<LlmClient>,
     /// Set when Memoram is offered (configured, or on its simulator in demo mode).
     pub memoram: Option<Memoram>,
+    /// How long Memoram's waiting page watches a pending access request.
+    pub memoram_watch: std::time::Duration,
     /// The answers each session is streaming now.
     pub answer_slots: crate::llm::AnswerSlots,
 }

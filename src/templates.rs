@@ -36,6 +36,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "memoram_access.html",
         include_str!("../templates/memoram_access.html"),
     ),
+    (
+        "memoram_watch_note.html",
+        include_str!("../templates/memoram_watch_note.html"),
+    ),
     ("memories.html", include_str!("../templates/memories.html")),
     ("memory.html", include_str!("../templates/memory.html")),
     (

@@ -32,6 +32,8 @@ pub const DEFAULT_MEMORAM_BASE_URL: &str = "https://api.memoram.app/api/v1";
 /// Where a Memoram user approves access requests (the docs say "their Memoram dashboard").
 pub const DEFAULT_MEMORAM_DASHBOARD_URL: &str = "https://memoram.app/dashboard";
 /// The access request's default `reason`, shown to the user in their Memoram dashboard.
+/// How long the waiting page watches a pending access request (see `routes::memoram::access`).
+pub const DEFAULT_MEMORAM_WATCH: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 pub const DEFAULT_MEMORAM_REASON: &str =
     "Talk to Mementos would like to read and write your memories, to answer your questions with them.";
 
@@ -86,6 +88,9 @@ pub struct MemoramSettings {
     /// `MEMORAM_SEND_TO_LLM`: whether `/ask` sends the memories it finds, decrypted, to the
     /// answer service. Unset: yes with the simulator's (demo) memories, no with real ones.
     pub send_to_llm: Option<bool>,
+    /// How long the waiting page keeps watching a pending access request before it ends with
+    /// "check now" ([`DEFAULT_MEMORAM_WATCH`]; not an environment variable: the tests shorten it).
+    pub access_watch: std::time::Duration,
 }
 
 /// The app's registration in the Memoram Developer Portal.
@@ -414,6 +419,7 @@ fn memoram_settings(get: &impl Fn(&str) -> Option<String>) -> Result<MemoramSett
         cipher,
         dashboard_url,
         send_to_llm,
+        access_watch: DEFAULT_MEMORAM_WATCH,
     })
 }
 

@@ -2,14 +2,18 @@
 //! `routes::auth`), the app asks for access with the user's `memory_key`, and a waiting page
 //! follows the access request until the user approves it in their Memoram dashboard.
 
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use tera::Context;
 
 use crate::api::ApiError;
 use crate::auth::session::TypedSession;
+use crate::auth::ConnectionId;
 use crate::connect::{begin, finish, with_cookie, CallbackParams};
 use crate::errors::AppError;
 use crate::memoram;
+use crate::memoram::connections::MemoramConnection;
 use crate::memoram::AccessState;
 use crate::provider::Provider;
 use crate::routes::auth::CsrfForm;
@@ -22,28 +26,15 @@ use crate::templates::Templates;
 pub const START_ROUTE: &str = Provider::Memoram.connect_route();
 pub const CALLBACK_ROUTE: &str = "/auth/memoram/callback";
 pub const DISCONNECT_ROUTE: &str = "/auth/memoram/disconnect";
-/// The waiting page re-checks by itself (a `<meta http-equiv="refresh">`: no script), first
-/// every 5 s, then less and less often, up to once a minute, and stops after
-/// `MAX_AUTOMATIC_CHECKS` (about 25 minutes in all): a tab forgotten on it makes about 40 calls
-/// to Memoram, not one every 5 s for as long as the session lives.
-pub const FIRST_RECHECK_SECONDS: u32 = 5;
-pub const MAX_RECHECK_SECONDS: u32 = 60;
-pub const MAX_AUTOMATIC_CHECKS: u32 = 40;
-
-/// Seconds before automatic check `n + 1` (`None`: no more automatic checks): 5 s six times,
-/// then 10, 20 and 40 s six times each, then 60 s.
-pub fn recheck_after(n: u32) -> Option<u32> {
-    (n < MAX_AUTOMATIC_CHECKS).then(|| {
-        FIRST_RECHECK_SECONDS
-            .saturating_mul(1 << (n / 6).min(4))
-            .min(MAX_RECHECK_SECONDS)
+/// The waiting page watches a pending access request while it is open, without reloading:
+/// Memoram is asked again after these pauses (5 s six times, then 10 s six times, then 20 s),
+/// within `AppState::memoram_watch` in all.
+pub fn pause_before(check: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(match check {
+        0..6 => 5,
+        6..12 => 10,
+        _ => 20,
     })
-}
-
-#[derive(serde::Deserialize)]
-pub struct WaitQuery {
-    /// How many automatic checks this tab made so far.
-    check: Option<String>,
 }
 
 /// `GET /auth/memoram`: Step 1, to Memoram's authorize page.
@@ -95,20 +86,15 @@ pub async fn callback(
 }
 
 /// `GET /memoram/access`: the access request's state. Pending: a page saying where to approve,
-/// re-checked by a button and every few seconds. Approved: the credentials are fetched and kept,
-/// and the browser goes on to the memories. Rejected or revoked: a way to ask again.
+/// with "I approved it — check now", sent at once; then, while the tab is open, the page keeps
+/// watching the request (`watch`) and ends with a link on once Memoram says yes. Approved: the
+/// credentials are fetched and kept, and the browser goes on to the memories. Rejected or
+/// revoked: a way to ask again.
 pub async fn access(
-    query: web::Query<WaitQuery>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
     user: MemoramUser,
 ) -> Result<HttpResponse, AppError> {
-    // Anything but a small number is a first visit.
-    let checks = query
-        .check
-        .as_deref()
-        .and_then(|n| n.parse::<u32>().ok())
-        .unwrap_or(0);
     let memoram = state.memoram()?;
     let MemoramUser {
         id,
@@ -124,15 +110,94 @@ pub async fn access(
     context.insert("flash", &session.take_flash()?);
     context.insert("dashboard_url", memoram.dashboard_url.as_str());
     context.insert("reason", &memoram.reason);
-    if let Some(seconds) = recheck_after(checks) {
-        context.insert("recheck_seconds", &seconds);
-        context.insert(
-            "recheck_href",
-            &format!("{MEMORAM_ACCESS_ROUTE}?check={}", checks + 1),
-        );
-    }
     context.insert("status", access.as_str());
-    Ok(templates.page("memoram_access.html", &context)?)
+    if access != AccessState::Pending {
+        return Ok(templates.page("memoram_access.html", &context)?);
+    }
+    let page = templates.render("memoram_access.html", &context)?;
+    let (head, tail) = page
+        .split_once(WATCH_MARK)
+        .ok_or(AppError::Internal("the waiting page lost its mark"))?;
+    let watch = Watch {
+        head: Some(head.to_owned()),
+        tail: Some(tail.to_owned()),
+        state: state.clone(),
+        templates: templates.into_inner(),
+        id,
+        connection,
+        deadline: tokio::time::Instant::now() + state.memoram_watch,
+        checks: 0,
+        watching: true,
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .streaming(futures_util::stream::unfold(watch, Watch::next)))
+}
+
+/// Where the waiting page's outcome goes in `memoram_access.html`.
+pub const WATCH_MARK: &str = "<!--watch-->";
+
+/// The waiting page, sent in parts: the page up to [`WATCH_MARK`] at once, then a check of the
+/// access request after each pause (a newline each time: proxies see a live answer), then one
+/// note (approved, changed, could not check, or stopped watching) and the rest of the page. A
+/// closed tab drops the stream, and the checks with it.
+struct Watch {
+    head: Option<String>,
+    tail: Option<String>,
+    state: web::Data<AppState>,
+    templates: std::sync::Arc<Templates>,
+    id: ConnectionId,
+    connection: MemoramConnection,
+    deadline: tokio::time::Instant,
+    checks: u32,
+    watching: bool,
+}
+
+impl Watch {
+    async fn next(mut self) -> Option<(Result<Bytes, std::convert::Infallible>, Self)> {
+        if let Some(head) = self.head.take() {
+            return Some((Ok(Bytes::from(head)), self));
+        }
+        if self.watching {
+            let outcome = self.check().await;
+            if let Some(outcome) = outcome {
+                self.watching = false;
+                let mut context = Context::new();
+                context.insert("outcome", outcome);
+                let note = self
+                    .templates
+                    .render("memoram_watch_note.html", &context)
+                    .unwrap_or_else(|error| {
+                        tracing::error!(%error, "the waiting page's note did not render");
+                        String::new()
+                    });
+                return Some((Ok(Bytes::from(note)), self));
+            }
+            return Some((Ok(Bytes::from_static(b"\n")), self));
+        }
+        let tail = self.tail.take()?;
+        Some((Ok(Bytes::from(tail)), self))
+    }
+
+    /// One check after its pause; `Some` ends the watch with that outcome.
+    async fn check(&mut self) -> Option<&'static str> {
+        let pause = pause_before(self.checks);
+        if tokio::time::Instant::now() + pause > self.deadline {
+            return Some("stopped");
+        }
+        tokio::time::sleep(pause).await;
+        self.checks += 1;
+        let memoram = self.state.memoram.as_ref()?;
+        match memoram.check_access(&self.id, &mut self.connection).await {
+            Ok(AccessState::Pending) => None,
+            Ok(AccessState::Approved) => Some("approved"),
+            Ok(_) => Some("changed"),
+            Err(error) => {
+                tracing::warn!(%error, "the waiting page could not check the access request");
+                Some("failed")
+            }
+        }
+    }
 }
 
 /// `POST /memoram/access`: a new access request (after a rejection or a revocation).
@@ -152,18 +217,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_waiting_page_backs_off_from_5_to_60_seconds_then_stops() {
-        let schedule: Vec<Option<u32>> = (0..42).map(recheck_after).collect();
-        assert_eq!(schedule[0], Some(5));
-        assert_eq!(schedule[5], Some(5));
-        assert_eq!(schedule[6], Some(10));
-        assert_eq!(schedule[12], Some(20));
-        assert_eq!(schedule[18], Some(40));
-        assert_eq!(schedule[24], Some(60));
-        assert_eq!(schedule[39], Some(60));
-        assert_eq!(schedule[40], None);
-        let total: u32 = schedule.iter().flatten().sum();
-        assert!((20 * 60..=30 * 60).contains(&total), "{total} s in all");
-        assert_eq!(recheck_after(u32::MAX), None);
+    fn the_waiting_page_checks_every_5_then_10_then_20_seconds() {
+        let secs = |n| pause_before(n).as_secs();
+        assert_eq!((secs(0), secs(5)), (5, 5));
+        assert_eq!((secs(6), secs(11)), (10, 10));
+        assert_eq!((secs(12), secs(u32::MAX)), (20, 20));
+        // Five minutes hold 22 checks: 6 × 5 s, 6 × 10 s, 10 × 20 s (290 s).
+        let checks = (0..)
+            .scan(0, |total, n| {
+                *total += secs(n);
+                (*total <= 300).then_some(())
+            })
+            .count();
+        assert_eq!(checks, 22);
     }
 }

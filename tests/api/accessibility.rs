@@ -180,9 +180,7 @@ async fn every_page_passes_axe_at(width: u32, height: u32) {
         );
     }
 
-    // Connected to both. The Memoram waiting page (`/memoram/access`, pending) is not checked
-    // here: it reloads itself with `<meta http-equiv="refresh">` (axe's `meta-refresh`), which
-    // issue 29's first item replaces in another branch; connecting goes through it unchecked.
+    // Connected to both (the waiting page, pending, is checked at the end, asked again).
     use_theme(&browser, Theme::Light).await;
     connect_in_browser(&browser, &app, &big_mementos(&app)).await;
     let request = connect_memoram_in_browser(&browser, &app).await;
@@ -263,6 +261,18 @@ async fn every_page_passes_axe_at(width: u32, height: u32) {
                 page_problems(&browser).await,
             );
         }
+    }
+    // Asked again: the waiting page, pending (it ends at once here, with "check now").
+    browser.goto(&app.url("/memoram/access")).await;
+    click(&browser, "#ask-again").await;
+    for theme in [Theme::Light, Theme::Dark] {
+        use_theme(&browser, theme).await;
+        browser.goto(&app.url("/memoram/access")).await;
+        browser.wait_for("#watch-note").await;
+        check(
+            format!("/memoram/access pending [{width}px {theme:?}]"),
+            page_problems(&browser).await,
+        );
     }
     eprintln!("axe violations per page:\n  {}", counts.join("\n  "));
     assert!(

@@ -920,7 +920,9 @@ async fn memoram_connect_approve_manage_memories_and_ask_across_both() {
     browser.wait_for(&format!("#revoke-{request}")).await;
     browser.client.close_window().await.expect("close the tab");
     browser.switch_to(waiting).await;
-    // The waiting page moves on by itself (its refresh), without a click.
+    // Back on the waiting page (it stopped watching at once here: the watch has a test of its
+    // own below), "I approved it — check now" moves on.
+    browser.click_link("I approved it — check now").await;
     browser.wait_for_path(&app.address, "/memories").await;
     browser.wait_for("table.memories").await;
     browser.screenshot("12-memories").await;
@@ -997,6 +999,64 @@ async fn memoram_connect_approve_manage_memories_and_ask_across_both() {
         .all(|b| b.title != "Conference badge"));
     browser.assert_no_csp_violations().await;
     browser.close().await;
+}
+
+/// The waiting page moves on by itself without a reload (issue 29, item 1): what to do comes at
+/// once, and once Memoram says yes a link on is added to the same page, in its live region, with
+/// keyboard focus left where it was; with JavaScript off too.
+#[tokio::test]
+async fn the_waiting_page_moves_on_without_a_reload_and_leaves_focus_alone() {
+    for javascript in [true, false] {
+        let app = spawn_app_with_memoram(
+            simulators::memoram::MemoramSimulatorConfig::default(),
+            |settings| settings.memoram.access_watch = Duration::from_secs(60),
+        )
+        .await;
+        // Navigation returns while the page is still arriving, as a person sees it.
+        let options = BrowserOptions {
+            return_at_once: true,
+            javascript,
+        };
+        let browser = Browser::start_with(1280, 900, options).await;
+        browser.goto(&app.url("/")).await;
+        click(&browser, "a[href='/auth/memoram']").await;
+        click(&browser, "#authorize").await;
+        browser.wait_for("#check-again").await;
+        let request = app.latest_access_request();
+        let script = |code: &'static str| {
+            let client = browser.client.clone();
+            async move { client.execute(code, vec![]).await.expect("script") }
+        };
+        if javascript {
+            // Focus on "I approved it — check now", and a mark that a reload would wipe.
+            let focused = script(
+                "window.stillThisPage = true; document.getElementById('check-again').focus(); \
+                 return document.activeElement.id;",
+            )
+            .await;
+            assert_eq!(focused, json!("check-again"));
+        }
+        assert!(
+            browser
+                .client
+                .find(Locator::Css("#watch-note"))
+                .await
+                .is_err(),
+            "no outcome before the approval"
+        );
+        assert!(app.mem().approve(&request));
+        browser
+            .wait_for("section[aria-live=polite] #watch-note[data-outcome=approved]")
+            .await;
+        if javascript {
+            let after =
+                script("return [document.activeElement.id, window.stillThisPage === true];").await;
+            assert_eq!(after, json!(["check-again", true]), "no reload, focus kept");
+        }
+        browser.click_link("Go to your memories").await;
+        browser.wait_for("table.memories").await;
+        browser.close().await;
+    }
 }
 
 /// Connects Memoram in the browser and has the person approve it (through the simulator's

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use talk_to_mementos::config::Settings;
 use talk_to_mementos::startup::Application;
 
-use crate::helpers::{assert_is_redirect_to, browser, consent_with, hrefs, location};
+use crate::helpers::{assert_is_redirect_to, browser, consent_with, hrefs, location, read_until};
 
 fn run_binary(env: &[(&str, &str)]) -> std::process::Output {
     // An empty working directory, so that no developer's .env is picked up.
@@ -245,14 +245,13 @@ async fn demo_mode_offers_memoram_on_its_simulator_end_to_end() {
     callback.set_host(Some("127.0.0.1")).expect("host");
     let done = client.get(callback).send().await.expect("callback");
     assert_is_redirect_to(&done, "/memoram/access");
-    let waiting = client
+    // The page's start (it goes on watching for the approval for minutes in demo mode).
+    let mut waiting = client
         .get(format!("{address}/memoram/access"))
         .send()
         .await
-        .expect("waiting page")
-        .text()
-        .await
-        .expect("html");
+        .expect("waiting page");
+    let waiting = read_until(&mut waiting, "id=\"watching\"").await;
     // The waiting page links to the simulator's dashboard, where the person approves.
     let dashboard = memoram.join("dashboard").expect("url");
     assert!(

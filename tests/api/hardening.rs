@@ -457,57 +457,37 @@ async fn deployments_sharing_a_redis_keep_their_own_developer_tokens() {
     assert_eq!(keys.len(), 2, "{keys:?}");
 }
 
-// ---- The waiting page stops polling (item 10) ----
-
-/// The automatic re-check, as the page asks for it: seconds and the next address.
-fn recheck(html: &str) -> Option<(u32, String)> {
-    let start = html.find("http-equiv=\"refresh\" content=\"")? + 30;
-    let content = &html[start..start + html[start..].find('"')?];
-    let (seconds, url) = content.split_once(";url=")?;
-    Some((seconds.parse().ok()?, unescape(url)))
-}
+// ---- The waiting page stops watching (item 10) ----
 
 #[tokio::test]
-async fn the_waiting_page_backs_off_to_a_minute_and_then_stops_checking() {
-    let app = memoram_app().await;
-    app.connect_memoram().await;
-    let (_, html) = app.get_html("/memoram/access").await;
-    assert_eq!(
-        recheck(&html),
-        Some((5, "/memoram/access?check=1".to_owned())),
-        "{html}"
-    );
-    // Follow the page's own schedule, as a forgotten tab would.
-    let mut next = "/memoram/access?check=1".to_owned();
-    let mut waited = 5;
-    let mut checks = 0;
-    loop {
-        let (status, html) = app.get_html(&next).await;
-        checks += 1;
-        assert_eq!(status, StatusCode::OK);
-        match recheck(&html) {
-            Some((seconds, url)) => {
-                assert!((5..=60).contains(&seconds), "{seconds}");
-                waited += seconds;
-                next = url;
-            }
-            None => {
-                assert!(html.contains("data-stopped=\"true\""), "{html}");
-                assert!(
-                    html.contains("id=\"check-again\""),
-                    "a check-now button: {html}"
-                );
-                break;
-            }
-        }
-        assert!(checks <= 100, "it never stops");
-    }
-    assert_eq!(checks, 40, "40 automatic checks after the first visit");
-    assert!((20 * 60..=30 * 60).contains(&waited), "{waited} s");
-    // Garbage in the address is a first visit, not an error.
-    let (status, html) = app.get_html("/memoram/access?check=lots").await;
+async fn the_waiting_page_stops_watching_within_its_time_and_a_closed_tab_stops_it_at_once() {
+    let app = spawn_app_with_memoram(MemoramSimulatorConfig::default(), |settings| {
+        settings.memoram.access_watch = Duration::from_secs(7);
+    })
+    .await;
+    let request = app.connect_memoram().await;
+    let checks_path = format!("/api/v1/access-requests/{request}");
+    let before = app.mem().request_count(&checks_path);
+    let started = std::time::Instant::now();
+    let (status, html) = app.get_html("/memoram/access").await;
+    let took = started.elapsed();
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(recheck(&html).map(|(s, _)| s), Some(5));
+    assert!(html.contains("data-outcome=\"stopped\""), "{html}");
+    assert!(
+        html.contains("id=\"check-again\""),
+        "a check-now button: {html}"
+    );
+    // The first look, then one check after 5 s; the next (at 10 s) is past the 7 s.
+    assert_eq!(app.mem().request_count(&checks_path) - before, 2);
+    assert!(took < Duration::from_secs(7), "{took:?}");
+
+    // A tab closed while the page watches: no more checks.
+    let response = app.get("/memoram/access").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response);
+    let after_close = app.mem().request_count(&checks_path);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(app.mem().request_count(&checks_path), after_close);
 }
 
 // ---- Anonymous requests cannot drive the token endpoint (item 12) ----

@@ -68,6 +68,8 @@ pub fn memoram_settings_for(simulator: &MemoramSimulator) -> MemoramSettings {
         authorize_url: simulator.authorize_url(),
         token_url: simulator.token_url(),
         dashboard_url: simulator.dashboard_url(),
+        // The waiting page ends at once (its watch is tested with a longer one where it counts).
+        access_watch: Duration::ZERO,
         ..memoram_unset()
     }
 }
@@ -965,4 +967,19 @@ pub fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// The start of a page still being sent, read until it holds `needle` (a streamed page's parts
+/// may come in several chunks).
+pub async fn read_until(response: &mut Response, needle: &str) -> String {
+    let mut text = String::new();
+    while !text.contains(needle) {
+        let chunk = tokio::time::timeout(Duration::from_secs(15), response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {needle} within 15 s: {text}"))
+            .expect("a chunk")
+            .unwrap_or_else(|| panic!("the page ended without {needle}: {text}"));
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    text
 }

@@ -13,7 +13,8 @@ use simulators::Fault;
 use talk_to_mementos::memoram::cipher::ContentCipher;
 
 use crate::helpers::{
-    assert_is_redirect_to, hrefs, location, query_param, spawn_app, spawn_app_with_memoram, TestApp,
+    assert_is_redirect_to, hrefs, location, query_param, read_until, spawn_app,
+    spawn_app_with_memoram, TestApp,
 };
 
 async fn app() -> TestApp {
@@ -94,14 +95,12 @@ async fn connecting_asks_for_access_with_the_configured_reason_and_waits_politel
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("data-status=\"pending\""));
     assert!(html.contains("Open your Memoram dashboard"));
-    // A polite automatic re-check without script, and a button to check now.
-    assert!(
-        html.contains("http-equiv=\"refresh\" content=\"5;url=")
-            && html.contains("access?check=1\""),
-        "{html}"
-    );
+    // No reload and no script; a button to check now, and (the watch being off here) the note
+    // that the page stopped watching.
+    assert!(!html.contains("http-equiv"), "{html}");
     assert!(!html.contains("<script"));
     assert!(html.contains("id=\"check-again\""));
+    assert!(html.contains("data-outcome=\"stopped\""), "{html}");
     // Still pending: the credentials were not asked for (they would be a 403).
     assert_eq!(
         app.mem()
@@ -113,6 +112,42 @@ async fn connecting_asks_for_access_with_the_configured_reason_and_waits_politel
     assert!(app.mem().approve(&request));
     let response = app.get("/memoram/access").await;
     assert_is_redirect_to(&response, "/memories");
+    let (status, html) = app.get_html("/memories").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Lisbon trip plans"), "{html}");
+}
+
+#[tokio::test]
+async fn the_waiting_page_moves_on_without_a_reload_once_memoram_says_yes() {
+    let app = spawn_app_with_memoram(MemoramSimulatorConfig::default(), |settings| {
+        settings.memoram.access_watch = Duration::from_secs(60);
+    })
+    .await;
+    let request = app.connect_memoram().await;
+    let mut page = app.get("/memoram/access").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    // What to do comes at once, while the page goes on watching.
+    let head = read_until(&mut page, "id=\"watching\"").await;
+    assert!(head.contains("id=\"check-again\""), "{head}");
+    assert!(!head.contains("http-equiv"), "no reload: {head}");
+    assert!(!head.contains("watch-note"), "no outcome yet: {head}");
+
+    assert!(app.mem().approve(&request));
+    let approved_at = std::time::Instant::now();
+    let rest = tokio::time::timeout(Duration::from_secs(15), page.text())
+        .await
+        .expect("the page ends after the approval")
+        .expect("the rest of the page");
+    let took = approved_at.elapsed();
+    println!("waiting page: moved on {took:?} after the approval");
+    assert!(took <= Duration::from_secs(6), "{took:?}");
+    assert!(rest.contains("data-outcome=\"approved\""), "{rest}");
+    assert!(rest.contains("href=\"/memories\""), "{rest}");
+    assert!(
+        rest.trim_end().ends_with("</html>"),
+        "the whole page: {rest}"
+    );
+    // The credentials were fetched and kept: the memories open.
     let (status, html) = app.get_html("/memories").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Lisbon trip plans"), "{html}");
