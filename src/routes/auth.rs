@@ -2,7 +2,7 @@
 //! Steps 1, 3 and 4 are shared by both providers ([`begin`], [`finish`]); the protocol itself
 //! lives in `crate::auth::oauth`.
 
-use crate::connect::{begin, finish, with_cookie, CallbackParams};
+use crate::connect::{begin, finish, with_cookie, CallbackParams, Finished};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -32,7 +32,11 @@ pub async fn callback(
     state: web::Data<AppState>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
-    let (grant, spent_cookie) = finish(
+    let Finished {
+        grant,
+        cookie: spent_cookie,
+        return_to,
+    } = finish(
         &req,
         params.into_inner(),
         &state.spent_states,
@@ -47,8 +51,10 @@ pub async fn callback(
         state.end_connection(&previous).await?;
     }
     session.start_connection(rememberizer::SESSION_SLOT, &connection)?;
-    // 303 so the code and state leave the address bar (and the history entry is a clean GET).
-    Ok(with_cookie(see_other("/dashboard"), spent_cookie))
+    // 303 so the code and state leave the address bar (and the history entry is a clean GET):
+    // back to the page the person was going to, or to the dashboard.
+    let next = return_to.as_deref().unwrap_or("/dashboard");
+    Ok(with_cookie(see_other(next), spent_cookie))
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,7 +10,7 @@ use tera::Context;
 use crate::api::ApiError;
 use crate::auth::session::TypedSession;
 use crate::auth::ConnectionId;
-use crate::connect::{begin, finish, with_cookie, CallbackParams};
+use crate::connect::{begin, finish, with_cookie, CallbackParams, Finished};
 use crate::errors::AppError;
 use crate::memoram;
 use crate::memoram::connections::MemoramConnection;
@@ -52,7 +52,11 @@ pub async fn callback(
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
     let memoram = state.memoram()?;
-    let (mut grant, spent_cookie) = finish(
+    let Finished {
+        mut grant,
+        cookie: spent_cookie,
+        ..
+    } = finish(
         &req,
         params.into_inner(),
         &state.spent_states,

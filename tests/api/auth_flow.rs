@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 use simulators::Fault;
+use url::Url;
 
 use crate::helpers::*;
 
@@ -559,4 +560,47 @@ async fn concurrent_first_page_loads_after_login_share_one_csrf_token() {
     );
     // And that token is the one the session checks.
     assert_is_redirect_to(&app.logout(Some(&tokens[0])).await, "/");
+}
+
+/// Connecting from a page that needs it comes back to that page (`return_to`, kept in the flow's
+/// encrypted cookie); a `return_to` that is not a path of this app is dropped (never an open
+/// redirect), and the person lands on the dashboard.
+#[tokio::test]
+async fn connecting_comes_back_to_the_page_asked_for_and_never_to_another_origin() {
+    let app = spawn_app().await;
+    let mementos = app.sim.mementos();
+    let shared = [mementos[0].id];
+    let connect_from = |return_to: &'static str| {
+        let app = &app;
+        async move {
+            let start = app
+                .get(&format!(
+                    "/auth/rememberizer?return_to={}",
+                    url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
+                ))
+                .await;
+            assert_eq!(start.status(), StatusCode::FOUND);
+            let authorize = Url::parse(location(&start)).expect("authorize URL");
+            assert!(
+                !authorize.as_str().contains("return_to"),
+                "it stays with the app: {authorize}"
+            );
+            let callback = app.consent(&authorize, &shared, true).await;
+            location(&app.follow(&callback).await).to_owned()
+        }
+    };
+    assert_eq!(
+        connect_from("/mementos?x=1").await,
+        "/mementos?x=1",
+        "back where the person was going"
+    );
+    for hostile in [
+        "https://evil.example/phish",
+        "//evil.example/phish",
+        "/\\evil.example/phish",
+        "javascript:alert(1)",
+        "/auth/rememberizer",
+    ] {
+        assert_eq!(connect_from(hostile).await, "/dashboard", "{hostile}");
+    }
 }

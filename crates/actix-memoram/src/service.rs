@@ -29,7 +29,7 @@ use crate::auth::session::{SessionError, TypedSession};
 use crate::auth::session_cookie::{session_middleware, SessionCookie, SessionLayer};
 use crate::auth::session_store::MemorySessionStore;
 use crate::auth::{ConnectionId, StoreError};
-use crate::connect::{begin, finish, with_cookie, CallbackParams, FlowError};
+use crate::connect::{begin, finish, with_cookie, CallbackParams, Finished, FlowError};
 use crate::http_client::{HttpClient, HttpSettings};
 use crate::memoram::cipher::ContentCipher;
 use crate::memoram::connections::MemoramConnections;
@@ -272,7 +272,9 @@ async fn callback(
 ) -> Result<HttpResponse, Error> {
     let this = &this.0;
     let memoram = &this.memoram;
-    let (mut grant, cookie) = finish(
+    let Finished {
+        mut grant, cookie, ..
+    } = finish(
         &req,
         params.into_inner(),
         &this.spent,

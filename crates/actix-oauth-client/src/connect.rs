@@ -54,11 +54,31 @@ const UNKNOWN_FLOW: &str =
 /// Longest `error`/`error_description` shown back to the user.
 const MAX_PROVIDER_TEXT: usize = 500;
 
+/// Longest `return_to` kept with a flow.
+const MAX_RETURN_PATH: usize = 1024;
+
+/// `value` if it is a path of this app to come back to after connecting: it starts with one `/`
+/// (not `//` or `/\`, which browsers read as another host), holds only printable ASCII without
+/// `\` (a percent-encoded address, as a browser sends it), is at most 1 024 bytes, and is not a
+/// step of the flow itself (`/auth/…`). Anything else is `None`: never an open redirect.
+pub fn return_path(value: &str) -> Option<String> {
+    let safe = value.starts_with('/')
+        && !value.starts_with("//")
+        && !value.starts_with("/auth/")
+        && value.len() <= MAX_RETURN_PATH
+        && value.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    safe.then(|| value.to_owned())
+}
+
 /// Step 1 for either provider. The flow's state and verifier go to the browser in an encrypted
 /// cookie of their own (`pending_flows`): nothing is stored on the server for a visitor who is
-/// not connected.
+/// not connected. A `return_to` query parameter that is a path of this app ([`return_path`])
+/// goes with the flow, for [`finish`] to hand back.
 pub fn begin(req: &HttpRequest, oauth: &OAuthFlow, flows: &FlowCookies) -> HttpResponse {
-    let (authorize_url, pending) = oauth.start();
+    let (authorize_url, mut pending) = oauth.start();
+    pending.return_to = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(name, _)| name == "return_to")
+        .and_then(|(_, value)| return_path(&value));
     let mut response = HttpResponse::Found();
     response.insert_header((header::LOCATION, authorize_url.as_str()));
     for cookie in flows.start(req, &pending) {
@@ -77,9 +97,18 @@ pub struct CallbackParams {
     error_description: Option<String>,
 }
 
+/// A callback that gave a grant.
+pub struct Finished {
+    /// The tokens (and any provider fields) of Step 4.
+    pub grant: Grant,
+    /// The removal of the flow's cookie, to go out with the answer ([`with_cookie`]).
+    pub cookie: Option<Cookie<'static>>,
+    /// Where the person was going when the flow began ([`begin`]'s `return_to`), if anywhere.
+    pub return_to: Option<String>,
+}
+
 /// Steps 3 and 4 for either provider: the state checked against this browser's flows and
-/// claimed once, then the code exchanged. Returns the grant and the removal of the flow's cookie
-/// (to go out with the answer).
+/// claimed once, then the code exchanged.
 pub async fn finish(
     req: &HttpRequest,
     params: CallbackParams,
@@ -87,7 +116,7 @@ pub async fn finish(
     limit: &ExchangeLimit,
     oauth: &OAuthFlow,
     flows: &FlowCookies,
-) -> Result<(Grant, Option<Cookie<'static>>), FlowError> {
+) -> Result<Finished, FlowError> {
     let invalid = FlowError::InvalidState;
     // The flow this browser started with this state, from its cookie.
     let (pending, spent_cookie) = match params.state.as_deref() {
@@ -152,6 +181,7 @@ pub async fn finish(
     }
 
     // Step 4: code + PKCE verifier → tokens.
+    let return_to = pending.return_to.clone();
     let grant = match oauth.exchange_code(code, pending).await {
         Ok(grant) => grant,
         Err(error) => {
@@ -163,7 +193,11 @@ pub async fn finish(
         }
     };
     give_back(attempt).await;
-    Ok((grant, spent_cookie))
+    Ok(Finished {
+        grant,
+        cookie: spent_cookie,
+        return_to,
+    })
 }
 
 /// Gives an exchange's slot back (see `ExchangeLimit::begin`), if one was taken.
@@ -224,6 +258,38 @@ pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_path_of_this_app_is_kept_to_return_to() {
+        for good in [
+            "/dashboard",
+            "/dashboard?page=2&integration_type=slack",
+            "/memories/a-1",
+        ] {
+            assert_eq!(return_path(good).as_deref(), Some(good));
+        }
+        for hostile in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example/",
+            "/\\/evil.example",
+            "\\\\evil.example",
+            "javascript:alert(1)",
+            "dashboard",
+            "",
+            "/auth/rememberizer/callback?code=x",
+            "/dash board",
+            "/dash\nboard",
+        ] {
+            assert_eq!(return_path(hostile), None, "{hostile:?} was kept");
+        }
+        // Percent-encoded bytes stay encoded: a path, not a header.
+        assert_eq!(
+            return_path("/%0d%0aSet-Cookie:x=1").as_deref(),
+            Some("/%0d%0aSet-Cookie:x=1")
+        );
+        assert_eq!(return_path(&format!("/{}", "a".repeat(1024))), None);
+    }
 
     #[test]
     fn provider_text_is_bounded_and_on_one_line() {

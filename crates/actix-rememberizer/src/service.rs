@@ -27,7 +27,7 @@ use crate::auth::session_cookie::{session_middleware, SessionCookie, SessionLaye
 use crate::auth::session_store::MemorySessionStore;
 use crate::auth::tokens::{TokenError, TokenSet, TokenStore};
 use crate::auth::ConnectionId;
-use crate::connect::{begin, finish, with_cookie, CallbackParams, FlowError};
+use crate::connect::{begin, finish, with_cookie, CallbackParams, Finished, FlowError};
 use crate::http_client::{HttpClient, HttpSettings};
 use crate::rememberizer::{Account, ApiClient, Document, DocumentsQuery, SESSION_SLOT};
 use actix_oauth_client::setup::{cookie_key, required, session_key_from_env, url};
@@ -191,7 +191,11 @@ async fn callback(
     session: TypedSession,
 ) -> Result<HttpResponse, Error> {
     let this = &this.0;
-    let (grant, cookie) = finish(
+    let Finished {
+        grant,
+        cookie,
+        return_to,
+    } = finish(
         &req,
         params.into_inner(),
         &this.spent,
@@ -206,7 +210,8 @@ async fn callback(
     }
     session.start_connection(SESSION_SLOT, &connection)?;
     let mut response = HttpResponse::SeeOther();
-    response.insert_header((header::LOCATION, this.after_connect.as_str()));
+    let next = return_to.as_deref().unwrap_or(&this.after_connect);
+    response.insert_header((header::LOCATION, next));
     Ok(with_cookie(response.finish(), cookie))
 }
 

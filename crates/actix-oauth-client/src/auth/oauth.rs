@@ -203,6 +203,10 @@ pub struct PendingFlow {
     pub pkce_verifier: String,
     /// Seconds since the Unix epoch.
     pub started_at: u64,
+    /// Where the person was going when Step 1 began: a path of this app
+    /// ([`crate::connect::return_path`]), never another origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<String>,
 }
 
 impl PendingFlow {
@@ -284,6 +288,7 @@ impl OAuthFlow {
             state: state.secret().clone(),
             pkce_verifier: pkce_verifier.secret().clone(),
             started_at: unix_seconds(SystemTime::now()),
+            return_to: None,
         };
         (url, pending)
     }
