@@ -29,10 +29,14 @@ const CLAIM_LIFETIME: Duration = Duration::from_secs(30);
 pub enum AccessState {
     /// No request (the last one failed, or Memoram no longer knows it): ask again.
     None,
+    /// Waiting for the user to approve it in their dashboard; also when Memoram says approved
+    /// but the credentials are not released yet (a 403).
     Pending,
     /// Approved, and the credentials are kept: the memories are open.
     Approved,
+    /// The user declined the request: ask again.
     Rejected,
+    /// The user withdrew an access they had approved: ask again.
     Revoked,
     /// A status this app does not know.
     Unknown,

@@ -49,6 +49,8 @@ pub struct StoredDeveloperToken {
 /// Where the instances of a deployment share the developer token. A failure only costs the
 /// sharing: each instance then renews its own.
 pub trait SharedToken: Send + Sync {
+    /// The deployment's token, if one is kept (one past its `ttl` is gone). Its renewal time
+    /// is checked by the reader: a token due for renewal is not used.
     fn get(&self) -> BoxFuture<'_, Result<Option<StoredDeveloperToken>, StoreError>>;
     /// Kept for `ttl` (until it is due for renewal).
     fn put<'a>(
@@ -58,6 +60,9 @@ pub trait SharedToken: Send + Sync {
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
+/// The app's developer token, one per process: fetched from `POST /auth/token` with the API
+/// key, cached, renewed before it expires one renewal at a time, and shared through a
+/// [`SharedToken`] store if there is one (see the module doc).
 pub struct DeveloperTokens {
     inner: Arc<Inner>,
     renewals: SingleFlight<AccessToken, ApiError>,
@@ -95,6 +100,9 @@ impl Cached {
 }
 
 impl DeveloperTokens {
+    /// Tokens from `url` (`BASE/auth/token`) for `api_key` (`MEMORAM_API_KEY`), shared through
+    /// `shared` (`None`: each process renews its own). Nothing is fetched before the first
+    /// [`DeveloperTokens::get`].
     pub fn new(
         http: HttpClient,
         url: Url,

@@ -46,9 +46,16 @@ pub use models::*;
 /// request and its state (`access`), and what an approved member does (`member`: a rotated key,
 /// a revoked access, a search).
 pub struct Memoram {
+    /// The user authorization ("Quickstart", steps 4–5): the OAuth 2.0 code flow with `state`
+    /// and PKCE, against [`oauth_endpoints`].
     pub oauth: OAuthFlow,
+    /// One encrypted cookie per started authorization (its `state` and PKCE verifier, for 10
+    /// minutes at most), read back by the callback.
     pub flows: FlowCookies,
+    /// Memoram's API, called with the app's developer token.
     pub client: MemoramClient,
+    /// Where each browser's connection (its `memory_key`, access request and credentials) is
+    /// kept, server-side.
     pub connections: MemoramConnections,
     /// The access request's `reason` (`MEMORAM_ACCESS_REASON`).
     pub reason: String,
@@ -92,10 +99,15 @@ pub struct MemoramClient {
     http: HttpClient,
     base: Url,
     developer: DeveloperTokens,
+    /// How content is sealed before it is written (`MEMORAM_CONTENT_CIPHER`); reads hand back
+    /// the sealed text, and [`Memoram::open`] opens it with this cipher.
     pub cipher: ContentCipher,
 }
 
 impl MemoramClient {
+    /// Memoram's API at `base` (`MEMORAM_BASE_URL`, e.g. `https://api.memoram.app/api/v1`),
+    /// called through `http` with `developer`'s token, content sealed with `cipher`. Nothing is
+    /// sent until the first call.
     pub fn new(
         http: HttpClient,
         base: Url,
@@ -126,6 +138,8 @@ impl MemoramClient {
             .await
     }
 
+    /// `GET /access-requests/{id}`: the request as it stands now; `ApiError::NotFound` on a
+    /// 404 (Memoram no longer knows it: ask again).
     pub async fn access_request(&self, id: &str) -> Result<AccessRequest, ApiError> {
         self.json(Method::GET, &["access-requests", id], &[], None)
             .await
@@ -142,6 +156,8 @@ impl MemoramClient {
         .await
     }
 
+    /// `GET /memory-blobs?user_id=`: one page of `user_id`'s memories matching `query`, their
+    /// content still sealed ([`Memoram::open`] opens it).
     pub async fn memories(&self, user_id: &str, query: &BlobQuery) -> Result<BlobPage, ApiError> {
         let mut params = vec![
             ("user_id", user_id.to_owned()),
@@ -163,6 +179,8 @@ impl MemoramClient {
             .await
     }
 
+    /// `GET /memory-blobs/{id}?user_id=`: one memory, its content still sealed;
+    /// `ApiError::NotFound` on a 404 (no such memory).
     pub async fn memory(&self, user_id: &str, id: &str) -> Result<MemoryBlob, ApiError> {
         let params = [("user_id", user_id.to_owned())];
         self.json(Method::GET, &["memory-blobs", id], &params, None)
@@ -202,6 +220,7 @@ impl MemoramClient {
             .map(drop)
     }
 
+    /// `GET /tags?user_id=`: all of `user_id`'s tags (the list has no pages).
     pub async fn tags(&self, user_id: &str) -> Result<Vec<Tag>, ApiError> {
         let params = [("user_id", user_id.to_owned())];
         let list: TagList = self.json(Method::GET, &["tags"], &params, None).await?;
@@ -263,6 +282,8 @@ pub fn access_request_body(memory_key: &SecretString, reason: &str) -> serde_jso
 /// Which write a memory body is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Write {
+    /// `POST /memory-blobs`: text fields that are empty once trimmed, and absent numbers, are
+    /// left out.
     Create,
     /// The edit form holds every field: an emptied text field is sent as `""` so that it is
     /// cleared. An emptied number is left out (kept as it was): the docs do not say how to clear
