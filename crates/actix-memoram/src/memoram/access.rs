@@ -43,7 +43,8 @@ pub enum AccessState {
 }
 
 impl AccessState {
-    /// The name the waiting page's template uses.
+    /// The state's name in the app's waiting-page template: `none`, `pending` (for `Approved`
+    /// too), `rejected`, `revoked` or `unknown`. The crate's own waiting page does not use it.
     pub fn as_str(self) -> &'static str {
         match self {
             AccessState::None => "none",

@@ -1,10 +1,11 @@
 //! Memoram connections, server-side: what a browser's session points to once the user has
 //! authorized the app (its `memory_key`), the access request waiting for approval, and, once
 //! approved, the credentials (`user_id`, `encryption_key`, `key_version`). Kept like the
-//! Rememberizer tokens (`tokens::TokenStore`): in memory (bounded, forgotten after the session's
-//! idle time) or in a store shared by instances (`redis_store::memoram`: Redis under
-//! `ttm:memoram:conn:ID`, with the same expiry). Never in a cookie, a
-//! URL, a template or a log: these types have no `Debug`.
+//! Rememberizer tokens ([`crate::auth::tokens::TokenStore`]): in memory ([`MemoryConnections`]:
+//! bounded, forgotten after the session's idle time) or in a store shared by instances, behind
+//! [`ConnectionStore`] (the app's `redis_store::memoram`: Redis under `ttm:memoram:conn:ID`,
+//! with the same expiry). Never in a cookie, a URL, a template or a log: these types have no
+//! `Debug`.
 //!
 //! The user tokens of Memoram's code exchange are not kept: every Memoram call is made with the
 //! app's developer token, so they would be secrets with no use.
@@ -13,8 +14,9 @@
 //! version, and a write whose version is no longer the stored one is refused (`Conflict`), as is
 //! a write to a connection that ended (`Gone`). So a late answer from a request that started
 //! before a change (a 403 from before a re-approval, a key fetched before a disconnect) cannot
-//! overwrite it or bring it back, in either store, with any number of tabs or instances.
-//! `tests/api/redis_store.rs` checks this contract on both stores.
+//! overwrite it or bring it back, in either store, with any number of tabs or instances. The
+//! repository's `tests/api/redis_store.rs` checks this contract on both stores (the in-memory
+//! one here, the app's Redis one).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +43,7 @@ pub struct MemoramConnection {
     /// status check or a 403 finds the access no longer approved.
     pub credentials: Option<UserKeys>,
     /// A tab creating an access request: no other creates one meanwhile (see
-    /// `access::ask_again`).
+    /// [`Memoram::ask_again`](super::Memoram::ask_again)).
     #[serde(default)]
     pub requesting: Option<RequestClaim>,
     /// Incremented by every write (see [`MemoramConnections::update`]).

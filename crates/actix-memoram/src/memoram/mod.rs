@@ -1,12 +1,16 @@
-//! Memoram, the second provider: its OAuth endpoints, the typed API client, and what is
-//! particular to it (the developer token, access requests, encrypted memory content).
+//! Memoram's client side: its OAuth endpoints, the typed API client, and what is particular to
+//! it (the developer token, access requests, encrypted memory content). The routes that run
+//! these steps are the crate's own ([`crate::Memoram::configure`]); an app with routes of its
+//! own (as this repository's, in its `routes::memoram`) calls the same steps.
 //!
 //! The flow, as Memoram's "Quickstart" numbers it:
 //! 3. developer JWT from `MEMORAM_API_KEY` — [`developer_token::DeveloperTokens`];
-//! 4–5. the user authorizes the app (the shared `oauth::OAuthFlow`, with [`oauth_endpoints`]) and
-//!    the code exchange yields the user's `memory_key` — `routes::memoram::callback`;
+//! 4–5. the user authorizes the app (the provider-neutral [`crate::auth::oauth::OAuthFlow`],
+//!    with [`oauth_endpoints`]) and the code exchange yields the user's `memory_key` — the
+//!    callback at [`crate::CALLBACK_ROUTE`], which keeps it with [`Memoram::connect`];
 //! 6. an access request the user approves in their Memoram dashboard —
-//!    [`MemoramClient::create_access_request`], polled by `routes::memoram::access`;
+//!    [`MemoramClient::create_access_request`], its status checked by [`Memoram::check_access`]
+//!    each time the waiting page ([`crate::ACCESS_ROUTE`]) is loaded;
 //! 7. the credentials of the approved request — [`MemoramClient::credentials`];
 //! 8–9. memory blobs and tags — the other methods of [`MemoramClient`], content sealed and
 //!    opened by [`cipher::ContentCipher`].
@@ -43,8 +47,10 @@ pub use models::*;
 
 /// The app's side of Memoram: the user authorization, the typed client, where connections are
 /// kept, and what the access request says. The rules that span them are its methods: the access
-/// request and its state (`access`), and what an approved member does (`member`: a rotated key,
-/// a revoked access, a search).
+/// request and its state ([`Memoram::connect`], [`Memoram::check_access`],
+/// [`Memoram::ask_again`]), and what an approved [`Member`] does ([`Memoram::open`],
+/// [`Memoram::check_keys`], [`Memoram::failed`], [`Memoram::search`]: a rotated key, a revoked
+/// access, a search). The crate's [`crate::Memoram`] builds one from its [`crate::Settings`].
 pub struct Memoram {
     /// The user authorization ("Quickstart", steps 4–5): the OAuth 2.0 code flow with `state`
     /// and PKCE, against [`oauth_endpoints`].
@@ -61,8 +67,9 @@ pub struct Memoram {
     pub reason: String,
     /// Where the user approves access requests (`MEMORAM_DASHBOARD_URL`).
     pub dashboard_url: Url,
-    /// Whether `/ask` sends the memories it finds, decrypted, to the answer service
-    /// (`MEMORAM_SEND_TO_LLM`).
+    /// Whether the app's `/ask` sends the memories it finds, decrypted, to its answer service
+    /// (`MEMORAM_SEND_TO_LLM`). Nothing in this crate reads it; [`crate::Memoram::new`] sets
+    /// `false`.
     pub send_to_llm: bool,
 }
 
@@ -199,7 +206,9 @@ impl MemoramClient {
             .await
     }
 
-    /// Every field is sent: the form edits them all, and `tags` replaces the old list.
+    /// `PATCH /memory-blobs/{id}`, the content sealed with the user's key first. Every text
+    /// field and the tags are sent (an edit form holds them all; `tags` replaces the old list);
+    /// an absent number is left out ([`Write::Update`]).
     pub async fn update_memory(
         &self,
         keys: &UserKeys,

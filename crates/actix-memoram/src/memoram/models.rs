@@ -11,7 +11,9 @@ pub struct DeveloperTokenResponse {
     /// The developer JWT every call carries as `Authorization: Bearer`; an empty one is
     /// refused (`ApiError::BadResponse`).
     pub token: String,
-    /// Not relied on: the JWT's own `exp` claim, or the lifetime asked for, is used instead.
+    /// When the token expires: ISO 8601 per the reference (seconds since the epoch are read
+    /// too). Used only when the JWT has no readable `exp` claim; absent or unreadable, the
+    /// lifetime asked for is assumed.
     #[serde(default)]
     pub expires_at: Option<serde_json::Value>,
 }
