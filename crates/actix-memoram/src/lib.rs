@@ -10,6 +10,7 @@
 //!
 //! The crate's README, with a whole `main.rs` that connects (compiled here as a doctest):
 #![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
 
 pub use actix_oauth_client::{api, auth, connect, http_client, setup};
 pub mod memoram;

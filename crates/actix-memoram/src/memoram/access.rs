@@ -29,17 +29,22 @@ const CLAIM_LIFETIME: Duration = Duration::from_secs(30);
 pub enum AccessState {
     /// No request (the last one failed, or Memoram no longer knows it): ask again.
     None,
+    /// Waiting for the user to approve it in their dashboard; also when Memoram says approved
+    /// but the credentials are not released yet (a 403).
     Pending,
     /// Approved, and the credentials are kept: the memories are open.
     Approved,
+    /// The user declined the request: ask again.
     Rejected,
+    /// The user withdrew an access they had approved: ask again.
     Revoked,
     /// A status this app does not know.
     Unknown,
 }
 
 impl AccessState {
-    /// The name the waiting page's template uses.
+    /// The state's name in the app's waiting-page template: `none`, `pending` (for `Approved`
+    /// too), `rejected`, `revoked` or `unknown`. The crate's own waiting page does not use it.
     pub fn as_str(self) -> &'static str {
         match self {
             AccessState::None => "none",

@@ -23,10 +23,14 @@ const TAG_LEN: usize = 16;
 /// `MEMORAM_CONTENT_CIPHER`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentCipher {
+    /// `aes-256-gcm` (the default): AES-256-GCM under the hex `encryption_key`, `content` being
+    /// base64 of nonce ‖ ciphertext ‖ tag (the simulator's convention: see the module doc).
     Aes256Gcm,
+    /// `none`: content is sent and read as plaintext, for Memoram to encrypt server-side.
     None,
 }
 
+/// Why content could not be sealed or opened.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CipherError {
     /// The `encryption_key` Memoram gave is not 64 hex characters.
@@ -38,6 +42,8 @@ pub enum CipherError {
 }
 
 impl ContentCipher {
+    /// Reads `MEMORAM_CONTENT_CIPHER`: `aes-256-gcm` or `none`, in any case, spaces around
+    /// ignored; `None` for anything else.
     pub fn parse(value: &str) -> Option<Self> {
         match value.trim().to_ascii_lowercase().as_str() {
             "aes-256-gcm" => Some(Self::Aes256Gcm),
@@ -46,6 +52,7 @@ impl ContentCipher {
         }
     }
 
+    /// Its `MEMORAM_CONTENT_CIPHER` value, as [`ContentCipher::parse`] reads it back.
     pub fn name(self) -> &'static str {
         match self {
             Self::Aes256Gcm => "aes-256-gcm",

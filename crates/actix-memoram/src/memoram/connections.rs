@@ -1,10 +1,11 @@
 //! Memoram connections, server-side: what a browser's session points to once the user has
 //! authorized the app (its `memory_key`), the access request waiting for approval, and, once
 //! approved, the credentials (`user_id`, `encryption_key`, `key_version`). Kept like the
-//! Rememberizer tokens (`tokens::TokenStore`): in memory (bounded, forgotten after the session's
-//! idle time) or in a store shared by instances (`redis_store::memoram`: Redis under
-//! `ttm:memoram:conn:ID`, with the same expiry). Never in a cookie, a
-//! URL, a template or a log: these types have no `Debug`.
+//! Rememberizer tokens ([`crate::auth::tokens::TokenStore`]): in memory ([`MemoryConnections`]:
+//! bounded, forgotten after the session's idle time) or in a store shared by instances, behind
+//! [`ConnectionStore`] (the app's `redis_store::memoram`: Redis under `ttm:memoram:conn:ID`,
+//! with the same expiry). Never in a cookie, a URL, a template or a log: these types have no
+//! `Debug`.
 //!
 //! The user tokens of Memoram's code exchange are not kept: every Memoram call is made with the
 //! app's developer token, so they would be secrets with no use.
@@ -13,8 +14,9 @@
 //! version, and a write whose version is no longer the stored one is refused (`Conflict`), as is
 //! a write to a connection that ended (`Gone`). So a late answer from a request that started
 //! before a change (a 403 from before a re-approval, a key fetched before a disconnect) cannot
-//! overwrite it or bring it back, in either store, with any number of tabs or instances.
-//! `tests/api/redis_store.rs` checks this contract on both stores.
+//! overwrite it or bring it back, in either store, with any number of tabs or instances. The
+//! repository's `tests/api/redis_store.rs` checks this contract on both stores (the in-memory
+//! one here, the app's Redis one).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,14 +30,20 @@ use serde::{Deserialize, Serialize};
 use super::models::Credentials;
 use crate::auth::{ConnectionId, StoreError};
 
+/// One browser's Memoram connection, kept server-side under its [`ConnectionId`]: the user's
+/// `memory_key`, their access request, and once it is approved the credentials. It serializes
+/// with its secrets in clear (the app's Redis store keeps it as JSON): only a server-side store
+/// may hold it.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct MemoramConnection {
     memory_key: String,
     /// The access request this connection waits for or was granted by.
     pub request_id: Option<String>,
+    /// The approved request's credentials; `None` until it is approved, and again once a
+    /// status check or a 403 finds the access no longer approved.
     pub credentials: Option<UserKeys>,
     /// A tab creating an access request: no other creates one meanwhile (see
-    /// `access::ask_again`).
+    /// [`Memoram::ask_again`](super::Memoram::ask_again)).
     #[serde(default)]
     pub requesting: Option<RequestClaim>,
     /// Incremented by every write (see [`MemoramConnections::update`]).
@@ -55,6 +63,7 @@ pub struct RequestClaim {
 /// What a compare-and-set write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Update {
+    /// The stored record had the expected version and now holds the new one.
     Written,
     /// The record changed since it was read: nothing was written.
     Conflict,
@@ -65,12 +74,16 @@ pub enum Update {
 /// What an approved access request yields, for the memory calls.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct UserKeys {
+    /// The user's id at Memoram (a UUID), sent as `user_id` by every memory and tag call.
     pub user_id: String,
     encryption_key: String,
+    /// The version of the encryption key; a different one from Memoram means a rotated key.
     pub key_version: u64,
 }
 
 impl MemoramConnection {
+    /// A connection with only the user's `memory_key` (from the token response): no access
+    /// request yet, no credentials, version 0.
     pub fn new(memory_key: &SecretString) -> Self {
         Self {
             memory_key: memory_key.expose_secret().to_owned(),
@@ -81,6 +94,8 @@ impl MemoramConnection {
         }
     }
 
+    /// The user's `memory_key`, sent as `memoryKey` by access requests and memory writes: the
+    /// token response's, replaced by the credentials' once approved.
     pub fn memory_key(&self) -> SecretString {
         SecretString::from(self.memory_key.clone())
     }
@@ -98,6 +113,7 @@ impl MemoramConnection {
 }
 
 impl UserKeys {
+    /// The user's symmetric content key as Memoram gave it, in hex (64 digits for AES-256-GCM).
     pub fn encryption_key(&self) -> SecretString {
         SecretString::from(self.encryption_key.clone())
     }
@@ -108,6 +124,10 @@ impl UserKeys {
 #[derive(Clone)]
 pub struct MemoramConnections(Arc<dyn ConnectionStore>);
 
+/// A store of [`MemoramConnection`]s by [`ConnectionId`], behind [`MemoramConnections`]:
+/// [`MemoryConnections`] here, the app's `redis_store::memoram::RedisConnections`. `update`
+/// must be an atomic compare-and-set, and `remove` final: no `update` racing it brings the
+/// record back.
 pub trait ConnectionStore: Send + Sync {
     /// The connection, if it still exists (reading it counts as use: its idle expiry restarts).
     fn get<'a>(
@@ -128,24 +148,30 @@ pub trait ConnectionStore: Send + Sync {
         expected: u64,
         connection: &'a MemoramConnection,
     ) -> BoxFuture<'a, Result<Update, StoreError>>;
+    /// Forgets the connection, for good: a later or racing `update` finds it gone.
     fn remove<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 impl MemoramConnections {
+    /// Connections kept in `store`.
     pub fn new(store: impl ConnectionStore + 'static) -> Self {
         Self(Arc::new(store))
     }
 
+    /// Connections in this process's memory ([`MemoryConnections::new`]).
     pub fn memory(max_connections: u64, idle_ttl: Duration) -> Self {
         Self::new(MemoryConnections::new(max_connections, idle_ttl))
     }
 
+    /// Keeps `connection` under a new random id, for the browser's session to point to.
     pub async fn insert(&self, connection: &MemoramConnection) -> Result<ConnectionId, StoreError> {
         let id = ConnectionId::new_random();
         self.0.insert(&id, connection).await?;
         Ok(id)
     }
 
+    /// The connection `id` names; `None` once it ended (disconnected, logged out, expired or
+    /// evicted). Reading it restarts its idle expiry.
     pub async fn get(&self, id: &ConnectionId) -> Result<Option<MemoramConnection>, StoreError> {
         self.0.get(id).await
     }
@@ -191,6 +217,8 @@ impl MemoramConnections {
         Err(StoreError::contended("a Memoram connection"))
     }
 
+    /// Ends the connection (disconnect, log out): forgotten, and every write still under way
+    /// for it answers [`Update::Gone`].
     pub async fn remove(&self, id: &ConnectionId) -> Result<(), StoreError> {
         self.0.remove(id).await
     }
@@ -200,6 +228,8 @@ impl MemoramConnections {
 pub struct MemoryConnections(Cache<String, Arc<MemoramConnection>>);
 
 impl MemoryConnections {
+    /// At most `max_connections` (the least recently used make room), each forgotten `idle_ttl`
+    /// after its last read or write.
     pub fn new(max_connections: u64, idle_ttl: Duration) -> Self {
         Self(crate::auth::connection_cache(max_connections, idle_ttl))
     }

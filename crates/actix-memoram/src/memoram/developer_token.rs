@@ -2,9 +2,10 @@
 //!
 //! `POST BASE/auth/token {"api_key"}` answers a short-lived JWT that every Memoram call carries.
 //! It belongs to the app, not to a user, so there is one per process, shared by the instances of
-//! a deployment through a [`SharedToken`] store when there is one (`redis_store::memoram`). It is
-//! renewed a minute before it expires (its `exp` claim, else the answer's `expires_at`, else the
-//! lifetime asked for), one renewal at a time (`single_flight`): during that minute every call
+//! a deployment through a [`SharedToken`] store when there is one (the app's
+//! `redis_store::memoram`; the crate's own [`crate::Memoram`] has none). It is renewed a minute
+//! before it expires (its `exp` claim, else the answer's `expires_at`, else the lifetime asked
+//! for), one renewal at a time ([`crate::auth::single_flight`]): during that minute every call
 //! keeps using the current token while the renewal runs in the background, so a slow or failing
 //! `/auth/token` costs no page anything until the token really expires. A call answered 401
 //! renews it once (unless another call did already) and is retried once (`MemoramClient`).
@@ -49,6 +50,8 @@ pub struct StoredDeveloperToken {
 /// Where the instances of a deployment share the developer token. A failure only costs the
 /// sharing: each instance then renews its own.
 pub trait SharedToken: Send + Sync {
+    /// The deployment's token, if one is kept (one past its `ttl` is gone). Its renewal time
+    /// is checked by the reader: a token due for renewal is not used.
     fn get(&self) -> BoxFuture<'_, Result<Option<StoredDeveloperToken>, StoreError>>;
     /// Kept for `ttl` (until it is due for renewal).
     fn put<'a>(
@@ -58,6 +61,9 @@ pub trait SharedToken: Send + Sync {
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
+/// The app's developer token, one per process: fetched from `POST /auth/token` with the API
+/// key, cached, renewed before it expires one renewal at a time, and shared through a
+/// [`SharedToken`] store if there is one (see the module doc).
 pub struct DeveloperTokens {
     inner: Arc<Inner>,
     renewals: SingleFlight<AccessToken, ApiError>,
@@ -95,6 +101,9 @@ impl Cached {
 }
 
 impl DeveloperTokens {
+    /// Tokens from `url` (`BASE/auth/token`) for `api_key` (`MEMORAM_API_KEY`), shared through
+    /// `shared` (`None`: each process renews its own). Nothing is fetched before the first
+    /// [`DeveloperTokens::get`].
     pub fn new(
         http: HttpClient,
         url: Url,

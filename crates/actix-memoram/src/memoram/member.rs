@@ -19,16 +19,21 @@ use super::{BlobQuery, Memoram, MemoryBlob};
 use crate::api::ApiError;
 use crate::auth::{within_deadline, ConnectionId, StoreError};
 
-/// Memories asked of Memoram per keyword, and keywords per question.
+/// Memories asked of Memoram per keyword (each search's `limit`).
 pub const MEMORIES_PER_KEYWORD: u32 = 5;
+/// Keywords searched per question, at most (the longest ones: see [`keywords`]).
 pub const MAX_KEYWORDS: usize = 3;
 /// Memories a search returns at most.
 pub const MAX_MEMORIES: usize = 5;
 
 /// A connection with an approved access request and its credentials.
 pub struct Member {
+    /// The connection's id (what the browser's session points to).
     pub id: ConnectionId,
+    /// The connection as this request read it; compare-and-set writes start from its version.
     pub connection: MemoramConnection,
+    /// The credentials in use: the kept ones, or the new ones after a rotated key
+    /// ([`Memoram::check_keys`]).
     pub keys: UserKeys,
     /// The credentials were fetched again during this request (at most once).
     keys_checked: bool,
@@ -37,6 +42,9 @@ pub struct Member {
 /// Why a member's request to Memoram failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MemberError {
+    /// Any other failure of a call: Memoram unreachable or too slow, a 404, 429 or 5xx, an
+    /// unusable answer, the developer token refused (`Unauthorized`), or a request this app
+    /// could not build (`Local`: content that could not be sealed).
     #[error(transparent)]
     Api(ApiError),
     /// Memoram no longer gives the app access (403 after approval): ask again.
@@ -45,6 +53,8 @@ pub enum MemberError {
     /// The connection ended here meanwhile (disconnected or logged out in another tab).
     #[error("the Memoram connection ended")]
     Gone,
+    /// The connection store failed, or a write lost to other writers three times running
+    /// (`StoreError::is_contended`).
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -52,6 +62,8 @@ pub enum MemberError {
 /// A memory's content as a page shows it.
 #[derive(Serialize)]
 pub struct Opened {
+    /// The plaintext: empty for a blob without `content`; `None` when the content does not
+    /// open, even with the credentials fetched again.
     pub text: Option<String>,
     /// With `text` absent: the key version that could not open it.
     pub key_version: u64,

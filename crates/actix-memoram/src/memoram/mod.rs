@@ -1,12 +1,16 @@
-//! Memoram, the second provider: its OAuth endpoints, the typed API client, and what is
-//! particular to it (the developer token, access requests, encrypted memory content).
+//! Memoram's client side: its OAuth endpoints, the typed API client, and what is particular to
+//! it (the developer token, access requests, encrypted memory content). The routes that run
+//! these steps are the crate's own ([`crate::Memoram::configure`]); an app with routes of its
+//! own (as this repository's, in its `routes::memoram`) calls the same steps.
 //!
 //! The flow, as Memoram's "Quickstart" numbers it:
 //! 3. developer JWT from `MEMORAM_API_KEY` — [`developer_token::DeveloperTokens`];
-//! 4–5. the user authorizes the app (the shared `oauth::OAuthFlow`, with [`oauth_endpoints`]) and
-//!    the code exchange yields the user's `memory_key` — `routes::memoram::callback`;
+//! 4–5. the user authorizes the app (the provider-neutral [`crate::auth::oauth::OAuthFlow`],
+//!    with [`oauth_endpoints`]) and the code exchange yields the user's `memory_key` — the
+//!    callback at [`crate::CALLBACK_ROUTE`], which keeps it with [`Memoram::connect`];
 //! 6. an access request the user approves in their Memoram dashboard —
-//!    [`MemoramClient::create_access_request`], polled by `routes::memoram::access`;
+//!    [`MemoramClient::create_access_request`], its status checked by [`Memoram::check_access`]
+//!    each time the waiting page ([`crate::ACCESS_ROUTE`]) is loaded;
 //! 7. the credentials of the approved request — [`MemoramClient::credentials`];
 //! 8–9. memory blobs and tags — the other methods of [`MemoramClient`], content sealed and
 //!    opened by [`cipher::ContentCipher`].
@@ -43,19 +47,29 @@ pub use models::*;
 
 /// The app's side of Memoram: the user authorization, the typed client, where connections are
 /// kept, and what the access request says. The rules that span them are its methods: the access
-/// request and its state (`access`), and what an approved member does (`member`: a rotated key,
-/// a revoked access, a search).
+/// request and its state ([`Memoram::connect`], [`Memoram::check_access`],
+/// [`Memoram::ask_again`]), and what an approved [`Member`] does ([`Memoram::open`],
+/// [`Memoram::check_keys`], [`Memoram::failed`], [`Memoram::search`]: a rotated key, a revoked
+/// access, a search). The crate's [`crate::Memoram`] builds one from its [`crate::Settings`].
 pub struct Memoram {
+    /// The user authorization ("Quickstart", steps 4–5): the OAuth 2.0 code flow with `state`
+    /// and PKCE, against [`oauth_endpoints`].
     pub oauth: OAuthFlow,
+    /// One encrypted cookie per started authorization (its `state` and PKCE verifier, for 10
+    /// minutes at most), read back by the callback.
     pub flows: FlowCookies,
+    /// Memoram's API, called with the app's developer token.
     pub client: MemoramClient,
+    /// Where each browser's connection (its `memory_key`, access request and credentials) is
+    /// kept, server-side.
     pub connections: MemoramConnections,
     /// The access request's `reason` (`MEMORAM_ACCESS_REASON`).
     pub reason: String,
     /// Where the user approves access requests (`MEMORAM_DASHBOARD_URL`).
     pub dashboard_url: Url,
-    /// Whether `/ask` sends the memories it finds, decrypted, to the answer service
-    /// (`MEMORAM_SEND_TO_LLM`).
+    /// Whether the app's `/ask` sends the memories it finds, decrypted, to its answer service
+    /// (`MEMORAM_SEND_TO_LLM`). Nothing in this crate reads it; [`crate::Memoram::new`] sets
+    /// `false`.
     pub send_to_llm: bool,
 }
 
@@ -92,10 +106,15 @@ pub struct MemoramClient {
     http: HttpClient,
     base: Url,
     developer: DeveloperTokens,
+    /// How content is sealed before it is written (`MEMORAM_CONTENT_CIPHER`); reads hand back
+    /// the sealed text, and [`Memoram::open`] opens it with this cipher.
     pub cipher: ContentCipher,
 }
 
 impl MemoramClient {
+    /// Memoram's API at `base` (`MEMORAM_BASE_URL`, e.g. `https://api.memoram.app/api/v1`),
+    /// called through `http` with `developer`'s token, content sealed with `cipher`. Nothing is
+    /// sent until the first call.
     pub fn new(
         http: HttpClient,
         base: Url,
@@ -126,6 +145,8 @@ impl MemoramClient {
             .await
     }
 
+    /// `GET /access-requests/{id}`: the request as it stands now; `ApiError::NotFound` on a
+    /// 404 (Memoram no longer knows it: ask again).
     pub async fn access_request(&self, id: &str) -> Result<AccessRequest, ApiError> {
         self.json(Method::GET, &["access-requests", id], &[], None)
             .await
@@ -142,6 +163,8 @@ impl MemoramClient {
         .await
     }
 
+    /// `GET /memory-blobs?user_id=`: one page of `user_id`'s memories matching `query`, their
+    /// content still sealed ([`Memoram::open`] opens it).
     pub async fn memories(&self, user_id: &str, query: &BlobQuery) -> Result<BlobPage, ApiError> {
         let mut params = vec![
             ("user_id", user_id.to_owned()),
@@ -163,6 +186,8 @@ impl MemoramClient {
             .await
     }
 
+    /// `GET /memory-blobs/{id}?user_id=`: one memory, its content still sealed;
+    /// `ApiError::NotFound` on a 404 (no such memory).
     pub async fn memory(&self, user_id: &str, id: &str) -> Result<MemoryBlob, ApiError> {
         let params = [("user_id", user_id.to_owned())];
         self.json(Method::GET, &["memory-blobs", id], &params, None)
@@ -181,7 +206,9 @@ impl MemoramClient {
             .await
     }
 
-    /// Every field is sent: the form edits them all, and `tags` replaces the old list.
+    /// `PATCH /memory-blobs/{id}`, the content sealed with the user's key first. Every text
+    /// field and the tags are sent (an edit form holds them all; `tags` replaces the old list);
+    /// an absent number is left out ([`Write::Update`]).
     pub async fn update_memory(
         &self,
         keys: &UserKeys,
@@ -202,6 +229,7 @@ impl MemoramClient {
             .map(drop)
     }
 
+    /// `GET /tags?user_id=`: all of `user_id`'s tags (the list has no pages).
     pub async fn tags(&self, user_id: &str) -> Result<Vec<Tag>, ApiError> {
         let params = [("user_id", user_id.to_owned())];
         let list: TagList = self.json(Method::GET, &["tags"], &params, None).await?;
@@ -263,6 +291,8 @@ pub fn access_request_body(memory_key: &SecretString, reason: &str) -> serde_jso
 /// Which write a memory body is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Write {
+    /// `POST /memory-blobs`: text fields that are empty once trimmed, and absent numbers, are
+    /// left out.
     Create,
     /// The edit form holds every field: an emptied text field is sent as `""` so that it is
     /// cleared. An emptied number is left out (kept as it was): the docs do not say how to clear

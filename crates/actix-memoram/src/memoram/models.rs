@@ -8,8 +8,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// `POST /auth/token`: `{"token", "expires_at"?, "token_type"?}`.
 #[derive(Deserialize)]
 pub struct DeveloperTokenResponse {
+    /// The developer JWT every call carries as `Authorization: Bearer`; an empty one is
+    /// refused (`ApiError::BadResponse`).
     pub token: String,
-    /// Not relied on: the JWT's own `exp` claim, or the lifetime asked for, is used instead.
+    /// When the token expires: ISO 8601 per the reference (seconds since the epoch are read
+    /// too). Used only when the JWT has no readable `exp` claim; absent or unreadable, the
+    /// lifetime asked for is assumed.
     #[serde(default)]
     pub expires_at: Option<serde_json::Value>,
 }
@@ -18,10 +22,15 @@ pub struct DeveloperTokenResponse {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AccessStatus {
+    /// `pending`: waiting for the user to act in their Memoram dashboard (every new request).
     Pending,
+    /// `approved`: the user let the app in; the request's credentials can be fetched.
     Approved,
+    /// `rejected`: the user declined; the credentials answer 403.
     Rejected,
+    /// `revoked`: the user withdrew an access they had approved; the credentials answer 403.
     Revoked,
+    /// Any other status (not one of the four Memoram documents).
     #[serde(other)]
     Unknown,
 }
@@ -29,15 +38,23 @@ pub enum AccessStatus {
 /// `POST /access-requests` (201) and `GET /access-requests/{id}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AccessRequest {
+    /// Memoram's id of the request, the `{requestId}` of its own calls (opaque; cuid-like in
+    /// the docs, e.g. `cm8r8ny2i001mm24853tqfd62`); required.
     pub id: String,
+    /// Where the request stands (`status`); required.
     pub status: AccessStatus,
+    /// The `reason` the app sent, as the user is shown it; `None` when absent or `null`.
     #[serde(default)]
     pub reason: Option<String>,
-    /// "available once linked".
+    /// The user's id at Memoram (a UUID), "available once linked"; `None` when absent or `null`
+    /// (the docs do not say which one an unlinked request sends).
     #[serde(default)]
     pub user_id: Option<String>,
+    /// When the request was made (`createdAt`), ISO 8601 as sent; `None` when absent.
     #[serde(default, rename = "createdAt")]
     pub created_at: Option<String>,
+    /// When it last changed, e.g. approved or rejected (`updatedAt`), ISO 8601 as sent; `None`
+    /// when absent.
     #[serde(default, rename = "updatedAt")]
     pub updated_at: Option<String>,
 }
@@ -46,9 +63,18 @@ pub struct AccessRequest {
 /// secrets: no `Debug`, no `Serialize` except into the server-side store.
 #[derive(Clone)]
 pub struct Credentials {
+    /// The user's id at Memoram (a UUID): the `user_id` of every memory and tag call.
     pub user_id: String,
+    /// The user's memory key (snake_case `memory_key` here, `memoryKey` in request bodies); it
+    /// replaces the one the token response gave.
     pub memory_key: SecretString,
+    /// The user's symmetric content key, as hex ("the hexadecimal string representation"; no
+    /// length is published, and [`ContentCipher::Aes256Gcm`] needs 64 hex digits).
+    ///
+    /// [`ContentCipher::Aes256Gcm`]: super::cipher::ContentCipher::Aes256Gcm
     pub encryption_key: SecretString,
+    /// The version of `encryption_key`, an integer (a numeric string is read too): it changes
+    /// when Memoram rotates the key.
     pub key_version: u64,
 }
 
@@ -90,24 +116,38 @@ fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 /// without `content`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct MemoryBlob {
+    /// Memoram's id of the blob, the `{blobId}` of its own calls (opaque; `mem_…` in the
+    /// guide); required.
     pub id: String,
+    /// Its title, in plaintext; `None` when absent or `null` (see
+    /// [`MemoryBlob::display_title`]).
     #[serde(default)]
     pub title: Option<String>,
+    /// Its summary, in plaintext (only `content` is encrypted); `None` when absent or `null`.
     #[serde(default)]
     pub summary: Option<String>,
     /// Encrypted ("needs decryption"); absent in Create/Update answers.
     #[serde(default)]
     pub content: Option<String>,
+    /// The names of its tags (its `tag_ids` are not read); empty when absent or `null`.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub tags: Vec<String>,
+    /// Its importance score: 0–1 in the guide (0.8 in its example, and the list filter takes
+    /// 0.0–1.0), though the create schema says "1-5 or 0-1"; `None` when absent or `null`.
     #[serde(default)]
     pub importance: Option<f64>,
+    /// Its confidence score (0.9 in the guide's example; no scale is published); `None` when
+    /// absent or `null`.
     #[serde(default)]
     pub confidence: Option<f64>,
+    /// Where it came from, free text set by whoever wrote it (`conversation` and `my-chat-app`
+    /// in the docs); `None` when absent or `null`.
     #[serde(default)]
     pub source: Option<String>,
+    /// When it was created, ISO 8601 as sent; `None` when absent.
     #[serde(default)]
     pub created_at: Option<String>,
+    /// When it last changed, ISO 8601 as sent; `None` when absent.
     #[serde(default)]
     pub updated_at: Option<String>,
 }
@@ -125,8 +165,12 @@ impl MemoryBlob {
 /// `GET /memory-blobs`: a page and the cursor of the next one (`null` on the last page).
 #[derive(Debug, Deserialize)]
 pub struct BlobPage {
+    /// This page's blobs (`memoryBlobs`), their content still encrypted; empty when absent or
+    /// `null`.
     #[serde(rename = "memoryBlobs", default, deserialize_with = "null_as_empty")]
     pub memory_blobs: Vec<MemoryBlob>,
+    /// The next page's [`BlobQuery::cursor`]; `None` on the last page (`null`, as the guide's
+    /// `CURSOR_STRING_OR_NULL` implies) or when absent.
     #[serde(default)]
     pub next_cursor: Option<String>,
 }
@@ -134,18 +178,29 @@ pub struct BlobPage {
 /// `GET /tags` and `GET /tags/{id}`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Tag {
+    /// Memoram's id of the tag, the `{tagId}` of `GET /tags/{tagId}` (opaque; `tag_…` in the
+    /// guide); required.
     pub id: String,
+    /// Its name, as blobs list it in [`MemoryBlob::tags`] and writes and filters take it;
+    /// required.
     pub name: String,
+    /// What it is for, free text; `None` when absent or `null`.
     #[serde(default)]
     pub description: Option<String>,
+    /// Its colour, `#RRGGBB` in the guide (e.g. `#FF5733`) but as sent: check it before using
+    /// it in CSS; `None` when absent or `null`.
     #[serde(default)]
     pub color: Option<String>,
+    /// Whether the tag is enabled (the docs do not say what a disabled one does); `None` when
+    /// absent or `null`.
     #[serde(default)]
     pub is_enabled: Option<bool>,
 }
 
+/// `GET /tags?user_id=`: `{"items"}`, every tag at once (no total, no cursor).
 #[derive(Debug, Deserialize)]
 pub struct TagList {
+    /// The user's tags; empty when absent or `null`.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub items: Vec<Tag>,
 }
@@ -162,12 +217,22 @@ where
 /// content still in plaintext: the client seals it. Its `Debug` shows sizes, never the text.
 #[derive(Clone, Default)]
 pub struct MemoryDraft {
+    /// `title`, sent trimmed; when empty, left out of a create and sent as `""` by an update.
     pub title: String,
+    /// `summary`, in plaintext, sent like `title`.
     pub summary: String,
+    /// The content in plaintext: sealed with the user's `encryption_key` into `content`
+    /// (required, sent even when empty).
     pub content: String,
+    /// Tag names (`tags`); Memoram creates the ones that do not exist, and an update replaces
+    /// the whole list with this one (empty: no tags).
     pub tags: Vec<String>,
+    /// `importance` (see [`MemoryBlob::importance`] for its scale); `None`: left out (an update
+    /// keeps the stored one).
     pub importance: Option<f64>,
+    /// `confidence`; `None`: left out, like `importance`.
     pub confidence: Option<f64>,
+    /// `source`, free text, sent like `title`.
     pub source: String,
 }
 
@@ -184,9 +249,18 @@ impl std::fmt::Debug for MemoryDraft {
 /// A listing's filters and position (`GET /memory-blobs`).
 #[derive(Debug, Clone, Default)]
 pub struct BlobQuery {
+    /// Only blobs with these tag names (`tags`, comma-joined); empty: not sent.
     pub tags: Vec<String>,
+    /// A text filter over title, summary and content (`searchQuery`), not a semantic search;
+    /// `None`: not sent.
     pub search: Option<String>,
+    /// Only blobs of at least this importance (`importance`, 0.0–1.0), a filter the guide
+    /// documents and the API reference does not; `None`: not sent.
     pub min_importance: Option<f64>,
+    /// Blobs per page (`limit`; Memoram's default is 10 when absent). Always sent, so set it:
+    /// the `Default` of 0 is sent as `limit=0`.
     pub limit: u32,
+    /// Where the page starts: the previous page's [`BlobPage::next_cursor`]; `None`: the first
+    /// page.
     pub cursor: Option<String>,
 }
