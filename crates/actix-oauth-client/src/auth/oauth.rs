@@ -204,7 +204,7 @@ pub struct PendingFlow {
     /// Seconds since the Unix epoch.
     pub started_at: u64,
     /// Where the person was going when Step 1 began: a path of this app
-    /// ([`crate::connect::return_path`]), never another origin.
+    /// (checked by `connect::return_path`), never another origin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_to: Option<String>,
 }
