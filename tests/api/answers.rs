@@ -255,6 +255,21 @@ async fn open_answer(app: &TestApp) -> tokio::net::TcpStream {
     tab
 }
 
+/// Waits until the simulated model has been asked `count` times in all. A tab closed before
+/// then would stop the answer before the model is asked at all, and there would be no reader
+/// of the model's to see go: the tests below close tabs only once the model is writing.
+async fn until_asked(app: &TestApp, count: usize) {
+    let started = Instant::now();
+    while app.sim.llm_requests().len() < count {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the model was asked {} times, not {count}",
+            app.sim.llm_requests().len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Waits until the simulated model has seen `count` readers go; how long that took.
 async fn until_dropped(app: &TestApp, count: usize) -> Duration {
     let started = Instant::now();
@@ -274,6 +289,7 @@ async fn a_closed_tab_stops_the_model() {
     let app = app_with_answers(|_| {}).await;
     app.sim.set_llm_piece_delay(Duration::from_millis(300));
     let response = open_answer(&app).await;
+    until_asked(&app, 1).await;
     assert_eq!(app.sim.llm_streams_dropped(), 0);
     // The person closes the tab: the connection to the app goes.
     drop(response);
@@ -289,7 +305,7 @@ async fn a_tab_closed_before_the_first_piece_stops_the_model_within_a_second() {
     let app = app_with_answers(|_| {}).await;
     app.sim.set_llm_piece_delay(Duration::from_secs(4));
     let response = open_answer(&app).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    until_asked(&app, 1).await;
     assert_eq!(app.sim.llm_streams_dropped(), 0);
     drop(response);
     let took = until_dropped(&app, 1).await;
@@ -303,14 +319,7 @@ async fn a_session_streams_at_most_two_answers_at_once() {
     app.sim.set_llm_piece_delay(Duration::from_secs(3));
     let first = open_answer(&app).await;
     let _second = open_answer(&app).await;
-    let started = Instant::now();
-    while app.sim.llm_requests().len() < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "two model requests"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_asked(&app, 2).await;
     let (status, html) = app.get_html(QUESTION).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(
@@ -325,7 +334,9 @@ async fn a_session_streams_at_most_two_answers_at_once() {
     // Another person is not affected.
     let other = app.second_browser();
     other.connect().await;
-    drop(open_answer(&other).await);
+    let others = open_answer(&other).await;
+    until_asked(&app, 3).await;
+    drop(others);
     until_dropped(&app, 1).await;
     // A closed tab gives its slot back.
     drop(first);
