@@ -36,7 +36,7 @@ use crate::redis_store::Redis;
 use crate::rememberizer::cache::ProfileCache;
 use crate::rememberizer::ApiClient;
 use crate::routes::{
-    ask, assets, auth, dashboard, discussions, documents, health, home, mementos, memoram,
+    ask, assets, auth, confirm, dashboard, discussions, documents, health, home, mementos, memoram,
     memories, memorize, memory_form,
 };
 use crate::state::AppState;
@@ -325,9 +325,17 @@ fn run(
                             .route(web::get().to(memorize::form))
                             .route(web::post().to(memorize::memorize)),
                     )
+                    .route(
+                        auth::DISCONNECT_ROUTE,
+                        web::get().to(confirm::disconnect_rememberizer),
+                    )
                     .route(auth::DISCONNECT_ROUTE, web::post().to(auth::disconnect))
                     .route(memoram::START_ROUTE, web::get().to(memoram::start))
                     .route(memoram::CALLBACK_ROUTE, web::get().to(memoram::callback))
+                    .route(
+                        memoram::DISCONNECT_ROUTE,
+                        web::get().to(confirm::disconnect_memoram),
+                    )
                     .route(
                         memoram::DISCONNECT_ROUTE,
                         web::post().to(auth::disconnect_memoram),
@@ -350,6 +358,7 @@ fn run(
                             .route("/{id}", web::get().to(memories::show))
                             .route("/{id}", web::post().to(memories::update))
                             .route("/{id}/edit", web::get().to(memories::edit_form))
+                            .route("/{id}/delete", web::get().to(confirm::delete_memory))
                             .route("/{id}/delete", web::post().to(memories::delete)),
                     )
                     .route("/logout", web::post().to(auth::logout)),

@@ -27,6 +27,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/ask_answer_end.html"),
     ),
     ("memorize.html", include_str!("../templates/memorize.html")),
+    ("confirm.html", include_str!("../templates/confirm.html")),
     ("error.html", include_str!("../templates/error.html")),
     (
         "error_summary.html",

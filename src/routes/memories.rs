@@ -439,7 +439,7 @@ fn is_hex_colour(value: &str) -> bool {
 /// A memory id from an address. Memoram's ids are like `mem_123456789`; anything else (empty,
 /// `.` or `..`, which a URL would resolve away into another endpoint, spaces, slashes) is not a
 /// memory of this user: 404, and Memoram is not asked.
-fn memory_id(raw: String) -> Result<String, AppError> {
+pub fn memory_id(raw: String) -> Result<String, AppError> {
     let plausible = (1..=128).contains(&raw.len())
         && raw
             .bytes()

@@ -4,6 +4,7 @@ pub mod answer_stream;
 pub mod ask;
 pub mod assets;
 pub mod auth;
+pub mod confirm;
 pub mod dashboard;
 pub mod discussions;
 pub mod documents;
