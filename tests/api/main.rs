@@ -7,6 +7,7 @@ mod architecture;
 mod auth_flow;
 mod browser;
 mod config;
+mod confirmations;
 mod dashboard;
 mod error_pages;
 mod fidelity;

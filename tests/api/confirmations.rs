@@ -1,0 +1,204 @@
+//! Destructive actions ask first (issue 29, item 4): the buttons that start them are links to a
+//! confirmation page (GOV.UK's "confirm" pattern) whose form does the deed. A GET changes
+//! nothing; the POST keeps its CSRF check; a memory that does not exist is a 404 page.
+
+use reqwest::StatusCode;
+use simulators::memoram::MemoramSimulatorConfig;
+
+use crate::helpers::{
+    assert_is_redirect_to, escape_html, extract_hidden, location, spawn_app_with_memoram, TestApp,
+};
+
+async fn app() -> TestApp {
+    spawn_app_with_memoram(MemoramSimulatorConfig::default(), |_| {}).await
+}
+
+/// Saves a memory through the app; returns its id.
+async fn a_memory(app: &TestApp, title: &str) -> String {
+    let response = app
+        .post_with_csrf(
+            "/memories/new",
+            "/memories",
+            &[("title", title), ("content", "Ada's bike is blue.")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    location(&response)
+        .strip_prefix("/memories/")
+        .expect("a memory's address")
+        .to_owned()
+}
+
+/// The confirmation page's parts: one `<h1>` with the question, a form posting to `action`
+/// with this session's CSRF token, a warning button, and "Cancel" back to `cancel`.
+fn assert_is_confirmation(html: &str, question: &str, action: &str, cancel: &str) {
+    assert_eq!(html.matches("<h1").count(), 1, "one heading: {html}");
+    assert!(
+        html.contains(&format!(">{question}</h1>")),
+        "the heading asks {question:?}"
+    );
+    assert!(
+        html.contains(&format!("<form method=\"post\" action=\"{action}\"")),
+        "the form posts to {action}: {html}"
+    );
+    let token = extract_hidden(html, "csrf_token").expect("the CSRF hidden field");
+    assert!(!token.is_empty(), "a real token");
+    assert!(
+        html.contains("class=\"button warning\""),
+        "a warning button"
+    );
+    assert!(
+        html.contains(&format!("href=\"{cancel}\" id=\"cancel-link\">Cancel</a>")),
+        "Cancel leads to {cancel}"
+    );
+}
+
+#[tokio::test]
+async fn the_disconnect_pages_ask_and_disconnect_nothing() {
+    let app = app().await;
+    app.connect().await;
+    app.connect_memoram_approved().await;
+    let (_, home) = app.get_html("/").await;
+    for link in ["/auth/rememberizer/disconnect", "/auth/memoram/disconnect"] {
+        assert!(
+            home.contains(&format!("href=\"{link}\"")),
+            "the home page links to {link}"
+        );
+    }
+
+    let (status, html) = app.get_html("/auth/rememberizer/disconnect").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_is_confirmation(
+        &html,
+        "Disconnect Rememberizer?",
+        "/auth/rememberizer/disconnect",
+        "/",
+    );
+    assert!(html.contains("stay in Rememberizer"), "what is kept");
+    let (status, html) = app.get_html("/auth/memoram/disconnect").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_is_confirmation(
+        &html,
+        "Disconnect Memoram?",
+        "/auth/memoram/disconnect",
+        "/",
+    );
+    assert!(html.contains("stay in Memoram"), "what is kept");
+
+    // Neither GET disconnected anything.
+    assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/memories").await.status(), StatusCode::OK);
+
+    // The POST without the token is still refused, and still disconnects nothing.
+    for route in ["/auth/rememberizer/disconnect", "/auth/memoram/disconnect"] {
+        let no_token: &[(&str, &str)] = &[];
+        let response = app
+            .client
+            .post(app.url(route))
+            .form(no_token)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{route}");
+    }
+    assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/memories").await.status(), StatusCode::OK);
+
+    // The page's own form does it.
+    let response = app
+        .post_with_csrf(
+            "/auth/rememberizer/disconnect",
+            "/auth/rememberizer/disconnect",
+            &[],
+        )
+        .await;
+    assert_is_redirect_to(&response, "/");
+    assert_eq!(app.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/memories").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_disconnect_page_for_a_provider_not_connected_goes_home_as_other_pages_do() {
+    let app = app().await;
+    app.connect().await;
+    // Connected to Rememberizer only: Memoram's page is like any page that needs Memoram.
+    assert_is_redirect_to(&app.get("/auth/memoram/disconnect").await, "/");
+    assert_eq!(
+        app.get("/memories").await.status(),
+        StatusCode::SEE_OTHER,
+        "as a page that needs Memoram"
+    );
+    let stranger = app.second_browser();
+    assert_is_redirect_to(&stranger.get("/auth/rememberizer/disconnect").await, "/");
+}
+
+#[tokio::test]
+async fn the_delete_page_names_the_memory_and_deletes_nothing() {
+    let app = app().await;
+    app.connect_memoram_approved().await;
+    let id = a_memory(&app, "Ada's <bike>").await;
+    let user = app.mem().demo_user();
+
+    let (_, memory) = app.get_html(&format!("/memories/{id}")).await;
+    assert!(
+        memory.contains(&format!(
+            "href=\"/memories/{id}/delete\" id=\"delete-memory\""
+        )),
+        "Delete is a link to the confirmation page"
+    );
+    let (status, html) = app.get_html(&format!("/memories/{id}/delete")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_is_confirmation(
+        &html,
+        "Delete this memory?",
+        &format!("/memories/{id}/delete"),
+        &format!("/memories/{id}"),
+    );
+    assert!(
+        html.contains(&escape_html("Ada's <bike>")),
+        "names the memory, escaped"
+    );
+    assert!(html.contains("cannot be undone"));
+    assert!(
+        app.mem().blobs(&user.user_id).iter().any(|b| b.id == id),
+        "the GET deleted nothing"
+    );
+
+    let response = app
+        .client
+        .post(app.url(&format!("/memories/{id}/delete")))
+        .form(&[("csrf_token", "made-up")])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(app.mem().blobs(&user.user_id).iter().any(|b| b.id == id));
+
+    let response = app
+        .post_with_csrf(
+            &format!("/memories/{id}/delete"),
+            &format!("/memories/{id}/delete"),
+            &[],
+        )
+        .await;
+    assert_is_redirect_to(&response, "/memories");
+    assert!(app.mem().blobs(&user.user_id).iter().all(|b| b.id != id));
+}
+
+#[tokio::test]
+async fn the_delete_page_of_a_memory_that_does_not_exist_is_a_404_page() {
+    let app = app().await;
+    app.connect_memoram_approved().await;
+    for path in [
+        "/memories/mem_no_such_memory/delete",
+        "/memories/a%20b/delete",
+    ] {
+        let (status, html) = app.get_html(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            html.to_lowercase().contains("not found"),
+            "a clear page: {html}"
+        );
+        assert!(!html.contains("id=\"confirm-button\""), "{path}");
+    }
+}
