@@ -227,6 +227,13 @@ async fn every_page_passes_axe_at(width: u32, height: u32) {
         ("/memories/new".to_owned(), "#save-memory"),
         ("/memories/tags".to_owned(), "main"),
         ("/no-such-page".to_owned(), "section.error"),
+        // The confirmation pages of the destructive actions (issue 29, item 4).
+        (
+            "/auth/rememberizer/disconnect".to_owned(),
+            "#confirm-button",
+        ),
+        ("/auth/memoram/disconnect".to_owned(), "#confirm-button"),
+        (format!("{memory}/delete"), "#confirm-button"),
     ];
     for theme in [Theme::Light, Theme::Dark] {
         use_theme(&browser, theme).await;
@@ -483,6 +490,8 @@ async fn the_focus_outline_stands_out_at_3_to_1_on_every_control_in_both_themes(
         "/memories".to_owned(),
         memory.clone(),
         "/memories/new".to_owned(),
+        format!("{memory}/delete"),
+        "/auth/rememberizer/disconnect".to_owned(),
     ];
     for theme in [Theme::Light, Theme::Dark] {
         use_theme(&browser, theme).await;

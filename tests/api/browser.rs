@@ -990,6 +990,7 @@ async fn memoram_connect_approve_manage_memories_and_ask_across_both() {
     browser.goto(&app.url("/memories?q=8842")).await;
     browser.click_link("Conference badge").await;
     click(&browser, "#delete-memory").await;
+    click(&browser, "#confirm-button").await;
     browser.wait_for_path(&app.address, "/memories").await;
     assert!(browser.body_text().await.contains("Memory deleted."));
     assert!(app
@@ -1092,6 +1093,7 @@ async fn a_memory_typed_while_another_tab_disconnects_stays_on_the_page() {
     let writing = browser.open_tab().await;
     browser.goto(&app.url("/")).await;
     click(&browser, "#disconnect-memoram").await;
+    click(&browser, "#confirm-button").await;
     browser.wait_for_path(&app.address, "/").await;
     browser.switch_to(writing).await;
 

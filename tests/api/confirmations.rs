@@ -2,8 +2,13 @@
 //! confirmation page (GOV.UK's "confirm" pattern) whose form does the deed. A GET changes
 //! nothing; the POST keeps its CSRF check; a memory that does not exist is a 404 page.
 
+use fantoccini::key::Key;
 use reqwest::StatusCode;
 use simulators::memoram::MemoramSimulatorConfig;
+
+use crate::browser::{
+    big_mementos, connect_in_browser, connect_memoram_in_browser, tab_to, Browser, BrowserOptions,
+};
 
 use crate::helpers::{
     assert_is_redirect_to, escape_html, extract_hidden, location, spawn_app_with_memoram, TestApp,
@@ -201,4 +206,111 @@ async fn the_delete_page_of_a_memory_that_does_not_exist_is_a_404_page() {
         );
         assert!(!html.contains("id=\"confirm-button\""), "{path}");
     }
+}
+
+// ---- In a real browser: keyboard only, JavaScript off ----
+
+/// A browser with JavaScript off: the confirmation pages are plain links and forms.
+async fn browser_without_javascript() -> Browser {
+    Browser::start_with(
+        1280,
+        900,
+        BrowserOptions {
+            return_at_once: false,
+            javascript: false,
+        },
+    )
+    .await
+}
+
+/// Tabs to `css` and presses Enter on it, as a keyboard user does.
+async fn press(browser: &Browser, css: &str) {
+    browser.wait_for(css).await;
+    tab_to(browser, css).await;
+    browser
+        .client
+        .active_element()
+        .await
+        .expect("focused")
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .expect("enter");
+}
+
+#[tokio::test]
+async fn a_memory_is_deleted_through_its_confirmation_page_with_the_keyboard_and_no_javascript() {
+    let app = app().await;
+    let browser = browser_without_javascript().await;
+    connect_memoram_in_browser(&browser, &app).await;
+    let memory = browser
+        .wait_for("table.memories a[href^='/memories/']")
+        .await
+        .attr("href")
+        .await
+        .expect("href")
+        .expect("a memory link");
+    let id = memory.trim_start_matches("/memories/").to_owned();
+    let user = app.mem().demo_user();
+    let exists = || app.mem().blobs(&user.user_id).iter().any(|b| b.id == id);
+
+    // Cancel keeps it.
+    browser.goto(&app.url(&memory)).await;
+    press(&browser, "#delete-memory").await;
+    browser
+        .wait_for_path(&app.address, &format!("{memory}/delete"))
+        .await;
+    let heading = browser.wait_for("h1").await.text().await.expect("text");
+    assert_eq!(heading, "Delete this memory?");
+    press(&browser, "#cancel-link").await;
+    browser.wait_for_path(&app.address, &memory).await;
+    assert!(exists(), "Cancel deleted nothing");
+
+    // Confirming deletes it.
+    press(&browser, "#delete-memory").await;
+    browser
+        .wait_for_path(&app.address, &format!("{memory}/delete"))
+        .await;
+    press(&browser, "#confirm-button").await;
+    browser.wait_for_path(&app.address, "/memories").await;
+    assert!(browser.body_text().await.contains("Memory deleted."));
+    assert!(!exists(), "the confirmed deletion reached Memoram");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_service_is_disconnected_through_its_confirmation_page_with_the_keyboard_and_no_javascript(
+) {
+    let app = app().await;
+    let browser = browser_without_javascript().await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+    connect_memoram_in_browser(&browser, &app).await;
+    browser.goto(&app.url("/")).await;
+
+    // Cancel keeps the connection.
+    press(&browser, "#disconnect-rememberizer").await;
+    browser
+        .wait_for_path(&app.address, "/auth/rememberizer/disconnect")
+        .await;
+    let heading = browser.wait_for("h1").await.text().await.expect("text");
+    assert_eq!(heading, "Disconnect Rememberizer?");
+    browser.screenshot("confirm-disconnect").await;
+    press(&browser, "#cancel-link").await;
+    browser.wait_for_path(&app.address, "/").await;
+    browser.wait_for("#disconnect-rememberizer").await;
+
+    // Confirming disconnects Rememberizer, and Rememberizer only.
+    press(&browser, "#disconnect-rememberizer").await;
+    press(&browser, "#confirm-button").await;
+    browser.wait_for_path(&app.address, "/").await;
+    browser.wait_for("a[href='/auth/rememberizer']").await;
+    press(&browser, "#disconnect-memoram").await;
+    browser
+        .wait_for_path(&app.address, "/auth/memoram/disconnect")
+        .await;
+    press(&browser, "#confirm-button").await;
+    browser.wait_for_path(&app.address, "/").await;
+    browser.wait_for("a[href='/auth/memoram']").await;
+    browser.goto(&app.url("/memories")).await;
+    browser.wait_for_path(&app.address, "/").await;
+    browser.close().await;
 }
