@@ -301,6 +301,7 @@ fn run(
             .route("/static/{name}", web::get().to(assets::asset))
             .service(
                 web::scope("")
+                    .wrap(from_fn(crate::routes::error_page_chrome))
                     .wrap(session_middleware(
                         session_store.clone(),
                         session_key.clone(),

@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("memorize.html", include_str!("../templates/memorize.html")),
     ("confirm.html", include_str!("../templates/confirm.html")),
+    ("declined.html", include_str!("../templates/declined.html")),
     ("error.html", include_str!("../templates/error.html")),
     (
         "error_summary.html",
@@ -139,13 +140,15 @@ impl Templates {
             .body(html))
     }
 
+    /// The error page; `chrome` is a connected browser's navigation (`errors::PageChrome`).
     pub fn error_page(
         &self,
         page: &impl Serialize,
         retry_href: &str,
         request_id: &str,
+        chrome: Option<Context>,
     ) -> Result<String, tera::Error> {
-        let mut context = Context::new();
+        let mut context = chrome.unwrap_or_default();
         context.insert("request_id", request_id);
         context.insert("error", page);
         context.insert("retry_href", retry_href);

@@ -22,7 +22,9 @@ use crate::templates::Templates;
 
 mod render;
 
-pub use render::{render_error_page, retry_href, session_store_unavailable, SECURITY_HEADERS};
+pub use render::{
+    render_error_page, retry_href, session_store_unavailable, PageChrome, SECURITY_HEADERS,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

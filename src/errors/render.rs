@@ -58,13 +58,14 @@ pub async fn session_store_unavailable(
         if !request_id.is_empty() {
             response.insert_header((crate::telemetry::REQUEST_ID_HEADER, request_id.as_str()));
         }
-        let response =
-            match templates.and_then(|t| t.error_page(&page, &retry_href, &request_id).ok()) {
-                Some(html) => response.content_type("text/html; charset=utf-8").body(html),
-                None => response
-                    .content_type("text/plain; charset=utf-8")
-                    .body(format!("{}: {}", page.title, page.message)),
-            };
+        let response = match templates
+            .and_then(|t| t.error_page(&page, &retry_href, &request_id, None).ok())
+        {
+            Some(html) => response.content_type("text/html; charset=utf-8").body(html),
+            None => response
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("{}: {}", page.title, page.message)),
+        };
         InternalError::from_response(AppError::SessionStore, response).into()
     })
 }
@@ -90,8 +91,16 @@ pub fn retry_href(uri: &actix_web::http::Uri) -> String {
     }
 }
 
+/// The navigation of a connected browser's pages (the menu, Log out and its CSRF token), put on
+/// an error response by the middleware that can read the session (`routes::error_page_chrome`,
+/// inside the session middleware, which this handler is outside of): an error page keeps the
+/// menu, so a connected person does not look logged out.
+#[derive(Clone)]
+pub struct PageChrome(pub tera::Context);
+
 /// `ErrorHandlers` default handler: renders `error.html` for any error response that does not
-/// already carry an HTML page or a JSON document (`/readyz` answers JSON on purpose).
+/// already carry an HTML page or a JSON document (`/readyz` answers JSON on purpose), with the
+/// navigation of a connected browser ([`PageChrome`]) when the response carries it.
 pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let keep = res
         .headers()
@@ -108,6 +117,7 @@ pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
         .get::<ErrorPage>()
         .cloned()
         .unwrap_or_else(|| ErrorPage::for_status(status));
+    let chrome = res.response().extensions().get::<PageChrome>().cloned();
     let (req, res) = res.into_parts();
     let retry_href = retry_href(req.uri());
     let request_id = req
@@ -117,7 +127,11 @@ pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorH
         .unwrap_or_default();
     let html = req
         .app_data::<web::Data<Templates>>()
-        .and_then(|templates| templates.error_page(&page, &retry_href, &request_id).ok());
+        .and_then(|templates| {
+            templates
+                .error_page(&page, &retry_href, &request_id, chrome.map(|c| c.0))
+                .ok()
+        });
     let mut new = HttpResponse::build(status);
     for (name, value) in res.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {

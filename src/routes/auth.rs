@@ -2,16 +2,19 @@
 //! Steps 1, 3 and 4 are shared by both providers ([`begin`], [`finish`]); the protocol itself
 //! lives in `crate::auth::oauth`.
 
-use crate::connect::{begin, finish, with_cookie, CallbackParams, Finished};
+use crate::connect::{begin, finish, with_cookie, CallbackParams, Failed, Finished, FlowError};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use tera::Context;
 
 use crate::auth::session::TypedSession;
 use crate::auth::tokens::TokenSet;
 use crate::errors::AppError;
 use crate::provider::Provider;
-use crate::routes::see_other;
+use crate::routes::guards::MEMORAM_ACCESS_ROUTE;
+use crate::routes::{see_other, signed_in};
 use crate::state::AppState;
+use crate::templates::Templates;
 use crate::{memoram, rememberizer};
 
 /// Step 1's route: starts a flow.
@@ -30,13 +33,14 @@ pub async fn callback(
     req: HttpRequest,
     params: web::Query<CallbackParams>,
     state: web::Data<AppState>,
+    templates: web::Data<Templates>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
     let Finished {
         grant,
         cookie: spent_cookie,
         return_to,
-    } = finish(
+    } = match finish(
         &req,
         params.into_inner(),
         &state.spent_states,
@@ -45,7 +49,10 @@ pub async fn callback(
         &state.flows,
     )
     .await
-    .map_err(|error| AppError::flow(Provider::Rememberizer, error))?;
+    {
+        Ok(finished) => finished,
+        Err(failed) => return not_connected(Provider::Rememberizer, failed, &session, &templates),
+    };
     let connection = state.tokens.insert(TokenSet::from_grant(grant)).await?;
     if let Some(previous) = session.connection(rememberizer::SESSION_SLOT)? {
         state.end_connection(&previous).await?;
@@ -55,6 +62,59 @@ pub async fn callback(
     // back to the page the person was going to, or to the dashboard.
     let next = return_to.as_deref().unwrap_or("/dashboard");
     Ok(with_cookie(see_other(next), spent_cookie))
+}
+
+/// What `declined.html` shows.
+#[derive(Serialize)]
+struct Declined<'a> {
+    name: &'static str,
+    holdings: &'static str,
+    connect_href: &'static str,
+    /// The provider's `error_description`, shown escaped as its words.
+    description: Option<&'a str>,
+}
+
+/// A callback that gave no grant, as this app answers it; the flow's cookie goes in every case
+/// (the flow is over).
+/// - Declined consent (`access_denied`) is the person's choice, not an error: a notice (200,
+///   no error number, no request id) that nothing was connected, and the way to connect.
+/// - A flow this browser does not have (spent, unknown, expired) while it is connected to this
+///   provider already is Back then "Allow" again: no failure to them, so on to the provider's
+///   page, saying they are connected.
+/// - Anything else is the error page.
+pub fn not_connected(
+    provider: Provider,
+    failed: Failed,
+    session: &TypedSession,
+    templates: &Templates,
+) -> Result<HttpResponse, AppError> {
+    let Failed { error, cookie } = failed;
+    let (slot, home) = match provider {
+        Provider::Rememberizer => (rememberizer::SESSION_SLOT, "/dashboard"),
+        Provider::Memoram => (memoram::SESSION_SLOT, MEMORAM_ACCESS_ROUTE),
+    };
+    let response = match error {
+        FlowError::AuthorizationFailed { error, description } if error == "access_denied" => {
+            let mut context = Context::new();
+            signed_in(&mut context, session)?;
+            context.insert(
+                "declined",
+                &Declined {
+                    name: provider.name(),
+                    holdings: provider.holdings(),
+                    connect_href: provider.connect_route(),
+                    description: description.as_deref(),
+                },
+            );
+            templates.page("declined.html", &context)?
+        }
+        FlowError::InvalidState(_) if session.connection(slot)?.is_some() => {
+            session.set_flash(&format!("You're already connected to {}.", provider.name()))?;
+            see_other(home)
+        }
+        error => HttpResponse::from_error(AppError::flow(provider, error)),
+    };
+    Ok(with_cookie(response, cookie))
 }
 
 #[derive(Debug, Deserialize)]

@@ -79,6 +79,7 @@ pub async fn dashboard(
         &query,
     );
     signed_in(&mut context, &session)?;
+    context.insert("flash", &session.take_flash()?);
     Ok(templates.page("dashboard.html", &context)?)
 }
 

@@ -16,7 +16,7 @@ use crate::memoram;
 use crate::memoram::connections::MemoramConnection;
 use crate::memoram::AccessState;
 use crate::provider::Provider;
-use crate::routes::auth::CsrfForm;
+use crate::routes::auth::{not_connected, CsrfForm};
 use crate::routes::guards::{MemoramUser, MEMORAM_ACCESS_ROUTE};
 use crate::routes::see_other;
 use crate::routes::signed_in;
@@ -49,6 +49,7 @@ pub async fn callback(
     req: HttpRequest,
     params: web::Query<CallbackParams>,
     state: web::Data<AppState>,
+    templates: web::Data<Templates>,
     session: TypedSession,
 ) -> Result<HttpResponse, AppError> {
     let memoram = state.memoram()?;
@@ -56,7 +57,7 @@ pub async fn callback(
         mut grant,
         cookie: spent_cookie,
         ..
-    } = finish(
+    } = match finish(
         &req,
         params.into_inner(),
         &state.spent_states,
@@ -65,7 +66,10 @@ pub async fn callback(
         &memoram.flows,
     )
     .await
-    .map_err(|error| AppError::flow(Provider::Memoram, error))?;
+    {
+        Ok(finished) => finished,
+        Err(failed) => return not_connected(Provider::Memoram, failed, &session, &templates),
+    };
     // Nothing is connected without it: the connection is made of this key.
     let memory_key = grant
         .take_extra(memoram::MEMORY_KEY)

@@ -18,7 +18,10 @@ pub mod memorize;
 pub mod memory_form;
 
 use crate::rememberizer;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::HttpResponse;
 
 /// A day from a date field or link (`YYYY-MM-DD`, UTC); absent or empty is `None`.
@@ -79,6 +82,32 @@ pub fn signed_in(
         },
     );
     Ok(())
+}
+
+/// Middleware inside the session middleware: an error response to a connected browser carries
+/// its pages' navigation ([`signed_in`], as `errors::PageChrome`), so that the error page
+/// rendered outside (`errors::render_error_page`, which cannot read the session) keeps the menu
+/// and Log out.
+pub async fn error_page_chrome(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut response = next.call(request).await?;
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        let session = crate::auth::session::TypedSession::of(response.request());
+        if session.is_connected() {
+            let mut context = tera::Context::new();
+            // Without it (the session unreadable), the error page is still shown, plain.
+            if signed_in(&mut context, &session).is_ok() {
+                response
+                    .response_mut()
+                    .extensions_mut()
+                    .insert(crate::errors::PageChrome(context));
+            }
+        }
+    }
+    Ok(response)
 }
 
 /// `signed_in`'s part of the context, given its values (`bench/stages.rs` has no session).

@@ -173,7 +173,7 @@ async fn every_page_passes_axe_at(width: u32, height: u32) {
         // Consent declined: the friendly page the app shows.
         browser.goto(&app.url("/auth/rememberizer")).await;
         click(&browser, "button[value=deny]").await;
-        browser.wait_for("section.error").await;
+        browser.wait_for("#declined").await;
         check(
             format!("declined consent [{width}px {theme:?}]"),
             page_problems(&browser).await,

@@ -189,6 +189,9 @@ async fn a_callback_started_in_another_browser_is_refused() {
     assert_eq!(app.sim.token_requests().len(), 0);
 }
 
+/// Back, then "Allow" again: the replayed callback makes no second token request. To the
+/// browser that is connected already it is no failure: on to the dashboard, which says so once
+/// (issue 29, item 7). Any other browser gets the error page.
 #[tokio::test]
 async fn a_replayed_callback_is_refused_without_a_second_token_request() {
     let app = spawn_app().await;
@@ -196,7 +199,23 @@ async fn a_replayed_callback_is_refused_without_a_second_token_request() {
     let callback = app.consent(&authorize, &[], true).await;
     assert_is_redirect_to(&app.follow(&callback).await, "/dashboard");
     let replay = app.follow(&callback).await;
-    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert_is_redirect_to(&replay, "/dashboard");
+    let (status, html) = app.get_html("/dashboard").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("You&#39;re already connected to Rememberizer."),
+        "{html}"
+    );
+    assert!(!html.contains("could not be completed"));
+    let (_, again) = app.get_html("/dashboard").await;
+    assert!(!again.contains("already connected"), "said once");
+    assert_eq!(app.sim.token_requests().len(), 1);
+
+    let other = app.second_browser();
+    let response = other.follow(&callback).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let html = response.text().await.expect("body");
+    assert!(html.contains("This sign-in could not be completed"));
     assert_eq!(app.sim.token_requests().len(), 1);
 }
 
@@ -210,9 +229,23 @@ async fn declining_consent_shows_a_friendly_page_and_a_way_to_try_again() {
         .any(|(k, v)| k == "error" && v == "access_denied"));
 
     let response = app.follow(&callback).await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // A choice, not an error (issue 29, item 7): a notice, no error number, no request id.
+    assert_eq!(response.status(), StatusCode::OK);
+    // The declined flow is over: its cookie goes with the answer.
+    let cookies = set_cookies(response.headers());
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("ttm_flow_") && c.contains("Max-Age=0")),
+        "{cookies:?}"
+    );
     let html = response.text().await.expect("body");
     assert!(html.contains("You did not connect Rememberizer"));
+    assert!(html.contains("Nothing was connected"), "{html}");
+    assert!(
+        !html.contains("Error 403") && !html.contains("request id"),
+        "{html}"
+    );
     assert!(
         hrefs(&html).contains(&"/auth/rememberizer".to_owned()),
         "a way to try again"

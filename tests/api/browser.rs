@@ -490,8 +490,12 @@ async fn refusing_consent_shows_a_friendly_page_and_trying_again_works() {
         .click()
         .await
         .expect("deny");
-    browser.wait_for("section.error").await;
+    browser.wait_for("#declined").await;
     let text = browser.body_text().await;
+    assert!(
+        !text.contains("Error 403"),
+        "a notice, not an error: {text}"
+    );
     assert!(text.contains("You did not connect Rememberizer"), "{text}");
     browser.screenshot("06-declined").await;
     assert_eq!(app.sim.token_requests().len(), 0);
@@ -521,7 +525,7 @@ async fn declining_memoram_names_memoram_and_offers_memoram_again() {
     browser.click_link("Connect Memoram").await;
     click(&browser, "#deny").await;
     let section = browser
-        .wait_for("section.error")
+        .wait_for("#declined")
         .await
         .text()
         .await

@@ -33,9 +33,13 @@ async fn memoram_app() -> TestApp {
 async fn declining_memoram_quotes_memoram_and_offers_to_connect_memoram() {
     let app = memoram_app().await;
     let response = app.connect_memoram_with(false).await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // Declining is a notice, not an error page (issue 29, item 7).
+    assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await.expect("html");
-    let section = error_section(&html);
+    let start = html
+        .find("<section class=\"card declined")
+        .expect("the notice");
+    let section = &html[start..start + html[start..].find("</section>").expect("its end")];
     assert!(section.contains("You did not connect Memoram"), "{section}");
     assert!(section.contains("Memoram said"), "{section}");
     assert!(section.contains("The user denied access"), "{section}");
@@ -139,4 +143,75 @@ async fn a_memoram_answer_without_a_memory_key_says_nothing_was_connected() {
     // And once Memoram sends its key again, connecting works.
     app.mem().set_omit_memory_key(false);
     assert_is_redirect_to(&app.connect_memoram_with(true).await, "/memoram/access");
+}
+
+/// An error page keeps the menu and Log out for a connected person (issue 29, item 7): they
+/// do not look logged out. A visitor who is not connected gets neither.
+#[tokio::test]
+async fn an_error_page_keeps_the_menu_and_log_out_for_a_connected_person() {
+    let app = spawn_app().await;
+    let stranger = app.second_browser();
+    let (status, html) = stranger.get_html("/no-such-page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!html.contains("action=\"/logout\""), "{html}");
+
+    app.connect().await;
+    let token = app.csrf_token().await;
+    for (path, expected) in [
+        ("/no-such-page", StatusCode::NOT_FOUND),
+        ("/documents/not-a-number", StatusCode::BAD_REQUEST),
+        ("/memories", StatusCode::NOT_FOUND),
+    ] {
+        let (status, html) = app.get_html(path).await;
+        assert_eq!(status, expected, "{path}");
+        error_section(&html);
+        assert!(
+            html.contains("<form method=\"post\" action=\"/logout\""),
+            "{path}: Log out is there: {html}"
+        );
+        assert_eq!(
+            extract_hidden(&html, "csrf_token").as_deref(),
+            Some(token.as_str()),
+            "{path}: with this session's token"
+        );
+        assert!(
+            hrefs(&html).contains(&"/dashboard".to_owned()),
+            "{path}: the menu is there"
+        );
+    }
+}
+
+/// Back, then "Allow" again on Memoram's page: the spent flow of a browser connected to Memoram
+/// already goes on to Memoram's page, saying so, with no second token request.
+#[tokio::test]
+async fn a_replayed_memoram_consent_of_a_connected_person_goes_on_to_memoram() {
+    let app = memoram_app().await;
+    let response = app.get("/auth/memoram").await;
+    let authorize = url::Url::parse(location(&response)).expect("authorize URL");
+    let callback = app.consent(&authorize, &[], true).await;
+    assert_is_redirect_to(&app.follow(&callback).await, "/memoram/access");
+    let replay = app.follow(&callback).await;
+    assert_is_redirect_to(&replay, "/memoram/access");
+    let (status, html) = app.get_html("/memoram/access").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("You&#39;re already connected to Memoram."),
+        "{html}"
+    );
+    assert_eq!(app.mem().token_requests().len(), 1);
+}
+
+/// Declining on Memoram's page spends the flow's cookie too.
+#[tokio::test]
+async fn declining_memoram_removes_the_flows_cookie() {
+    let app = memoram_app().await;
+    let response = app.connect_memoram_with(false).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookies = set_cookies(response.headers());
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("ttm_flow_") && c.contains("Max-Age=0")),
+        "{cookies:?}"
+    );
 }

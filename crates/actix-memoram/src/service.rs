@@ -29,7 +29,7 @@ use crate::auth::session::{SessionError, TypedSession};
 use crate::auth::session_cookie::{session_middleware, SessionCookie, SessionLayer};
 use crate::auth::session_store::MemorySessionStore;
 use crate::auth::{ConnectionId, StoreError};
-use crate::connect::{begin, finish, with_cookie, CallbackParams, Finished, FlowError};
+use crate::connect::{begin, finish, with_cookie, CallbackParams, Failed, Finished, FlowError};
 use crate::http_client::{HttpClient, HttpSettings};
 use crate::memoram::cipher::ContentCipher;
 use crate::memoram::connections::MemoramConnections;
@@ -274,7 +274,7 @@ async fn callback(
     let memoram = &this.memoram;
     let Finished {
         mut grant, cookie, ..
-    } = finish(
+    } = match finish(
         &req,
         params.into_inner(),
         &this.spent,
@@ -282,7 +282,17 @@ async fn callback(
         &memoram.oauth,
         &memoram.flows,
     )
-    .await?;
+    .await
+    {
+        Ok(finished) => finished,
+        // The flow is over (declined, expired, failed): its cookie goes with the answer.
+        Err(Failed { error, cookie }) => {
+            return Ok(with_cookie(
+                HttpResponse::from_error(Error::from(error)),
+                cookie,
+            ))
+        }
+    };
     let memory_key = grant.take_extra(MEMORY_KEY).ok_or(Error::NoMemoryKey)?;
     let (id, requested) = memoram.connect(&memory_key).await?;
     if let Some(previous) = session.connection(SESSION_SLOT)? {

@@ -107,8 +107,20 @@ pub struct Finished {
     pub return_to: Option<String>,
 }
 
+/// A callback that gave no grant: why, and the removal of the flow's cookie if this browser
+/// had one for the callback's state. The flow is over either way (declined, failed, expired):
+/// the answer carries the removal too ([`with_cookie`]), so no spent flow lingers in the
+/// browser.
+#[derive(Debug)]
+pub struct Failed {
+    /// Why there is no grant.
+    pub error: FlowError,
+    /// The removal of the flow's cookie, to go out with the answer.
+    pub cookie: Option<Cookie<'static>>,
+}
+
 /// Steps 3 and 4 for either provider: the state checked against this browser's flows and
-/// claimed once, then the code exchanged.
+/// claimed once, then the code exchanged. Success or failure, the flow's cookie is spent.
 pub async fn finish(
     req: &HttpRequest,
     params: CallbackParams,
@@ -116,13 +128,35 @@ pub async fn finish(
     limit: &ExchangeLimit,
     oauth: &OAuthFlow,
     flows: &FlowCookies,
-) -> Result<Finished, FlowError> {
-    let invalid = FlowError::InvalidState;
+) -> Result<Finished, Failed> {
     // The flow this browser started with this state, from its cookie.
     let (pending, spent_cookie) = match params.state.as_deref() {
         Some(returned) if !returned.is_empty() => flows.take(req, returned),
         _ => (None, None),
     };
+    match finish_flow(req, params, pending, spent_states, limit, oauth).await {
+        Ok((grant, return_to)) => Ok(Finished {
+            grant,
+            cookie: spent_cookie,
+            return_to,
+        }),
+        Err(error) => Err(Failed {
+            error,
+            cookie: spent_cookie,
+        }),
+    }
+}
+
+/// [`finish`] once the flow is out of its cookie: the grant and where to return.
+async fn finish_flow(
+    req: &HttpRequest,
+    params: CallbackParams,
+    pending: Option<crate::auth::oauth::PendingFlow>,
+    spent_states: &SpentStates,
+    limit: &ExchangeLimit,
+    oauth: &OAuthFlow,
+) -> Result<(Grant, Option<String>), FlowError> {
+    let invalid = FlowError::InvalidState;
 
     // The user refused, or the provider could not authorize: no code, no token request. Only
     // for a flow this browser started: anyone can craft `?error=…&error_description=Call …` with
@@ -193,11 +227,7 @@ pub async fn finish(
         }
     };
     give_back(attempt).await;
-    Ok(Finished {
-        grant,
-        cookie: spent_cookie,
-        return_to,
-    })
+    Ok((grant, return_to))
 }
 
 /// Gives an exchange's slot back (see `ExchangeLimit::begin`), if one was taken.

@@ -27,7 +27,7 @@ use crate::auth::session_cookie::{session_middleware, SessionCookie, SessionLaye
 use crate::auth::session_store::MemorySessionStore;
 use crate::auth::tokens::{TokenError, TokenSet, TokenStore};
 use crate::auth::ConnectionId;
-use crate::connect::{begin, finish, with_cookie, CallbackParams, Finished, FlowError};
+use crate::connect::{begin, finish, with_cookie, CallbackParams, Failed, Finished, FlowError};
 use crate::http_client::{HttpClient, HttpSettings};
 use crate::rememberizer::{Account, ApiClient, Document, DocumentsQuery, SESSION_SLOT};
 use actix_oauth_client::setup::{cookie_key, required, session_key_from_env, url};
@@ -195,7 +195,7 @@ async fn callback(
         grant,
         cookie,
         return_to,
-    } = finish(
+    } = match finish(
         &req,
         params.into_inner(),
         &this.spent,
@@ -203,7 +203,17 @@ async fn callback(
         &this.oauth,
         &this.flows,
     )
-    .await?;
+    .await
+    {
+        Ok(finished) => finished,
+        // The flow is over (declined, expired, failed): its cookie goes with the answer.
+        Err(Failed { error, cookie }) => {
+            return Ok(with_cookie(
+                HttpResponse::from_error(Error::from(error)),
+                cookie,
+            ))
+        }
+    };
     let connection = this.tokens.insert(TokenSet::from_grant(grant)).await?;
     if let Some(previous) = session.connection(SESSION_SLOT)? {
         this.tokens.remove(&previous).await?;
