@@ -321,6 +321,70 @@ mod tests {
         assert_eq!(return_path(&format!("/{}", "a".repeat(1024))), None);
     }
 
+    /// A declined consent (`error=access_denied` with this browser's state) ends the flow: the
+    /// failure carries the removal of the flow's cookie, for the answer to send.
+    #[tokio::test]
+    async fn a_declined_callback_spends_the_flows_cookie() {
+        use crate::auth::exchange_limit::TrustedProxies;
+        use crate::auth::oauth::Endpoints;
+        use crate::http_client::{HttpClient, HttpSettings};
+
+        let oauth = OAuthFlow::new(
+            Endpoints {
+                authorize: url::Url::parse("https://provider.example/authorize").expect("url"),
+                token: url::Url::parse("https://provider.example/token").expect("url"),
+                redirect: url::Url::parse("https://app.example/callback").expect("url"),
+                secret_in_body: true,
+            },
+            "client-123",
+            &secrecy::SecretString::from("secret"),
+            &[],
+            HttpClient::new(&HttpSettings::default()).expect("client"),
+        );
+        let flows = FlowCookies::new(actix_web::cookie::Key::generate(), false, "/");
+        let (_, pending) = oauth.start();
+        let started = flows.start(
+            &actix_web::test::TestRequest::default().to_http_request(),
+            &pending,
+        );
+        let mut request = actix_web::test::TestRequest::default();
+        for cookie in started {
+            request = request.cookie(cookie);
+        }
+        let params = CallbackParams {
+            code: None,
+            state: Some(pending.state.clone()),
+            error: Some("access_denied".to_owned()),
+            error_description: None,
+        };
+        let limit = ExchangeLimit::new(TrustedProxies::parse("", None).expect("no proxies"));
+        let failed = match finish(
+            &request.to_http_request(),
+            params,
+            &SpentStates::memory(),
+            &limit,
+            &oauth,
+            &flows,
+        )
+        .await
+        {
+            Ok(_) => panic!("a declined consent gives no grant"),
+            Err(failed) => failed,
+        };
+        assert!(matches!(
+            failed.error,
+            FlowError::AuthorizationFailed { ref error, .. } if error == "access_denied"
+        ));
+        let removal = failed.cookie.expect("the flow's cookie is removed");
+        assert!(removal
+            .name()
+            .starts_with(crate::auth::pending_flows::DEFAULT_COOKIE_PREFIX));
+        assert_eq!(
+            removal.max_age(),
+            Some(actix_web::cookie::time::Duration::ZERO)
+        );
+    }
+
     #[test]
     fn provider_text_is_bounded_and_on_one_line() {
         assert_eq!(
