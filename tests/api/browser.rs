@@ -1297,3 +1297,27 @@ async fn with_javascript_off_the_whole_answer_arrives() {
         .is_ok());
     browser.close().await;
 }
+
+/// The Memoram simulator's dashboard, with an access request in its table, fits a 320 px phone:
+/// nothing scrolls sideways (issue 29, smaller items).
+#[tokio::test]
+async fn the_memoram_simulators_dashboard_fits_a_320_px_phone() {
+    let app = spawn_app_with_memoram(
+        simulators::memoram::MemoramSimulatorConfig::default(),
+        |_| {},
+    )
+    .await;
+    let browser = Browser::start_sized(320, 800).await;
+    connect_memoram_in_browser(&browser, &app).await;
+    let dashboard = app
+        .memoram_url
+        .clone()
+        .expect("Memoram simulator")
+        .join("/dashboard")
+        .expect("url");
+    browser.goto(dashboard.as_str()).await;
+    browser.wait_for("#access-requests").await;
+    assert_no_horizontal_scroll(&browser, "Memoram simulator dashboard", 320).await;
+    browser.screenshot("memoram-simulator-dashboard-320").await;
+    browser.close().await;
+}
