@@ -6,6 +6,7 @@ use fantoccini::key::Key;
 use reqwest::StatusCode;
 use simulators::memoram::MemoramSimulatorConfig;
 
+use crate::accessibility::{contrast, use_theme, Theme};
 use crate::browser::{
     big_mementos, connect_in_browser, connect_memoram_in_browser, tab_to, Browser, BrowserOptions,
 };
@@ -312,5 +313,43 @@ async fn a_service_is_disconnected_through_its_confirmation_page_with_the_keyboa
     browser.wait_for("a[href='/auth/memoram']").await;
     browser.goto(&app.url("/memories")).await;
     browser.wait_for_path(&app.address, "/").await;
+    browser.close().await;
+}
+
+/// The confirming button looks destructive, as GOV.UK's warning button: white on #d4351c,
+/// at least 4.5:1, in both themes, and its focus is visible when reached with the keyboard.
+#[tokio::test]
+async fn the_confirming_button_is_a_red_warning_button_with_visible_focus_in_both_themes() {
+    let app = app().await;
+    let browser = Browser::start().await;
+    connect_in_browser(&browser, &app, &big_mementos(&app)).await;
+    for theme in [Theme::Light, Theme::Dark] {
+        use_theme(&browser, theme).await;
+        browser
+            .goto(&app.url("/auth/rememberizer/disconnect"))
+            .await;
+        browser.wait_for("#confirm-button").await;
+        let colours = browser
+            .eval(
+                "const s = getComputedStyle(document.getElementById('confirm-button')); \
+                 return [s.backgroundColor, s.color];",
+            )
+            .await;
+        assert_eq!(
+            colours,
+            serde_json::json!(["rgb(212, 53, 28)", "rgb(255, 255, 255)"]),
+            "{theme:?}"
+        );
+        let ratio = contrast("rgb(212, 53, 28)", "rgb(255, 255, 255)");
+        assert!(ratio >= 4.5, "{ratio:.2}:1");
+        tab_to(&browser, "#confirm-button").await;
+        let outline = browser
+            .eval(
+                "const s = getComputedStyle(document.activeElement); \
+                 return [s.outlineStyle, parseFloat(s.outlineWidth)];",
+            )
+            .await;
+        assert_eq!(outline, serde_json::json!(["solid", 3]), "{theme:?}");
+    }
     browser.close().await;
 }
