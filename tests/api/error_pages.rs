@@ -215,3 +215,47 @@ async fn declining_memoram_removes_the_flows_cookie() {
         "{cookies:?}"
     );
 }
+
+/// In a real browser, with JavaScript off: Back then "Allow" again lands on the dashboard with
+/// "You're already connected", and an error page keeps the menu, whose Log out works with the
+/// keyboard (issue 29, item 7).
+#[tokio::test]
+async fn a_second_allow_says_already_connected_and_an_error_page_still_logs_out_by_keyboard() {
+    use crate::browser::{allow, big_mementos, tab_to, tick, Browser, BrowserOptions};
+    use fantoccini::key::Key;
+
+    let app = spawn_app().await;
+    let options = BrowserOptions {
+        return_at_once: false,
+        javascript: false,
+    };
+    let browser = Browser::start_with(1280, 900, options).await;
+    browser.goto(&app.url("/auth/rememberizer")).await;
+    tick(&browser, &big_mementos(&app)).await;
+    allow(&browser).await;
+    browser.wait_for_path(&app.address, "/dashboard").await;
+    browser.client.back().await.expect("back");
+    allow(&browser).await;
+    browser.wait_for_path(&app.address, "/dashboard").await;
+    let flash = browser.wait_for("#flash").await.text().await.expect("text");
+    assert_eq!(flash, "You're already connected to Rememberizer.");
+    assert!(!browser.body_text().await.contains("could not be completed"));
+
+    browser.goto(&app.url("/no-such-page")).await;
+    browser.wait_for("section.error").await;
+    tab_to(&browser, "form[action='/logout'] button").await;
+    browser
+        .client
+        .active_element()
+        .await
+        .expect("focused")
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .expect("enter");
+    browser.wait_for_path(&app.address, "/").await;
+    browser.wait_for("a[href='/auth/rememberizer']").await;
+    // Logged out for real: the dashboard sends this browser home.
+    browser.goto(&app.url("/dashboard")).await;
+    browser.wait_for_path(&app.address, "/").await;
+    browser.close().await;
+}
