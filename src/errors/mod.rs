@@ -362,6 +362,8 @@ impl AppError {
                 description,
             } => {
                 let name = provider.name();
+                // The callbacks answer a declined consent with a notice of their own (200,
+                // `routes::auth::not_connected`); this page is for any other caller.
                 let mut page = if error == "access_denied" {
                     ErrorPage::new(
                         StatusCode::FORBIDDEN,

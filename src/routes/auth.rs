@@ -72,6 +72,8 @@ struct Declined<'a> {
     connect_href: &'static str,
     /// The provider's `error_description`, shown escaped as its words.
     description: Option<&'a str>,
+    /// Connected to this provider from before: that connection is kept.
+    still_connected: bool,
 }
 
 /// A callback that gave no grant, as this app answers it; the flow's cookie goes in every case
@@ -104,6 +106,7 @@ pub fn not_connected(
                     holdings: provider.holdings(),
                     connect_href: provider.connect_route(),
                     description: description.as_deref(),
+                    still_connected: session.connection(slot)?.is_some(),
                 },
             );
             templates.page("declined.html", &context)?

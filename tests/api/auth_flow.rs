@@ -637,3 +637,21 @@ async fn connecting_comes_back_to_the_page_asked_for_and_never_to_another_origin
         assert_eq!(connect_from(hostile).await, "/dashboard", "{hostile}");
     }
 }
+
+/// Declining a second consent while connected says the earlier connection is kept, and keeps it.
+#[tokio::test]
+async fn declining_while_connected_keeps_the_earlier_connection_and_says_so() {
+    let app = spawn_app().await;
+    app.connect().await;
+    let authorize = app.start_connect().await;
+    let callback = app.consent(&authorize, &[], false).await;
+    let response = app.follow(&callback).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.expect("body");
+    assert!(
+        html.contains("Your earlier connection to Rememberizer is kept."),
+        "{html}"
+    );
+    assert!(html.contains("action=\"/logout\""), "the menu, connected");
+    assert_eq!(app.get("/dashboard").await.status(), StatusCode::OK);
+}
