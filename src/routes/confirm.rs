@@ -36,6 +36,8 @@ struct Confirmation<'a> {
     action: String,
     /// Where "Cancel" leads.
     cancel: String,
+    /// A page under "Memories" in the menu (marked `aria-current="true"` there).
+    under_memories: bool,
 }
 
 fn page(
@@ -67,6 +69,7 @@ pub async fn disconnect_rememberizer(
             button: "Disconnect Rememberizer",
             action: auth::DISCONNECT_ROUTE.to_owned(),
             cancel: "/".to_owned(),
+            under_memories: false,
         },
     )
 }
@@ -95,6 +98,7 @@ pub async fn disconnect_memoram(
             button: "Disconnect Memoram",
             action: memoram::DISCONNECT_ROUTE.to_owned(),
             cancel: "/".to_owned(),
+            under_memories: false,
         },
     )
 }
@@ -124,6 +128,7 @@ pub async fn delete_memory(
             button: "Delete memory",
             action: format!("{href}/delete"),
             cancel: href,
+            under_memories: true,
         },
     )
 }

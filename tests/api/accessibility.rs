@@ -845,6 +845,21 @@ async fn each_page_names_itself_once_and_marks_its_menu_item() {
         ),
         ("/memories/tags".to_owned(), "tags", Some("/memories true")),
         ("/no-such-page".to_owned(), "not found", None),
+        (
+            "/auth/rememberizer/disconnect".to_owned(),
+            "Disconnect Rememberizer?",
+            None,
+        ),
+        (
+            "/auth/memoram/disconnect".to_owned(),
+            "Disconnect Memoram?",
+            None,
+        ),
+        (
+            format!("{memory}/delete"),
+            "Delete this memory?",
+            Some("/memories true"),
+        ),
     ];
     let mut problems = Vec::new();
     for (page, heading, current) in &pages {
