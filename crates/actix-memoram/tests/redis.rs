@@ -6,16 +6,26 @@
 #[path = "../../actix-oauth-client/tests/support/redis_server.rs"]
 mod redis_server;
 
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_memoram::auth::{ConnectionId, StoreError};
+use actix_memoram::memoram::cipher::ContentCipher;
 use actix_memoram::memoram::connections::{
     ConnectionStore, MemoramConnection, MemoramConnections, MemoryConnections, Update,
 };
 use actix_memoram::memoram::developer_token::{SharedToken, StoredDeveloperToken};
 use actix_memoram::redis_store::{Redis, RedisConnections, RedisSharedToken};
+use actix_memoram::{Memoram, Settings};
+use actix_web::{web, App, HttpResponse, HttpServer};
 use futures_util::future::BoxFuture;
 use redis_server::RedisServer;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use url::Url;
 
 /// Every key in Redis, with its TTL in milliseconds.
 async fn keys(redis: &Redis) -> Vec<(String, i64)> {
@@ -33,6 +43,173 @@ async fn keys(redis: &Redis) -> Vec<(String, i64)> {
     }
     keys.sort();
     keys
+}
+
+/// Memoram's token endpoint (counting the code exchanges; its answer carries the `memory_key`);
+/// everything else answers 503, so the access request fails and the waiting page offers to ask
+/// again.
+fn provider(exchanges: Arc<AtomicUsize>) -> Url {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url =
+        Url::parse(&format!("http://{}/", listener.local_addr().expect("addr"))).expect("url");
+    let server = HttpServer::new(move || {
+        let exchanges = exchanges.clone();
+        App::new()
+            .route(
+                "/oauth/token",
+                web::post().to(move || {
+                    exchanges.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        HttpResponse::Ok().json(serde_json::json!({
+                            "access_token": "user-token",
+                            "token_type": "Bearer",
+                            "memory_key": "mk_user",
+                        }))
+                    }
+                }),
+            )
+            .default_service(web::to(HttpResponse::ServiceUnavailable))
+    })
+    .workers(1)
+    .listen(listener)
+    .expect("listen")
+    .run();
+    tokio::spawn(server);
+    url
+}
+
+/// One instance of the app: the crate's routes, its stores in `redis`.
+fn instance(provider: &Url, redis: &Redis) -> Url {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url =
+        Url::parse(&format!("http://{}/", listener.local_addr().expect("addr"))).expect("url");
+    let settings = Settings {
+        client_id: "client".to_owned(),
+        client_secret: "secret".to_owned(),
+        api_key: "mk_api_key".to_owned(),
+        base_url: provider.join("api/v1").expect("url"),
+        authorize_url: provider.join("oauth/authorize").expect("url"),
+        token_url: provider.join("oauth/token").expect("url"),
+        dashboard_url: provider.join("dashboard").expect("url"),
+        reason: "tests".to_owned(),
+        scopes: Vec::new(),
+        cipher: ContentCipher::Aes256Gcm,
+        app_base_url: Url::parse("http://app.example").expect("url"),
+        // Every instance signs and encrypts the cookies with the same key.
+        session_key: Some(vec![7; 64]),
+        after_connect: "/memories".to_owned(),
+        session_cookie: "session".to_owned(),
+        flow_cookie_prefix: "oauth_flow_".to_owned(),
+        user_agent: "test".to_owned(),
+    };
+    let memoram = Memoram::with_redis(settings, redis.clone()).expect("built");
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(memoram.session())
+            .configure(|config| memoram.configure(config))
+    })
+    .workers(1)
+    .listen(listener)
+    .expect("listen")
+    .run();
+    tokio::spawn(server);
+    url
+}
+
+/// A browser's cookies, by hand (the client follows no redirect).
+#[derive(Default, Clone)]
+struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    async fn get(&mut self, url: Url) -> reqwest::Response {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let cookies: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let response = client
+            .get(url)
+            .header(COOKIE, cookies.join("; "))
+            .send()
+            .await
+            .expect("GET");
+        for set in response.headers().get_all(SET_COOKIE) {
+            let pair = set
+                .to_str()
+                .expect("ascii")
+                .split(';')
+                .next()
+                .unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() {
+                    self.0.remove(name);
+                } else {
+                    self.0.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+        response
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_sharing_one_redis_keep_a_connected_person() {
+    let redis_server = RedisServer::start();
+    let redis = Redis::connect(&redis_server.url()).await.expect("redis");
+    let exchanges = Arc::new(AtomicUsize::new(0));
+    let provider = provider(exchanges.clone());
+    let (a, b) = (instance(&provider, &redis), instance(&provider, &redis));
+    let mut browser = Jar::default();
+
+    // The authorization starts on A; Memoram sends the browser back to B's callback.
+    let started = browser.get(a.join("auth/memoram").expect("url")).await;
+    assert_eq!(started.status(), StatusCode::FOUND);
+    let authorize = Url::parse(started.headers()[LOCATION].to_str().expect("ascii")).expect("url");
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    let mut callback = b.join("auth/memoram/callback").expect("url");
+    callback
+        .query_pairs_mut()
+        .append_pair("code", "the-code")
+        .append_pair("state", &state);
+    let flow_cookies = browser.clone();
+    let finished = browser.get(callback.clone()).await;
+    assert_eq!(finished.status(), StatusCode::SEE_OTHER);
+    assert_eq!(finished.headers()[LOCATION], "/memoram/access");
+
+    // A knows the connection B made: its waiting page, not "not connected".
+    let page = browser.get(a.join("memoram/access").expect("url")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.expect("body").contains("Ask again"));
+    let keys: Vec<String> = redis
+        .query(redis::cmd("KEYS").arg("oauth:*"))
+        .await
+        .expect("KEYS");
+    assert!(
+        keys.iter().any(|k| k.starts_with("oauth:memoram:conn:")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|k| k.starts_with("oauth:session:")),
+        "{keys:?}"
+    );
+
+    // The callback replayed on A with the old flow cookie: its state was spent on B.
+    let mut replayer = flow_cookies;
+    let replayed = replayer
+        .get(a.join(&callback[url::Position::BeforePath..]).expect("url"))
+        .await;
+    assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(exchanges.load(Ordering::SeqCst), 1, "one code exchange");
+
+    // A browser that never connected is not connected anywhere.
+    let page = Jar::default()
+        .get(b.join("memoram/access").expect("url"))
+        .await;
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
