@@ -826,7 +826,7 @@ async fn each_page_names_itself_once_and_marks_its_menu_item() {
         ("/mementos".to_owned(), "Mementos", Some("/mementos page")),
         ("/ask".to_owned(), "Ask", Some("/ask page")),
         ("/ask?q=rollback".to_owned(), "Ask", Some("/ask page")),
-        ("/memorize".to_owned(), "Remember", Some("/memorize page")),
+        ("/memorize".to_owned(), "New note", Some("/memorize page")),
         ("/memories".to_owned(), "memories", Some("/memories page")),
         (memory.clone(), "", Some("/memories true")),
         (

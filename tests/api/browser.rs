@@ -734,8 +734,8 @@ async fn ask_a_question_open_the_cited_document_and_remember_a_note() {
     );
     browser.screenshot("08-document").await;
 
-    // Remember a note, then find it.
-    browser.click_link("Remember").await;
+    // Save a new note, then find it.
+    browser.click_link("New note").await;
     browser
         .wait_for("#name")
         .await
@@ -1053,7 +1053,7 @@ async fn the_waiting_page_moves_on_without_a_reload_and_leaves_focus_alone() {
                 script("return [document.activeElement.id, window.stillThisPage === true];").await;
             assert_eq!(after, json!(["check-again", true]), "no reload, focus kept");
         }
-        browser.click_link("Go to your memories").await;
+        browser.click_link("Go to your Memoram memories").await;
         browser.wait_for("table.memories").await;
         browser.close().await;
     }
