@@ -322,7 +322,7 @@ async fn the_session_id_is_renewed_on_login() {
         .send()
         .await
         .expect("GET");
-    assert_is_redirect_to(&response, "/");
+    assert_asks_to_connect(response, "/auth/rememberizer", "/dashboard").await;
 }
 
 fn session_cookie(cookies: &[String]) -> Option<String> {
@@ -464,7 +464,7 @@ async fn logout_destroys_the_session_on_the_server() {
         .send()
         .await
         .expect("GET");
-    assert_is_redirect_to(&replay, "/");
+    assert_asks_to_connect(replay, "/auth/rememberizer", "/dashboard").await;
 }
 
 #[tokio::test]
