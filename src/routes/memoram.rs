@@ -87,7 +87,7 @@ pub async fn callback(
         }
     }
     // The waiting page keeps where the person was going, for once the access is approved.
-    let next = match return_to {
+    let next = match return_to.filter(|path| !path.starts_with(MEMORAM_ACCESS_ROUTE)) {
         Some(path) => format!("{MEMORAM_ACCESS_ROUTE}?return_to={}", encode(&path)),
         None => MEMORAM_ACCESS_ROUTE.to_owned(),
     };

@@ -126,6 +126,18 @@ async fn connecting_from_the_offer_comes_back_to_the_page_asked_for() {
     );
     assert!(app.mem().approve(&app.latest_access_request()));
     assert_is_redirect_to(&app.get(waiting).await, asked);
+    // Connecting from the waiting page itself comes back through it once, not twice.
+    let other = app.second_browser();
+    let html = assert_asks_to_connect(
+        other.get("/memoram/access").await,
+        "/auth/memoram",
+        "/memoram/access",
+    )
+    .await;
+    let start = other.get(&connect_href(&html, "/auth/memoram")).await;
+    let authorize = Url::parse(location(&start)).expect("authorize URL");
+    let callback = other.consent(&authorize, &[], true).await;
+    assert_is_redirect_to(&other.follow(&callback).await, "/memoram/access");
     // Only a path of this app is kept.
     assert_is_redirect_to(
         &app.get("/memoram/access?return_to=%2F%2Fevil.example%2F")
