@@ -163,7 +163,12 @@ async fn every_page_passes_axe_at(width: u32, height: u32) {
         browser.wait_for("main").await;
         use_theme(&browser, theme).await;
         // The pages that need a connection offer it (one service, or either for Ask).
-        for path in ["/", "/no-such-page", "/dashboard?integration_type=slack", "/ask"] {
+        for path in [
+            "/",
+            "/no-such-page",
+            "/dashboard?integration_type=slack",
+            "/ask",
+        ] {
             browser.goto(&app.url(path)).await;
             browser.wait_for("main").await;
             check(
