@@ -471,9 +471,13 @@ async fn the_happy_path_in_a_real_browser() {
         .expect("log out");
     browser.wait_for_path(&app.address, "/").await;
     browser.screenshot("05-logged-out").await;
+    // It says so, and offers to connect (issue 29, item 6): no silent trip to the landing page.
     browser.goto(&app.url("/dashboard")).await;
-    browser.wait_for_path(&app.address, "/").await;
-    assert!(browser.body_text().await.contains("Connect Rememberizer"));
+    let heading = browser.wait_for("h1").await.text().await.expect("text");
+    assert_eq!(heading, "Connect Rememberizer to see your documents");
+    browser
+        .wait_for("a.button[href='/auth/rememberizer?return_to=%2Fdashboard']")
+        .await;
     browser.assert_no_csp_violations().await;
     browser.close().await;
 }
