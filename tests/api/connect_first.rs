@@ -48,7 +48,16 @@ async fn a_signed_out_visit_to_a_page_that_needs_a_connection_is_a_403_offering_
     for path in MEMORAM_PAGES {
         assert_asks_to_connect(app.get(path).await, "/auth/memoram", path).await;
     }
-    let (status, html) = app.get_html("/dashboard").await;
+    let response = app.get("/dashboard").await;
+    assert!(
+        response.headers().contains_key("content-security-policy"),
+        "the page carries the security headers"
+    );
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "no session for a stranger"
+    );
+    let (status, html) = (response.status(), response.text().await.expect("body"));
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(
         html.contains("<h1 id=\"connect-heading\">Connect Rememberizer to see your documents</h1>"),
