@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("memorize.html", include_str!("../templates/memorize.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("connect.html", include_str!("../templates/connect.html")),
     (
         "error_summary.html",
         include_str!("../templates/error_summary.html"),
