@@ -181,7 +181,8 @@ impl Memoram {
     /// Like [`Memoram::new`], with sessions, connections (the person's `memory_key` among
     /// them), spent states and the developer token in Redis (cargo feature `redis`), so that
     /// every instance of the app serves a person connected through any of them, and they share
-    /// one developer token. Give every instance the same [`Settings::session_key`].
+    /// one developer token. Give every instance the same [`Settings::session_key`]: without one
+    /// this is [`SetupError::Missing`]`("SESSION_KEY")`.
     ///
     /// ```no_run
     /// # async fn wire() -> Result<(), Box<dyn std::error::Error>> {
@@ -196,6 +197,11 @@ impl Memoram {
         settings: Settings,
         redis: crate::redis_store::Redis,
     ) -> Result<Self, SetupError> {
+        // A random key per start would make every session in Redis unreadable after a restart
+        // and on every other instance: the reason to use Redis at all.
+        if settings.session_key.is_none() {
+            return Err(SetupError::Missing("SESSION_KEY"));
+        }
         use crate::redis_store::{
             RedisConnections, RedisSessionStore, RedisSharedToken, RedisSpentStates,
         };

@@ -78,12 +78,9 @@ fn provider(exchanges: Arc<AtomicUsize>) -> Url {
     url
 }
 
-/// One instance of the app: the crate's routes, its stores in `redis`.
-fn instance(provider: &Url, redis: &Redis) -> Url {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url =
-        Url::parse(&format!("http://{}/", listener.local_addr().expect("addr"))).expect("url");
-    let settings = Settings {
+/// The settings every instance shares.
+fn settings(provider: &Url) -> Settings {
+    Settings {
         client_id: "client".to_owned(),
         client_secret: "secret".to_owned(),
         api_key: "mk_api_key".to_owned(),
@@ -101,8 +98,15 @@ fn instance(provider: &Url, redis: &Redis) -> Url {
         session_cookie: "session".to_owned(),
         flow_cookie_prefix: "oauth_flow_".to_owned(),
         user_agent: "test".to_owned(),
-    };
-    let memoram = Memoram::with_redis(settings, redis.clone()).expect("built");
+    }
+}
+
+/// One instance of the app: the crate's routes, its stores in `redis`.
+fn instance(provider: &Url, redis: &Redis) -> Url {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url =
+        Url::parse(&format!("http://{}/", listener.local_addr().expect("addr"))).expect("url");
+    let memoram = Memoram::with_redis(settings(provider), redis.clone()).expect("built");
     let server = HttpServer::new(move || {
         App::new()
             .wrap(memoram.session())
@@ -419,4 +423,24 @@ async fn memoram_connections_change_by_compare_and_set_in_memory_and_in_redis() 
         }),
     )
     .await;
+}
+
+#[tokio::test]
+async fn redis_without_a_session_key_is_refused_at_start() {
+    let redis_server = RedisServer::start();
+    let redis = Redis::connect(&redis_server.url()).await.expect("redis");
+    let provider = Url::parse("http://provider.example/").expect("url");
+    let without_key = Settings {
+        session_key: None,
+        ..settings(&provider)
+    };
+    let refused = Memoram::with_redis(without_key, redis.clone());
+    assert!(
+        matches!(
+            refused,
+            Err(actix_memoram::SetupError::Missing("SESSION_KEY"))
+        ),
+        "a random key per start would lose every session in Redis"
+    );
+    assert!(Memoram::with_redis(settings(&provider), redis).is_ok());
 }

@@ -125,7 +125,7 @@ impl Rememberizer {
     /// Like [`Rememberizer::new`], with sessions, tokens and spent states in Redis (cargo
     /// feature `redis`), so that every instance of the app serves a person connected through
     /// any of them, and a restart keeps them connected. Give every instance the same
-    /// [`Settings::session_key`].
+    /// [`Settings::session_key`]: without one this is [`SetupError::Missing`]`("SESSION_KEY")`.
     ///
     /// ```no_run
     /// # async fn wire() -> Result<(), Box<dyn std::error::Error>> {
@@ -140,6 +140,11 @@ impl Rememberizer {
         settings: Settings,
         redis: crate::redis_store::Redis,
     ) -> Result<Self, SetupError> {
+        // A random key per start would make every session in Redis unreadable after a restart
+        // and on every other instance: the reason to use Redis at all.
+        if settings.session_key.is_none() {
+            return Err(SetupError::Missing("SESSION_KEY"));
+        }
         use crate::redis_store::{RedisSessionStore, RedisSpentStates, RedisTokens};
         let refresh_timeout = HttpSettings::default().request_timeout;
         Self::build(

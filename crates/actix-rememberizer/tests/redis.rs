@@ -71,12 +71,9 @@ async fn email(me: Connected) -> actix_web::Result<HttpResponse> {
     Ok(HttpResponse::Ok().body(me.account().await?.email.unwrap_or_default()))
 }
 
-/// One instance of the app: the crate's routes and `/dashboard`, its stores in `redis`.
-async fn instance(provider: &Url, redis: &Redis) -> Url {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url =
-        Url::parse(&format!("http://{}/", listener.local_addr().expect("addr"))).expect("url");
-    let settings = Settings {
+/// The settings every instance shares.
+fn settings(provider: &Url) -> Settings {
+    Settings {
         client_id: "client".to_owned(),
         client_secret: "secret".to_owned(),
         base_url: provider.clone(),
@@ -87,8 +84,15 @@ async fn instance(provider: &Url, redis: &Redis) -> Url {
         session_cookie: "session".to_owned(),
         flow_cookie_prefix: "oauth_flow_".to_owned(),
         user_agent: "test".to_owned(),
-    };
-    let rememberizer = Rememberizer::with_redis(settings, redis.clone()).expect("built");
+    }
+}
+
+/// One instance of the app: the crate's routes and `/dashboard`, its stores in `redis`.
+async fn instance(provider: &Url, redis: &Redis) -> Url {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url =
+        Url::parse(&format!("http://{}/", listener.local_addr().expect("addr"))).expect("url");
+    let rememberizer = Rememberizer::with_redis(settings(provider), redis.clone()).expect("built");
     let server = HttpServer::new(move || {
         App::new()
             .wrap(rememberizer.session())
@@ -197,4 +201,24 @@ async fn two_instances_sharing_one_redis_keep_a_connected_person() {
     // A browser that never connected is not connected anywhere.
     let page = Jar::default().get(b.join("dashboard").expect("url")).await;
     assert_eq!(page.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn redis_without_a_session_key_is_refused_at_start() {
+    let redis_server = RedisServer::start();
+    let redis = Redis::connect(&redis_server.url()).await.expect("redis");
+    let provider = Url::parse("http://provider.example/").expect("url");
+    let without_key = Settings {
+        session_key: None,
+        ..settings(&provider)
+    };
+    let refused = Rememberizer::with_redis(without_key, redis.clone());
+    assert!(
+        matches!(
+            refused,
+            Err(actix_rememberizer::SetupError::Missing("SESSION_KEY"))
+        ),
+        "a random key per start would lose every session in Redis"
+    );
+    assert!(Rememberizer::with_redis(settings(&provider), redis).is_ok());
 }
