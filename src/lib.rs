@@ -8,9 +8,12 @@
 //! The client side of Rememberizer is the crate `actix-rememberizer`
 //! (`crates/actix-rememberizer/`), Memoram's is `actix-memoram` (`crates/actix-memoram/`), both
 //! built on the provider-neutral `actix-oauth-client` (the flow, the stores, the HTTP client);
-//! their modules are re-exported here under the names the app has always used for them.
+//! their modules are re-exported here under the names the app has always used for them, and so
+//! are their Redis stores (`redis_store`, their cargo feature `redis`).
 
 pub use actix_memoram::memoram;
+/// Every store again in Redis (the crates' cargo feature `redis`), for several instances.
+pub use actix_memoram::redis_store;
 pub use actix_oauth_client::{api, auth, connect, http_client};
 pub use actix_rememberizer::rememberizer;
 
@@ -20,7 +23,6 @@ pub mod demo;
 pub mod errors;
 pub mod llm;
 pub mod provider;
-pub mod redis_store;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -17,7 +17,7 @@ use crate::auth::exchange_limit::ExchangeLimit;
 use crate::auth::oauth::{self, OAuthFlow};
 use crate::auth::pending_flows::{FlowCookies, SpentStates};
 use crate::auth::session_cookie::{session_middleware, SessionCookie};
-use crate::auth::session_store::MemorySessionStore;
+use crate::auth::session_store::AnySessionStore;
 use crate::auth::tokens::TokenStore;
 use crate::config::SessionStoreKind;
 use crate::config::{MemoramSettings, Settings};
@@ -28,11 +28,9 @@ use crate::memoram::connections::MemoramConnections;
 use crate::memoram::developer_token::{DeveloperTokens, SharedToken};
 use crate::memoram::Memoram;
 use crate::memoram::MemoramClient;
-use crate::redis_store::flows::RedisSpentStates;
-use crate::redis_store::memoram::{RedisConnections, RedisSharedToken};
-use crate::redis_store::sessions::{RedisSessionStore, SessionBackend};
-use crate::redis_store::tokens::RedisTokens;
-use crate::redis_store::Redis;
+use crate::redis_store::{
+    Redis, RedisConnections, RedisSessionStore, RedisSharedToken, RedisSpentStates, RedisTokens,
+};
 use crate::rememberizer::cache::ProfileCache;
 use crate::rememberizer::ApiClient;
 use crate::routes::{
@@ -55,6 +53,9 @@ pub const MAX_SESSIONS: u64 = 100_000;
 pub const SHUTDOWN_TIMEOUT_SECS: u64 = 15;
 /// Largest form body accepted (logout; memorize has its own, `memorize::MAX_FORM_BYTES`).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Every key this app writes in Redis starts with this (kept: a deployed app's sessions and
+/// connections are under it).
+pub const REDIS_KEY_PREFIX: &str = "ttm:";
 
 pub struct Application {
     port: u16,
@@ -97,19 +98,22 @@ impl Application {
         let http = HttpClient::new(&settings.http).context("building the HTTP client")?;
         let (session_store, tokens, redis) = match &settings.session_store {
             SessionStoreKind::Memory => (
-                SessionBackend::Memory(MemorySessionStore::new(MAX_SESSIONS)),
+                AnySessionStore::memory(MAX_SESSIONS),
                 TokenStore::memory(MAX_SESSIONS, SESSION_TTL),
                 None,
             ),
             SessionStoreKind::Redis(url) => {
-                let redis = Redis::connect(url).await.with_context(|| {
-                    format!(
-                        "SESSION_STORE: cannot connect to Redis at {}",
-                        redacted(url)
-                    )
-                })?;
+                let redis = Redis::connect(url.as_str())
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "SESSION_STORE: cannot connect to Redis at {}",
+                            redacted(url)
+                        )
+                    })?
+                    .with_key_prefix(REDIS_KEY_PREFIX);
                 (
-                    SessionBackend::Redis(RedisSessionStore::new(redis.clone())),
+                    AnySessionStore::new(RedisSessionStore::new(redis.clone())),
                     TokenStore::new(RedisTokens::new(
                         redis.clone(),
                         SESSION_TTL,
@@ -272,7 +276,7 @@ fn memoram_state(
 fn run(
     listener: TcpListener,
     state: AppState,
-    session_store: SessionBackend,
+    session_store: AnySessionStore,
     session_key: Key,
     https: bool,
 ) -> anyhow::Result<Server> {

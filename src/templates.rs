@@ -30,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("confirm.html", include_str!("../templates/confirm.html")),
     ("declined.html", include_str!("../templates/declined.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("connect.html", include_str!("../templates/connect.html")),
     (
         "error_summary.html",
         include_str!("../templates/error_summary.html"),

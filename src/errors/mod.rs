@@ -72,6 +72,14 @@ pub enum AppError {
     /// access request): `303` to where it can get it.
     #[error("redirected to {0}")]
     SeeOther(&'static str),
+    /// The page needs a connection to `provider` that this browser does not have: a `403` page
+    /// that says so and offers to connect (`page`, rendered by `routes::guards::not_connected`;
+    /// if it could not be, the error page says the same).
+    #[error("this page needs a connection to {}", .provider.name())]
+    NotConnected {
+        provider: Provider,
+        page: Option<String>,
+    },
     #[error("the session store failed")]
     Session(#[from] SessionError),
     /// A store of connections (Redis) failed.
@@ -436,6 +444,12 @@ impl AppError {
             )
             .connect(Provider::Memoram),
             AppError::SeeOther(_) => ErrorPage::new(StatusCode::SEE_OTHER, "See other", ""),
+            AppError::NotConnected { provider, .. } => ErrorPage::new(
+                StatusCode::FORBIDDEN,
+                format!("Connect {}", provider.name()),
+                format!("This page needs a connection to {}.", provider.name()),
+            )
+            .connect(*provider),
             AppError::Store(e) if e.is_contended() => ErrorPage::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Changed in another tab at the same time",
@@ -463,6 +477,15 @@ impl ResponseError for AppError {
             return HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, *location))
                 .finish();
+        }
+        if let AppError::NotConnected {
+            page: Some(html), ..
+        } = self
+        {
+            tracing::info!(error = %self, status = 403, "request refused");
+            return HttpResponse::Forbidden()
+                .content_type(actix_web::http::header::ContentType::html())
+                .body(html.clone());
         }
         let (page, retry_after) = self.page();
         let status = StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -4,17 +4,19 @@
 
 use std::borrow::Cow;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tera::Context;
 
+use crate::auth::session::TypedSession;
 use crate::errors::AppError;
+use crate::memoram;
 use crate::memoram::MemberError;
 use crate::provider::Provider;
 use crate::rememberizer::{DataSource, Found, SearchHit, SearchQuery};
 use crate::routes::answer_stream::{answer_page, OwnedPassage};
 use crate::routes::dashboard::{integration_label, DocumentRow};
-use crate::routes::guards::{MemoramMember, RememberizerUser};
+use crate::routes::guards::{not_connected, MemoramMember, RememberizerUser, MEMORAM_ACCESS_ROUTE};
 use crate::routes::memory_form::memory_href;
 use crate::routes::parse_day;
 use crate::routes::signed_in;
@@ -58,6 +60,7 @@ struct PassageView<'a> {
 }
 
 pub async fn ask(
+    req: HttpRequest,
     query: web::Query<AskQuery>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
@@ -67,7 +70,17 @@ pub async fn ask(
     let (session, connection) = match (&rememberizer, &memoram) {
         (Some(user), _) => (&user.session, user.connection.as_str().to_owned()),
         (None, Some(member)) => (&member.session, member.id.as_str().to_owned()),
-        (None, None) => return Err(AppError::SeeOther("/")),
+        // Memoram connected, its access not approved (yet): the waiting page says what to do.
+        (None, None)
+            if TypedSession::of(&req)
+                .connection(memoram::SESSION_SLOT)?
+                .is_some() =>
+        {
+            return Err(AppError::SeeOther(MEMORAM_ACCESS_ROUTE))
+        }
+        (None, None) => {
+            return Err(not_connected(&req, &[Provider::Rememberizer, Provider::Memoram]).await)
+        }
     };
     let question = query.q.as_deref().map(str::trim).unwrap_or("").to_owned();
     if question.chars().count() > MAX_QUESTION_CHARS {
@@ -107,7 +120,7 @@ pub async fn ask(
     // says which way it is.
     let send_memories = state.memoram.as_ref().is_some_and(|m| m.send_to_llm);
     context.insert("memories_to_llm", &send_memories);
-    signed_in(&mut context, session)?;
+    signed_in(&mut context, session, &state).await?;
     context.insert("searches_rememberizer", &rememberizer.is_some());
     context.insert("searches_memoram", &memoram.is_some());
     if question.is_empty() {

@@ -51,7 +51,10 @@ pub async fn callback(
     .await
     {
         Ok(finished) => finished,
-        Err(failed) => return not_connected(Provider::Rememberizer, failed, &session, &templates),
+        Err(failed) => {
+            return not_connected(Provider::Rememberizer, failed, &session, &state, &templates)
+                .await
+        }
     };
     let connection = state.tokens.insert(TokenSet::from_grant(grant)).await?;
     if let Some(previous) = session.connection(rememberizer::SESSION_SLOT)? {
@@ -84,10 +87,11 @@ struct Declined<'a> {
 ///   provider already is Back then "Allow" again: no failure to them, so on to the provider's
 ///   page, saying they are connected.
 /// - Anything else is the error page.
-pub fn not_connected(
+pub async fn not_connected(
     provider: Provider,
     failed: Failed,
     session: &TypedSession,
+    state: &AppState,
     templates: &Templates,
 ) -> Result<HttpResponse, AppError> {
     let Failed { error, cookie } = failed;
@@ -98,7 +102,7 @@ pub fn not_connected(
     let response = match error {
         FlowError::AuthorizationFailed { error, description } if error == "access_denied" => {
             let mut context = Context::new();
-            signed_in(&mut context, session)?;
+            signed_in(&mut context, session, state).await?;
             context.insert(
                 "declined",
                 &Declined {

@@ -12,7 +12,7 @@ use tera::Context;
 use crate::auth::session::TypedSession;
 use crate::errors::AppError;
 use crate::memoram::within;
-use crate::routes::guards::{MemoramMember, RememberizerUser};
+use crate::routes::guards::{MemoramMember, MemoramUser, RememberizerUser};
 use crate::routes::memories::memory_id;
 use crate::routes::memory_form::memory_href;
 use crate::routes::{auth, memoram, signed_in};
@@ -40,24 +40,27 @@ struct Confirmation<'a> {
     under_memories: bool,
 }
 
-fn page(
+async fn page(
     templates: &Templates,
+    state: &AppState,
     session: &TypedSession,
-    confirmation: &Confirmation,
+    confirmation: &Confirmation<'_>,
 ) -> Result<HttpResponse, AppError> {
     let mut context = Context::new();
-    signed_in(&mut context, session)?;
+    signed_in(&mut context, session, state).await?;
     context.insert("confirm", confirmation);
     Ok(templates.page("confirm.html", &context)?)
 }
 
 /// `GET /auth/rememberizer/disconnect`: "Disconnect Rememberizer?"
 pub async fn disconnect_rememberizer(
+    state: web::Data<AppState>,
     templates: web::Data<Templates>,
     user: RememberizerUser,
 ) -> Result<HttpResponse, AppError> {
     page(
         &templates,
+        &state,
         &user.session,
         &Confirmation {
             question: "Disconnect Rememberizer?",
@@ -72,22 +75,21 @@ pub async fn disconnect_rememberizer(
             under_memories: false,
         },
     )
+    .await
 }
 
-/// `GET /auth/memoram/disconnect`: "Disconnect Memoram?" A browser not connected to Memoram is
-/// sent home, as every page that needs Memoram does.
+/// `GET /auth/memoram/disconnect`: "Disconnect Memoram?" A browser not connected to Memoram gets
+/// the page offering to connect it, as every page that needs Memoram does; a pending access can
+/// be disconnected.
 pub async fn disconnect_memoram(
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
-    session: TypedSession,
+    user: MemoramUser,
 ) -> Result<HttpResponse, AppError> {
-    state.memoram()?;
-    if session.connection(crate::memoram::SESSION_SLOT)?.is_none() {
-        return Err(AppError::SeeOther("/"));
-    }
     page(
         &templates,
-        &session,
+        &state,
+        &user.session,
         &Confirmation {
             question: "Disconnect Memoram?",
             subject: None,
@@ -101,6 +103,7 @@ pub async fn disconnect_memoram(
             under_memories: false,
         },
     )
+    .await
 }
 
 /// `GET /memories/{id}/delete`: "Delete this memory?", naming it. A memory Memoram does not have
@@ -119,6 +122,7 @@ pub async fn delete_memory(
     let href = memory_href(&id);
     page(
         &templates,
+        &state,
         &member.session,
         &Confirmation {
             question: "Delete this memory?",
@@ -131,4 +135,5 @@ pub async fn delete_memory(
             under_memories: true,
         },
     )
+    .await
 }

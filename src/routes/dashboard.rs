@@ -78,7 +78,7 @@ pub async fn dashboard(
         integrations.as_deref().map(Vec::as_slice),
         &query,
     );
-    signed_in(&mut context, &session)?;
+    signed_in(&mut context, &session, &state).await?;
     context.insert("flash", &session.take_flash()?);
     Ok(templates.page("dashboard.html", &context)?)
 }

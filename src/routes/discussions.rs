@@ -103,7 +103,7 @@ pub async fn discussion(
         "window",
         &window_links(key, integration_type, first_day, until, today),
     );
-    signed_in(&mut context, &session)?;
+    signed_in(&mut context, &session, &state).await?;
     Ok(templates.page("discussion.html", &context)?)
 }
 

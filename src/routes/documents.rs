@@ -82,7 +82,7 @@ pub async fn document(
             finished,
         },
     );
-    signed_in(&mut context, &session)?;
+    signed_in(&mut context, &session, &state).await?;
     Ok(templates.page("document.html", &context)?)
 }
 

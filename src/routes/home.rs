@@ -68,7 +68,7 @@ pub async fn home(
         }
     }
     if connected {
-        signed_in(&mut context, &session)?;
+        signed_in(&mut context, &session, &state).await?;
     }
     Ok(templates.page("home.html", &context)?)
 }

@@ -53,7 +53,7 @@ pub async fn mementos(
     context.insert("chart", &Chart::new(&rows));
     context.insert("integrations", &rows);
     context.insert("usage", &Usage::from(&me));
-    signed_in(&mut context, &session)?;
+    signed_in(&mut context, &session, &state).await?;
     Ok(templates.page("mementos.html", &context)?)
 }
 

@@ -56,7 +56,7 @@ pub async fn callback(
     let Finished {
         mut grant,
         cookie: spent_cookie,
-        ..
+        return_to,
     } = match finish(
         &req,
         params.into_inner(),
@@ -68,7 +68,9 @@ pub async fn callback(
     .await
     {
         Ok(finished) => finished,
-        Err(failed) => return not_connected(Provider::Memoram, failed, &session, &templates),
+        Err(failed) => {
+            return not_connected(Provider::Memoram, failed, &session, &state, &templates).await
+        }
     };
     // Nothing is connected without it: the connection is made of this key.
     let memory_key = grant
@@ -90,7 +92,22 @@ pub async fn callback(
                 .set_flash("Memoram did not take the access request just now. Ask again below.")?;
         }
     }
-    Ok(with_cookie(see_other(MEMORAM_ACCESS_ROUTE), spent_cookie))
+    // The waiting page keeps where the person was going, for once the access is approved.
+    let next = match return_to.filter(|path| !path.starts_with(MEMORAM_ACCESS_ROUTE)) {
+        Some(path) => format!("{MEMORAM_ACCESS_ROUTE}?return_to={}", encode(&path)),
+        None => MEMORAM_ACCESS_ROUTE.to_owned(),
+    };
+    Ok(with_cookie(see_other(&next), spent_cookie))
+}
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// The waiting page's query: where to go once the access is approved.
+#[derive(serde::Deserialize)]
+pub struct AccessQuery {
+    return_to: Option<String>,
 }
 
 /// `GET /memoram/access`: the access request's state. Pending: a page saying where to approve,
@@ -99,10 +116,17 @@ pub async fn callback(
 /// credentials are fetched and kept, and the browser goes on to the memories. Rejected or
 /// revoked: a way to ask again.
 pub async fn access(
+    query: web::Query<AccessQuery>,
     state: web::Data<AppState>,
     templates: web::Data<Templates>,
     user: MemoramUser,
 ) -> Result<HttpResponse, AppError> {
+    // Only a path of this app (`connect::return_path`), else the memories.
+    let return_to = query
+        .return_to
+        .as_deref()
+        .and_then(crate::connect::return_path);
+    let next = return_to.as_deref().unwrap_or("/memories").to_owned();
     let memoram = state.memoram()?;
     let MemoramUser {
         id,
@@ -111,10 +135,17 @@ pub async fn access(
     } = user;
     let access = memoram.check_access(&id, &mut connection).await?;
     if access == AccessState::Approved {
-        return Ok(see_other("/memories"));
+        return Ok(see_other(&next));
     }
     let mut context = Context::new();
-    signed_in(&mut context, &session)?;
+    signed_in(&mut context, &session, &state).await?;
+    context.insert(
+        "check_href",
+        &match &return_to {
+            Some(path) => format!("{MEMORAM_ACCESS_ROUTE}?return_to={}", encode(path)),
+            None => MEMORAM_ACCESS_ROUTE.to_owned(),
+        },
+    );
     context.insert("flash", &session.take_flash()?);
     context.insert("dashboard_url", memoram.dashboard_url.as_str());
     context.insert("reason", &memoram.reason);
@@ -133,6 +164,7 @@ pub async fn access(
         templates: templates.into_inner(),
         id,
         connection,
+        next,
         deadline: tokio::time::Instant::now() + state.memoram_watch,
         checks: 0,
         watching: true,
@@ -156,6 +188,8 @@ struct Watch {
     templates: std::sync::Arc<Templates>,
     id: ConnectionId,
     connection: MemoramConnection,
+    /// Where the note sends the person once the access is approved.
+    next: String,
     deadline: tokio::time::Instant,
     checks: u32,
     watching: bool,
@@ -172,6 +206,7 @@ impl Watch {
                 self.watching = false;
                 let mut context = Context::new();
                 context.insert("outcome", outcome);
+                context.insert("next", &self.next);
                 let note = self
                     .templates
                     .render("memoram_watch_note.html", &context)

@@ -136,7 +136,7 @@ pub async fn list(
     });
 
     let mut context = Context::new();
-    signed_in(&mut context, &member.session)?;
+    signed_in(&mut context, &member.session, &state).await?;
     if let Some(flash) = member.session.take_flash()? {
         context.insert("flash", &flash);
     }
@@ -206,7 +206,7 @@ pub async fn show(
     let id = memory_id(path.into_inner())?;
     let (blob, opened) = fetch(state.memoram()?, &mut member, &id).await?;
     let mut context = Context::new();
-    signed_in(&mut context, &member.session)?;
+    signed_in(&mut context, &member.session, &state).await?;
     context.insert("flash", &member.session.take_flash()?);
     context.insert("memory", &memory_view(&blob));
     context.insert("content", &opened);
@@ -255,16 +255,19 @@ fn clean(raw: Option<&str>) -> Option<String> {
 
 /// `GET /memories/new`.
 pub async fn new_form(
+    state: web::Data<AppState>,
     templates: web::Data<Templates>,
     member: MemoramMember,
 ) -> Result<HttpResponse, AppError> {
     form_page(
+        &state,
         &templates,
         &member.session,
         None,
         &MemoryForm::default(),
         None,
     )
+    .await
 }
 
 /// `POST /memories`: seals the content with the user's key and creates the memory.
@@ -277,31 +280,40 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     match member {
-        Ok(member) => save(state.memoram()?, &templates, member, None, form).await,
+        Ok(member) => save(&state, &templates, member, None, form).await,
         // The connection was lost before the handler ran: what was typed comes back.
-        Err(error) => without_member(&templates, &session, None, &form, error),
+        Err(error) => without_member(&state, &templates, &session, None, &form, error).await,
     }
 }
 
 /// Create (`editing` is `None`) or update: the form checked, the content sealed, the memory
 /// saved, then `303` to its page; or the form again, with what was typed and why it failed.
 async fn save(
-    memoram: &Memoram,
+    state: &AppState,
     templates: &Templates,
     mut member: MemoramMember,
     editing: Option<&str>,
     form: MemoryForm,
 ) -> Result<HttpResponse, AppError> {
+    let memoram = state.memoram()?;
     let draft = match check(&form, &member) {
         Ok(draft) => draft,
         Err(problem) => {
-            return form_page(templates, &member.session, editing, &form, Some(problem))
+            return form_page(
+                state,
+                templates,
+                &member.session,
+                editing,
+                &form,
+                Some(problem),
+            )
+            .await
         }
     };
     // Sealed with the current key: a key rotated since the credentials were kept would make the
     // memory unreadable once the new key is in use.
     if let Err(error) = memoram.check_keys(&mut member).await {
-        return failed_save(templates, &member.session, editing, &form, error);
+        return failed_save(state, templates, &member.session, editing, &form, error).await;
     }
     let memory_key = member.connection.memory_key();
     let client = &memoram.client;
@@ -320,7 +332,7 @@ async fn save(
         }
         Err(error) => {
             let error = memoram.failed(&mut member, error);
-            failed_save(templates, &member.session, editing, &form, error)
+            failed_save(state, templates, &member.session, editing, &form, error).await
         }
     }
 }
@@ -355,7 +367,7 @@ pub async fn edit_form(
         )));
     };
     let form = MemoryForm::filled(blob, content);
-    form_page(&templates, &member.session, Some(&id), &form, None)
+    form_page(&state, &templates, &member.session, Some(&id), &form, None).await
 }
 
 /// `POST /memories/{id}`: the edit; `tags` replaces the memory's tags.
@@ -370,8 +382,8 @@ pub async fn update(
     let id = memory_id(path.into_inner())?;
     let form = form.into_inner();
     match member {
-        Ok(member) => save(state.memoram()?, &templates, member, Some(&id), form).await,
-        Err(error) => without_member(&templates, &session, Some(&id), &form, error),
+        Ok(member) => save(&state, &templates, member, Some(&id), form).await,
+        Err(error) => without_member(&state, &templates, &session, Some(&id), &form, error).await,
     }
 }
 
@@ -427,7 +439,7 @@ pub async fn tags(
         })
         .collect();
     let mut context = Context::new();
-    signed_in(&mut context, &member.session)?;
+    signed_in(&mut context, &member.session, &state).await?;
     context.insert("tags", &views);
     Ok(templates.page("memory_tags.html", &context)?)
 }

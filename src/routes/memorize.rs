@@ -11,7 +11,7 @@ use crate::auth::session::TypedSession;
 use crate::errors::AppError;
 use crate::routes::guards::RememberizerUser;
 use crate::routes::see_other;
-use crate::routes::signed_in;
+use crate::routes::{chrome, Nav};
 use crate::state::AppState;
 use crate::templates::{FormErrors, Templates};
 
@@ -30,11 +30,13 @@ pub struct MemorizeForm {
 }
 
 pub async fn form(
+    state: web::Data<AppState>,
     templates: web::Data<Templates>,
     user: RememberizerUser,
 ) -> Result<HttpResponse, AppError> {
     let session = user.session;
-    let mut context = page_context(&session)?;
+    let nav = Nav::of(&session, &state).await?;
+    let mut context = page_context(&session, &nav)?;
     if let Some(saved) = session.take_flash()? {
         context.insert("saved", &saved);
     }
@@ -51,12 +53,17 @@ pub async fn memorize(
     let form = form.into_inner();
     let name = form.name.unwrap_or_default().trim().to_owned();
     let content = form.content.unwrap_or_default().trim().to_owned();
-    // Whatever goes wrong from here on, the form comes back with what was typed in it.
+    // Whatever goes wrong from here on, the form comes back with what was typed in it (with the
+    // menu as far as it can be told: a store failure does not lose the note).
+    let nav = Nav::of(&session, &state).await.unwrap_or(Nav {
+        rememberizer: user.is_ok(),
+        memoram: false,
+    });
     let again_with = |status: StatusCode,
                       errors: FormErrors,
                       check: Option<&str>|
      -> Result<HttpResponse, AppError> {
-        let mut context = page_context(&session)?;
+        let mut context = page_context(&session, &nav)?;
         errors.insert_into(&mut context);
         context.insert("check_href", &check);
         context.insert("name", &name);
@@ -70,7 +77,7 @@ pub async fn memorize(
     let connection = match user {
         Ok(user) => user.connection,
         // Disconnected (or logged out) in another tab before this arrived.
-        Err(AppError::SeeOther(_)) => {
+        Err(AppError::NotConnected { .. }) => {
             return again(
                 StatusCode::FORBIDDEN,
                 "Your connection to Rememberizer ended (perhaps in another tab), so nothing was stored. Your note is below: copy it, connect again, then save it."
@@ -85,7 +92,7 @@ pub async fn memorize(
     if !session.csrf_token_matches(form.csrf_token.as_deref().unwrap_or_default())? {
         return again(
             StatusCode::FORBIDDEN,
-            "This form had expired, so nothing was stored. Your note is below: press Save again."
+            "This form had expired, so nothing was stored. Your note is below: press Save note again."
                 .to_owned(),
         );
     }
@@ -135,9 +142,9 @@ pub async fn memorize(
     Ok(see_other("/memorize"))
 }
 
-fn page_context(session: &TypedSession) -> Result<Context, AppError> {
+fn page_context(session: &TypedSession, nav: &Nav) -> Result<Context, AppError> {
     let mut context = Context::new();
-    signed_in(&mut context, session)?;
+    chrome(&mut context, &session.csrf_token()?, nav);
     FormErrors::default().insert_into(&mut context);
     context.insert("max_name", &MAX_NAME_CHARS);
     context.insert("max_content", &MAX_CONTENT_CHARS);

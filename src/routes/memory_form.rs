@@ -12,6 +12,7 @@ use crate::errors::AppError;
 use crate::memoram::{MemberError, MemoryBlob, MemoryDraft};
 use crate::routes::guards::MemoramMember;
 use crate::routes::signed_in;
+use crate::state::AppState;
 use crate::templates::{FormErrors, Templates};
 
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -170,7 +171,8 @@ impl Problem {
 }
 
 /// The form page, with what was typed and, if any, the problem with it.
-pub fn form_page(
+pub async fn form_page(
+    state: &AppState,
     templates: &Templates,
     session: &TypedSession,
     editing: Option<&str>,
@@ -178,7 +180,7 @@ pub fn form_page(
     problem: Option<Problem>,
 ) -> Result<HttpResponse, AppError> {
     let mut context = Context::new();
-    signed_in(&mut context, session)?;
+    signed_in(&mut context, session, state).await?;
     context.insert("form", form);
     context.insert("editing", &editing.map(memory_href));
     context.insert("max_title", &MAX_TITLE_CHARS);
@@ -209,7 +211,8 @@ pub fn form_page(
 
 /// The form again when the page could not check the connection (no approved access: revoked,
 /// or disconnected in another tab; or the store failing): nothing saved, what was typed kept.
-pub fn without_member(
+pub async fn without_member(
+    state: &AppState,
     templates: &Templates,
     session: &TypedSession,
     editing: Option<&str>,
@@ -217,7 +220,7 @@ pub fn without_member(
     error: AppError,
 ) -> Result<HttpResponse, AppError> {
     let problem = match error {
-        AppError::SeeOther(_) => Problem::new(
+        AppError::SeeOther(_) | AppError::NotConnected { .. } => Problem::new(
             StatusCode::FORBIDDEN,
             "This app has no access to your Memoram memories right now (it was revoked or disconnected, perhaps in another tab), so nothing was saved. Your memory is below: copy it, then restore the access from the home page.",
         ),
@@ -226,7 +229,7 @@ pub fn without_member(
             Problem::new(status, problem)
         }
     };
-    form_page(templates, session, editing, form, Some(problem))
+    form_page(state, templates, session, editing, form, Some(problem)).await
 }
 
 /// The CSRF token, then the fields.
@@ -246,7 +249,8 @@ pub fn check(form: &MemoryForm, member: &MemoramMember) -> Result<MemoryDraft, P
 }
 
 /// Saving failed at Memoram: the form comes back with what was typed, and why.
-pub fn failed_save(
+pub async fn failed_save(
+    state: &AppState,
     templates: &Templates,
     session: &TypedSession,
     editing: Option<&str>,
@@ -280,7 +284,7 @@ pub fn failed_save(
             Problem::new(status, problem)
         }
     };
-    form_page(templates, session, editing, form, Some(problem))
+    form_page(state, templates, session, editing, form, Some(problem)).await
 }
 
 /// A number from 0 to 1; absent or empty is `None`.

@@ -60,27 +60,50 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// Which providers the navigation links to.
+/// What the navigation offers: only what can be used now.
 #[derive(serde::Serialize)]
 pub struct Nav {
+    /// Connected to Rememberizer: Documents, Mementos, New note (and Ask).
     pub rememberizer: bool,
+    /// Connected to Memoram with an approved access: Memoram memories (and Ask). A connection
+    /// still waiting for approval offers none of them: each would only lead to the waiting page.
     pub memoram: bool,
 }
 
+impl Nav {
+    /// This browser's connections as the stores have them now.
+    pub async fn of(
+        session: &crate::auth::session::TypedSession,
+        state: &crate::state::AppState,
+    ) -> Result<Self, crate::errors::AppError> {
+        let rememberizer = session.connection(rememberizer::SESSION_SLOT)?.is_some();
+        let memoram = match (
+            &state.memoram,
+            session.connection(crate::memoram::SESSION_SLOT)?,
+        ) {
+            (Some(memoram), Some(id)) => memoram
+                .connections
+                .get(&id)
+                .await?
+                .is_some_and(|connection| connection.credentials.is_some()),
+            _ => false,
+        };
+        Ok(Self {
+            rememberizer,
+            memoram,
+        })
+    }
+}
+
 /// What every page of a connected browser shows: the CSRF token of its forms (log out,
-/// disconnect) and the navigation of the providers it is connected to.
-pub fn signed_in(
+/// disconnect) and the navigation of what it can use now ([`Nav::of`]).
+pub async fn signed_in(
     context: &mut tera::Context,
     session: &crate::auth::session::TypedSession,
+    state: &crate::state::AppState,
 ) -> Result<(), crate::errors::AppError> {
-    chrome(
-        context,
-        &session.csrf_token()?,
-        &Nav {
-            rememberizer: session.connection(rememberizer::SESSION_SLOT)?.is_some(),
-            memoram: session.connection(crate::memoram::SESSION_SLOT)?.is_some(),
-        },
-    );
+    let nav = Nav::of(session, state).await?;
+    chrome(context, &session.csrf_token()?, &nav);
     Ok(())
 }
 
@@ -96,10 +119,15 @@ pub async fn error_page_chrome(
     let status = response.status();
     if status.is_client_error() || status.is_server_error() {
         let session = crate::auth::session::TypedSession::of(response.request());
-        if session.is_connected() {
+        let state = response
+            .request()
+            .app_data::<actix_web::web::Data<crate::state::AppState>>()
+            .cloned();
+        if let Some(state) = state.filter(|_| session.is_connected()) {
             let mut context = tera::Context::new();
-            // Without it (the session unreadable), the error page is still shown, plain.
-            if signed_in(&mut context, &session).is_ok() {
+            // Without it (the session or a store unreadable), the error page is still shown,
+            // plain.
+            if signed_in(&mut context, &session, &state).await.is_ok() {
                 response
                     .response_mut()
                     .extensions_mut()

@@ -162,7 +162,13 @@ async fn every_page_passes_axe_at(width: u32, height: u32) {
         browser.goto(&app.url("/")).await;
         browser.wait_for("main").await;
         use_theme(&browser, theme).await;
-        for path in ["/", "/no-such-page"] {
+        // The pages that need a connection offer it (one service, or either for Ask).
+        for path in [
+            "/",
+            "/no-such-page",
+            "/dashboard?integration_type=slack",
+            "/ask",
+        ] {
             browser.goto(&app.url(path)).await;
             browser.wait_for("main").await;
             check(
@@ -835,7 +841,7 @@ async fn each_page_names_itself_once_and_marks_its_menu_item() {
         ("/mementos".to_owned(), "Mementos", Some("/mementos page")),
         ("/ask".to_owned(), "Ask", Some("/ask page")),
         ("/ask?q=rollback".to_owned(), "Ask", Some("/ask page")),
-        ("/memorize".to_owned(), "Remember", Some("/memorize page")),
+        ("/memorize".to_owned(), "New note", Some("/memorize page")),
         ("/memories".to_owned(), "memories", Some("/memories page")),
         (memory.clone(), "", Some("/memories true")),
         (

@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 use simulators::Fault;
 use url::Url;
 
+use crate::helpers::assert_asks_to_connect;
 use crate::helpers::*;
 
 #[tokio::test]
@@ -174,7 +175,12 @@ async fn a_forged_state_is_refused_and_the_code_is_never_sent() {
     let response = app.follow(&forged).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.sim.token_requests().len(), 0);
-    assert_is_redirect_to(&app.get("/dashboard").await, "/");
+    assert_asks_to_connect(
+        app.get("/dashboard").await,
+        "/auth/rememberizer",
+        "/dashboard",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -349,7 +355,7 @@ async fn the_session_id_is_renewed_on_login() {
         .send()
         .await
         .expect("GET");
-    assert_is_redirect_to(&response, "/");
+    assert_asks_to_connect(response, "/auth/rememberizer", "/dashboard").await;
 }
 
 fn session_cookie(cookies: &[String]) -> Option<String> {
@@ -477,7 +483,12 @@ async fn logout_destroys_the_session_on_the_server() {
 
     let response = app.logout(Some(&token)).await;
     assert_is_redirect_to(&response, "/");
-    assert_is_redirect_to(&app.get("/dashboard").await, "/");
+    assert_asks_to_connect(
+        app.get("/dashboard").await,
+        "/auth/rememberizer",
+        "/dashboard",
+    )
+    .await;
 
     // Replaying the old cookie does not bring the session back: it was purged server-side.
     let replay = browser()
@@ -486,7 +497,7 @@ async fn logout_destroys_the_session_on_the_server() {
         .send()
         .await
         .expect("GET");
-    assert_is_redirect_to(&replay, "/");
+    assert_asks_to_connect(replay, "/auth/rememberizer", "/dashboard").await;
 }
 
 #[tokio::test]
@@ -574,7 +585,12 @@ async fn a_request_racing_logout_does_not_bring_the_session_back() {
     assert!(stored.status().is_redirection(), "{}", stored.status());
 
     // The note's answer came last and carried the session: it must not be connected again.
-    assert_is_redirect_to(&app.get("/dashboard").await, "/");
+    assert_asks_to_connect(
+        app.get("/dashboard").await,
+        "/auth/rememberizer",
+        "/dashboard",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -471,9 +471,13 @@ async fn the_happy_path_in_a_real_browser() {
         .expect("log out");
     browser.wait_for_path(&app.address, "/").await;
     browser.screenshot("05-logged-out").await;
+    // It says so, and offers to connect (issue 29, item 6): no silent trip to the landing page.
     browser.goto(&app.url("/dashboard")).await;
-    browser.wait_for_path(&app.address, "/").await;
-    assert!(browser.body_text().await.contains("Connect Rememberizer"));
+    let heading = browser.wait_for("h1").await.text().await.expect("text");
+    assert_eq!(heading, "Connect Rememberizer to see your documents");
+    browser
+        .wait_for("a.button[href='/auth/rememberizer?return_to=%2Fdashboard']")
+        .await;
     browser.assert_no_csp_violations().await;
     browser.close().await;
 }
@@ -738,8 +742,8 @@ async fn ask_a_question_open_the_cited_document_and_remember_a_note() {
     );
     browser.screenshot("08-document").await;
 
-    // Remember a note, then find it.
-    browser.click_link("Remember").await;
+    // Save a new note, then find it.
+    browser.click_link("New note").await;
     browser
         .wait_for("#name")
         .await
@@ -1058,7 +1062,7 @@ async fn the_waiting_page_moves_on_without_a_reload_and_leaves_focus_alone() {
                 script("return [document.activeElement.id, window.stillThisPage === true];").await;
             assert_eq!(after, json!(["check-again", true]), "no reload, focus kept");
         }
-        browser.click_link("Go to your memories").await;
+        browser.click_link("Go to your Memoram memories").await;
         browser.wait_for("table.memories").await;
         browser.close().await;
     }

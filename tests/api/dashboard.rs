@@ -3,6 +3,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use simulators::rememberizer::{Fault, SimulatorConfig};
 
+use crate::helpers::assert_asks_to_connect;
 use crate::helpers::*;
 
 fn rows(html: &str) -> usize {
@@ -12,7 +13,12 @@ fn rows(html: &str) -> usize {
 #[tokio::test]
 async fn the_dashboard_needs_a_connection() {
     let app = spawn_app().await;
-    assert_is_redirect_to(&app.get("/dashboard").await, "/");
+    assert_asks_to_connect(
+        app.get("/dashboard").await,
+        "/auth/rememberizer",
+        "/dashboard",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -866,6 +866,35 @@ pub fn assert_is_redirect_to(response: &Response, path: &str) {
     assert_eq!(location(response), path);
 }
 
+/// A page that needs a connection this browser lacks answers `403` with a page that says so and
+/// a "Connect …" link to `connect_route` carrying `asked` (the path and query asked for,
+/// URL-encoded) as `return_to`. Returns the page.
+pub async fn assert_asks_to_connect(
+    response: Response,
+    connect_route: &str,
+    asked: &str,
+) -> String {
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::FORBIDDEN,
+        "{asked}: a page that needs a connection says so"
+    );
+    assert!(response.headers().get(LOCATION).is_none(), "{asked}");
+    let html = response.text().await.expect("body");
+    let encoded: String = url::form_urlencoded::byte_serialize(asked.as_bytes()).collect();
+    let href = format!("{connect_route}?return_to={encoded}");
+    assert!(
+        hrefs(&html).contains(&href),
+        "{asked}: no link to {href} in {html}"
+    );
+    assert_eq!(html.matches("<h1").count(), 1, "{asked}: one heading");
+    assert!(
+        html.contains("<h1 id=\"connect-heading\">Connect "),
+        "{html}"
+    );
+    html
+}
+
 pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(SET_COOKIE)

@@ -13,8 +13,8 @@ use simulators::Fault;
 use talk_to_mementos::memoram::cipher::ContentCipher;
 
 use crate::helpers::{
-    assert_is_redirect_to, hrefs, location, query_param, read_until, spawn_app,
-    spawn_app_with_memoram, TestApp,
+    assert_asks_to_connect, assert_is_redirect_to, hrefs, location, query_param, read_until,
+    spawn_app, spawn_app_with_memoram, TestApp,
 };
 
 async fn app() -> TestApp {
@@ -156,7 +156,7 @@ async fn the_waiting_page_moves_on_without_a_reload_once_memoram_says_yes() {
 #[tokio::test]
 async fn memories_need_an_approved_request_and_a_connection() {
     let app = app().await;
-    assert_is_redirect_to(&app.get("/memories").await, "/");
+    assert_asks_to_connect(app.get("/memories").await, "/auth/memoram", "/memories").await;
     app.connect_memoram().await;
     assert_is_redirect_to(&app.get("/memories").await, "/memoram/access");
     assert_is_redirect_to(&app.get("/memories/new").await, "/memoram/access");
@@ -625,7 +625,7 @@ async fn disconnecting_one_provider_keeps_the_other() {
         .post_with_csrf("/", "/auth/memoram/disconnect", &[])
         .await;
     assert_is_redirect_to(&response, "/");
-    assert_is_redirect_to(&app.get("/memories").await, "/");
+    assert_asks_to_connect(app.get("/memories").await, "/auth/memoram", "/memories").await;
     assert_eq!(
         app.get_html("/dashboard").await.0,
         StatusCode::OK,
@@ -637,7 +637,12 @@ async fn disconnecting_one_provider_keeps_the_other() {
         .post_with_csrf("/", "/auth/rememberizer/disconnect", &[])
         .await;
     assert_is_redirect_to(&response, "/");
-    assert_is_redirect_to(&app.get("/dashboard").await, "/");
+    assert_asks_to_connect(
+        app.get("/dashboard").await,
+        "/auth/rememberizer",
+        "/dashboard",
+    )
+    .await;
     assert_eq!(
         app.get_html("/memories").await.0,
         StatusCode::OK,

@@ -3,6 +3,7 @@
 use reqwest::StatusCode;
 use simulators::rememberizer::SimulatorConfig;
 
+use crate::helpers::assert_asks_to_connect;
 use crate::helpers::*;
 
 fn document_id(app: &TestApp, name: &str) -> u64 {
@@ -150,7 +151,7 @@ async fn the_mementos_page_shows_the_grant_integrations_chart_and_usage() {
 async fn every_page_needs_a_connection() {
     let app = spawn_app().await;
     for path in ["/documents/101", "/mementos"] {
-        assert_is_redirect_to(&app.get(path).await, "/");
+        assert_asks_to_connect(app.get(path).await, "/auth/rememberizer", path).await;
     }
 }
 

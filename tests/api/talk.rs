@@ -418,10 +418,12 @@ async fn the_layout_links_every_page() {
         assert!(links.contains(&page.to_owned()), "{page}");
     }
     for page in ["/ask", "/memorize"] {
-        assert_is_redirect_to(
-            &browser().get(app.url(page)).send().await.expect("GET"),
-            "/",
-        );
+        assert_asks_to_connect(
+            browser().get(app.url(page)).send().await.expect("GET"),
+            "/auth/rememberizer",
+            page,
+        )
+        .await;
     }
 }
 

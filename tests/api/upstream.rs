@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use simulators::{Fault, FaultBody};
 
+use crate::helpers::assert_asks_to_connect;
 use crate::helpers::*;
 
 async fn assert_recovers(app: &TestApp) {
@@ -191,7 +192,12 @@ async fn a_provider_that_is_down_during_connect_gives_a_retry_page() {
     };
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert!(html.contains("Rememberizer is not answering"));
-    assert_is_redirect_to(&app.get("/dashboard").await, "/");
+    assert_asks_to_connect(
+        app.get("/dashboard").await,
+        "/auth/rememberizer",
+        "/dashboard",
+    )
+    .await;
 }
 
 #[tokio::test]

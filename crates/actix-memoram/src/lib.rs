@@ -6,7 +6,8 @@
 //! Start at [`Memoram`] (built from the environment, its session middleware and its routes) and
 //! [`Connected`] (a handler's approved connection), then [`memoram`] (the steps, where each
 //! happens). The flow, the stores and the HTTP client are `actix-oauth-client`'s, re-exported
-//! here.
+//! here. Every store keeps its data in this process's memory by default; with the cargo feature
+//! `redis`, `Memoram::with_redis` keeps them all in Redis (`redis_store`).
 //!
 //! The crate's README, with a whole `main.rs` that connects (compiled here as a doctest):
 #![doc = include_str!("../README.md")]
@@ -14,6 +15,8 @@
 
 pub use actix_oauth_client::{api, auth, connect, http_client, setup};
 pub mod memoram;
+#[cfg(feature = "redis")]
+pub mod redis_store;
 mod service;
 
 pub use service::{

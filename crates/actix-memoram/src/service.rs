@@ -27,13 +27,13 @@ use crate::auth::oauth::{join, OAuthFlow};
 use crate::auth::pending_flows::{FlowCookies, SpentStates};
 use crate::auth::session::{SessionError, TypedSession};
 use crate::auth::session_cookie::{session_middleware, SessionCookie, SessionLayer};
-use crate::auth::session_store::MemorySessionStore;
+use crate::auth::session_store::AnySessionStore;
 use crate::auth::{ConnectionId, StoreError};
 use crate::connect::{begin, finish, with_cookie, CallbackParams, Failed, Finished, FlowError};
 use crate::http_client::{HttpClient, HttpSettings};
 use crate::memoram::cipher::ContentCipher;
 use crate::memoram::connections::MemoramConnections;
-use crate::memoram::developer_token::DeveloperTokens;
+use crate::memoram::developer_token::{DeveloperTokens, SharedToken};
 use crate::memoram::{
     within, AccessState, BlobQuery, Member, MemberError, MemoramClient, MemoryBlob, MemoryDraft,
     MAX_REASON_CHARS, MEMORY_KEY, SESSION_SLOT,
@@ -160,7 +160,7 @@ struct Inner {
     memoram: crate::memoram::Memoram,
     spent: SpentStates,
     limit: ExchangeLimit,
-    sessions: MemorySessionStore,
+    sessions: AnySessionStore,
     key: Key,
     https: bool,
     after_connect: String,
@@ -175,6 +175,53 @@ impl Memoram {
 
     /// Builds the flow, the developer token, the stores (in memory, bounded) and the client.
     pub fn new(settings: Settings) -> Result<Self, SetupError> {
+        Self::build(settings, Stores::memory())
+    }
+
+    /// Like [`Memoram::new`], with sessions, connections (the person's `memory_key` among
+    /// them), spent states and the developer token in Redis (cargo feature `redis`), so that
+    /// every instance of the app serves a person connected through any of them, and they share
+    /// one developer token. Give every instance the same [`Settings::session_key`]: without one
+    /// this is [`SetupError::Missing`]`("SESSION_KEY")`.
+    ///
+    /// ```no_run
+    /// # async fn wire() -> Result<(), Box<dyn std::error::Error>> {
+    /// use actix_memoram::redis_store::Redis;
+    /// use actix_memoram::{Memoram, Settings};
+    ///
+    /// let memoram = Memoram::with_redis(Settings::from_env()?, Redis::connect("redis://127.0.0.1/").await?)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn with_redis(
+        settings: Settings,
+        redis: crate::redis_store::Redis,
+    ) -> Result<Self, SetupError> {
+        // A random key per start would make every session in Redis unreadable after a restart
+        // and on every other instance: the reason to use Redis at all.
+        if settings.session_key.is_none() {
+            return Err(SetupError::Missing("SESSION_KEY"));
+        }
+        use crate::redis_store::{
+            RedisConnections, RedisSessionStore, RedisSharedToken, RedisSpentStates,
+        };
+        let shared_token =
+            RedisSharedToken::new(redis.clone(), &settings.base_url, &settings.api_key);
+        Self::build(
+            settings,
+            Stores {
+                sessions: AnySessionStore::new(RedisSessionStore::new(redis.clone())),
+                connections: MemoramConnections::new(RedisConnections::new(
+                    redis.clone(),
+                    SESSION_TTL,
+                )),
+                spent: SpentStates::new(RedisSpentStates(redis)),
+                shared_token: Some(Box::new(shared_token)),
+            },
+        )
+    }
+
+    fn build(settings: Settings, stores: Stores) -> Result<Self, SetupError> {
         if settings.reason.chars().count() > MAX_REASON_CHARS {
             return Err(SetupError::Invalid(
                 "MEMORAM_ACCESS_REASON",
@@ -197,7 +244,7 @@ impl Memoram {
             http.clone(),
             join(&settings.base_url, "auth/token").map_err(|_| not_a_base("MEMORAM_BASE_URL"))?,
             SecretString::from(settings.api_key.clone()),
-            None,
+            stores.shared_token,
         );
         let key = cookie_key(settings.session_key.as_deref())?;
         let https = settings.app_base_url.scheme() == "https";
@@ -212,16 +259,16 @@ impl Memoram {
             flows: FlowCookies::new(key.clone(), https, START_ROUTE)
                 .named(&settings.flow_cookie_prefix),
             client: MemoramClient::new(http, settings.base_url, developer, settings.cipher),
-            connections: MemoramConnections::memory(MAX_CONNECTIONS, SESSION_TTL),
+            connections: stores.connections,
             reason: settings.reason,
             dashboard_url: settings.dashboard_url,
             send_to_llm: false,
         };
         Ok(Self(Arc::new(Inner {
             memoram,
-            spent: SpentStates::memory(),
+            spent: stores.spent,
             limit: ExchangeLimit::new(TrustedProxies::default()),
-            sessions: MemorySessionStore::new(MAX_CONNECTIONS),
+            sessions: stores.sessions,
             key,
             https,
             after_connect: settings.after_connect,
@@ -231,8 +278,9 @@ impl Memoram {
 
     /// The session middleware the routes and [`Connected`] run under: an opaque key in an
     /// encrypted cookie (`HttpOnly`, `SameSite=Lax` so that the browser sends it on the provider's
-    /// redirect back, `Secure` on https), the state server-side for connected browsers only.
-    pub fn session(&self) -> SessionLayer<MemorySessionStore> {
+    /// redirect back, `Secure` on https), the state server-side for connected browsers only, in
+    /// memory or in Redis as the constructor chose.
+    pub fn session(&self) -> SessionLayer<AnySessionStore> {
         session_middleware(
             self.0.sessions.clone(),
             self.0.key.clone(),
@@ -253,6 +301,27 @@ impl Memoram {
             .route(CALLBACK_ROUTE, web::get().to(callback))
             .route(ACCESS_ROUTE, web::get().to(access))
             .route(ACCESS_ROUTE, web::post().to(ask_again));
+    }
+}
+
+/// Where a [`Memoram`] keeps its state: in memory, or in Redis.
+struct Stores {
+    sessions: AnySessionStore,
+    connections: MemoramConnections,
+    spent: SpentStates,
+    /// The developer token shared by the instances; `None`: each process has its own.
+    shared_token: Option<Box<dyn SharedToken>>,
+}
+
+impl Stores {
+    /// In this process's memory, bounded.
+    fn memory() -> Self {
+        Self {
+            sessions: AnySessionStore::memory(MAX_CONNECTIONS),
+            connections: MemoramConnections::memory(MAX_CONNECTIONS, SESSION_TTL),
+            spent: SpentStates::memory(),
+            shared_token: None,
+        }
     }
 }
 

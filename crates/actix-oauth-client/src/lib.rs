@@ -8,7 +8,8 @@
 //! at a time per connection) and [`api`] (the bearer call, one refresh and one retry after a
 //! 401). Every store keeps its data in this process's memory by default; one shared by several
 //! instances plugs in through a trait ([`auth::tokens::TokenBackend`],
-//! [`auth::pending_flows::ClaimStates`], actix-session's `SessionStore`).
+//! [`auth::pending_flows::ClaimStates`], actix-session's `SessionStore`); the cargo feature
+//! `redis` brings the Redis ones (`redis_store`).
 //!
 //! The crate's README, with a flow built for a made-up provider (compiled here as a doctest):
 #![doc = include_str!("../README.md")]
@@ -18,4 +19,6 @@ pub mod api;
 pub mod auth;
 pub mod connect;
 pub mod http_client;
+#[cfg(feature = "redis")]
+pub mod redis_store;
 pub mod setup;

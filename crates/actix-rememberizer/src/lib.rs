@@ -7,12 +7,17 @@
 //! spent once), [`auth::tokens`] (tokens server-side, refreshed one at a time per connection)
 //! and [`rememberizer`] (the endpoints, the typed client and its models). Every store keeps its
 //! data in this process's memory by default; one shared by several instances plugs in through a
-//! trait ([`auth::tokens::TokenBackend`], [`auth::pending_flows::ClaimStates`]).
+//! trait ([`auth::tokens::TokenBackend`], [`auth::pending_flows::ClaimStates`]); with the cargo
+//! feature `redis`, `Rememberizer::with_redis` keeps them all in Redis.
 //!
 //! The crate's README, with a whole `main.rs` that connects (compiled here as a doctest):
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+/// Sessions, tokens and spent states in Redis, shared by the instances of an app (cargo feature
+/// `redis`; [`Rememberizer::with_redis`]).
+#[cfg(feature = "redis")]
+pub use actix_oauth_client::redis_store;
 pub use actix_oauth_client::{api, auth, connect, http_client};
 pub mod rememberizer;
 mod service;

@@ -24,7 +24,7 @@ use crate::auth::oauth::OAuthFlow;
 use crate::auth::pending_flows::{FlowCookies, SpentStates};
 use crate::auth::session::{SessionError, TypedSession};
 use crate::auth::session_cookie::{session_middleware, SessionCookie, SessionLayer};
-use crate::auth::session_store::MemorySessionStore;
+use crate::auth::session_store::AnySessionStore;
 use crate::auth::tokens::{TokenError, TokenSet, TokenStore};
 use crate::auth::ConnectionId;
 use crate::connect::{begin, finish, with_cookie, CallbackParams, Failed, Finished, FlowError};
@@ -104,7 +104,7 @@ struct Inner {
     limit: ExchangeLimit,
     tokens: TokenStore,
     api: ApiClient,
-    sessions: MemorySessionStore,
+    sessions: AnySessionStore,
     key: Key,
     https: bool,
     after_connect: String,
@@ -119,6 +119,49 @@ impl Rememberizer {
 
     /// Builds the flow, the stores (in memory, bounded) and the API client.
     pub fn new(settings: Settings) -> Result<Self, SetupError> {
+        Self::build(settings, Stores::memory())
+    }
+
+    /// Like [`Rememberizer::new`], with sessions, tokens and spent states in Redis (cargo
+    /// feature `redis`), so that every instance of the app serves a person connected through
+    /// any of them, and a restart keeps them connected. Give every instance the same
+    /// [`Settings::session_key`]: without one this is [`SetupError::Missing`]`("SESSION_KEY")`.
+    ///
+    /// ```no_run
+    /// # async fn wire() -> Result<(), Box<dyn std::error::Error>> {
+    /// use actix_rememberizer::redis_store::Redis;
+    /// use actix_rememberizer::{Rememberizer, Settings};
+    ///
+    /// let rememberizer = Rememberizer::with_redis(Settings::from_env()?, Redis::connect("redis://127.0.0.1/").await?)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn with_redis(
+        settings: Settings,
+        redis: crate::redis_store::Redis,
+    ) -> Result<Self, SetupError> {
+        // A random key per start would make every session in Redis unreadable after a restart
+        // and on every other instance: the reason to use Redis at all.
+        if settings.session_key.is_none() {
+            return Err(SetupError::Missing("SESSION_KEY"));
+        }
+        use crate::redis_store::{RedisSessionStore, RedisSpentStates, RedisTokens};
+        let refresh_timeout = HttpSettings::default().request_timeout;
+        Self::build(
+            settings,
+            Stores {
+                sessions: AnySessionStore::new(RedisSessionStore::new(redis.clone())),
+                tokens: TokenStore::new(RedisTokens::new(
+                    redis.clone(),
+                    SESSION_TTL,
+                    refresh_timeout,
+                )),
+                spent: SpentStates::new(RedisSpentStates(redis)),
+            },
+        )
+    }
+
+    fn build(settings: Settings, stores: Stores) -> Result<Self, SetupError> {
         let http = HttpClient::new(&HttpSettings {
             user_agent: settings.user_agent.clone(),
             ..HttpSettings::default()
@@ -139,12 +182,12 @@ impl Rememberizer {
             ),
             flows: FlowCookies::new(key.clone(), https, START_ROUTE)
                 .named(&settings.flow_cookie_prefix),
-            spent: SpentStates::memory(),
+            spent: stores.spent,
             limit: ExchangeLimit::new(TrustedProxies::default()),
-            tokens: TokenStore::memory(MAX_CONNECTIONS, SESSION_TTL),
+            tokens: stores.tokens,
             api: ApiClient::new(http, &settings.base_url)
                 .map_err(|_| SetupError::Invalid("REMEMBERIZER_BASE_URL", "not a base URL"))?,
-            sessions: MemorySessionStore::new(MAX_CONNECTIONS),
+            sessions: stores.sessions,
             key,
             https,
             after_connect: settings.after_connect,
@@ -155,8 +198,8 @@ impl Rememberizer {
     /// The session middleware the routes and [`Connected`] run under: an opaque key in an
     /// encrypted cookie (`HttpOnly`, `SameSite=Lax` so that the browser sends it on the provider's
     /// redirect back, `Secure` on https), the state server-side for connected browsers only
-    /// ([`session_middleware`]).
-    pub fn session(&self) -> SessionLayer<MemorySessionStore> {
+    /// ([`session_middleware`]), in memory or in Redis as the constructor chose.
+    pub fn session(&self) -> SessionLayer<AnySessionStore> {
         session_middleware(
             self.0.sessions.clone(),
             self.0.key.clone(),
@@ -174,6 +217,24 @@ impl Rememberizer {
             .app_data(web::Data::new(self.clone()))
             .route(START_ROUTE, web::get().to(start))
             .route(CALLBACK_ROUTE, web::get().to(callback));
+    }
+}
+
+/// Where a [`Rememberizer`] keeps its state: in memory, or in Redis.
+struct Stores {
+    sessions: AnySessionStore,
+    tokens: TokenStore,
+    spent: SpentStates,
+}
+
+impl Stores {
+    /// In this process's memory, bounded.
+    fn memory() -> Self {
+        Self {
+            sessions: AnySessionStore::memory(MAX_CONNECTIONS),
+            tokens: TokenStore::memory(MAX_CONNECTIONS, SESSION_TTL),
+            spent: SpentStates::memory(),
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 //! approved, the credentials (`user_id`, `encryption_key`, `key_version`). Kept like the
 //! Rememberizer tokens ([`crate::auth::tokens::TokenStore`]): in memory ([`MemoryConnections`]:
 //! bounded, forgotten after the session's idle time) or in a store shared by instances, behind
-//! [`ConnectionStore`] (the app's `redis_store::memoram`: Redis under `ttm:memoram:conn:ID`,
-//! with the same expiry). Never in a cookie, a URL, a template or a log: these types have no
+//! [`ConnectionStore`] (`redis_store::RedisConnections`, cargo feature `redis`: Redis under
+//! `PREFIXmemoram:conn:ID`, with the same expiry). Never in a cookie, a URL, a template or a log: these types have no
 //! `Debug`.
 //!
 //! The user tokens of Memoram's code exchange are not kept: every Memoram call is made with the
@@ -14,9 +14,8 @@
 //! version, and a write whose version is no longer the stored one is refused (`Conflict`), as is
 //! a write to a connection that ended (`Gone`). So a late answer from a request that started
 //! before a change (a 403 from before a re-approval, a key fetched before a disconnect) cannot
-//! overwrite it or bring it back, in either store, with any number of tabs or instances. The
-//! repository's `tests/api/redis_store.rs` checks this contract on both stores (the in-memory
-//! one here, the app's Redis one).
+//! overwrite it or bring it back, in either store, with any number of tabs or instances. This
+//! crate's `tests/redis.rs` checks this contract on both stores (`--features redis`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,12 +119,13 @@ impl UserKeys {
 }
 
 /// Where connections live: this process ([`MemoryConnections`]) or a store shared by several
-/// instances (the app's Redis one is `redis_store::memoram`). Cheap to clone.
+/// instances (the Redis one, cargo feature `redis`, is `redis_store::RedisConnections`). Cheap to
+/// clone.
 #[derive(Clone)]
 pub struct MemoramConnections(Arc<dyn ConnectionStore>);
 
 /// A store of [`MemoramConnection`]s by [`ConnectionId`], behind [`MemoramConnections`]:
-/// [`MemoryConnections`] here, the app's `redis_store::memoram::RedisConnections`. `update`
+/// [`MemoryConnections`] here, `redis_store::RedisConnections` with the feature `redis`. `update`
 /// must be an atomic compare-and-set, and `remove` final: no `update` racing it brings the
 /// record back.
 pub trait ConnectionStore: Send + Sync {

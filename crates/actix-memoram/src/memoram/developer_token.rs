@@ -2,8 +2,8 @@
 //!
 //! `POST BASE/auth/token {"api_key"}` answers a short-lived JWT that every Memoram call carries.
 //! It belongs to the app, not to a user, so there is one per process, shared by the instances of
-//! a deployment through a [`SharedToken`] store when there is one (the app's
-//! `redis_store::memoram`; the crate's own [`crate::Memoram`] has none). It is renewed a minute
+//! a deployment through a [`SharedToken`] store when there is one (`redis_store::RedisSharedToken`,
+//! cargo feature `redis`, which `Memoram::with_redis` uses; `Memoram::new` has none). It is renewed a minute
 //! before it expires (its `exp` claim, else the answer's `expires_at`, else the lifetime asked
 //! for), one renewal at a time ([`crate::auth::single_flight`]): during that minute every call
 //! keeps using the current token while the renewal runs in the background, so a slow or failing

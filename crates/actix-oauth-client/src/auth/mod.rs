@@ -2,7 +2,7 @@
 //! (`oauth`), the flows between Step 1 and Step 3 (`pending_flows`), the server-side token store
 //! (`tokens`) and the renewal primitive behind it (`single_flight`), and the session and its
 //! store (`session`, `session_store`). Every store here keeps its data in this process's memory;
-//! a store shared by several instances plugs in through a trait (the app's Redis ones are in
+//! a store shared by several instances plugs in through a trait (the Redis ones, cargo feature `redis`, are in
 //! `redis_store`, which nothing here needs).
 //! What is particular to a provider lives in its own module (`rememberizer`).
 

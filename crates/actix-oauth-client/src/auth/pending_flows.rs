@@ -163,7 +163,7 @@ impl FlowCookies {
 pub struct SpentStates(Arc<dyn ClaimStates>);
 
 /// Where spent states are remembered: this process ([`MemorySpentStates`]) or a store shared by
-/// several instances (the app's Redis one is `redis_store::flows`).
+/// several instances (the Redis one, cargo feature `redis`, is `redis_store::RedisSpentStates`).
 pub trait ClaimStates: Send + Sync {
     /// `true` for the first claim of `digest`, `false` ever after (within `PENDING_FLOW_TTL`).
     /// Atomic: of concurrent claims, one wins.

@@ -9,8 +9,9 @@
 //! is never written, so anonymous traffic, however much of it, can neither fill the store nor
 //! evict a connected browser. It updates only a session that still exists: a request that
 //! loaded a session before a concurrent logout cannot bring it back when it ends. One process
-//! only: sessions are lost on restart and not shared between instances (the app's Redis store,
-//! `redis_store::sessions`, is).
+//! only: sessions are lost on restart and not shared between instances (the Redis store of the
+//! `redis` feature, `redis_store::RedisSessionStore`, is). [`AnySessionStore`] holds either (or
+//! yours) behind one type.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
+use futures_util::future::LocalBoxFuture;
 use moka::future::Cache;
 use rand::distributions::{Alphanumeric, DistString};
 
@@ -226,6 +228,132 @@ impl SessionStore for MemorySessionStore {
     }
 }
 
+/// Any actix-session [`SessionStore`] behind one type, so that a middleware built once
+/// ([`crate::auth::session_cookie::session_middleware`]) runs on the memory store, Redis's
+/// (feature `redis`), or yours, chosen at start-up. Cheap to clone: clones share the store.
+#[derive(Clone)]
+pub struct AnySessionStore(Arc<dyn ErasedSessionStore>);
+
+impl AnySessionStore {
+    /// `store` behind this type.
+    pub fn new(store: impl SessionStore + Send + Sync + 'static) -> Self {
+        Self(Arc::new(store))
+    }
+
+    /// A [`MemorySessionStore`] of at most `max_sessions` sessions.
+    pub fn memory(max_sessions: u64) -> Self {
+        Self::new(MemorySessionStore::new(max_sessions))
+    }
+}
+
+/// [`SessionStore`] with its futures boxed, so that it can be a trait object.
+trait ErasedSessionStore: Send + Sync {
+    fn dyn_load<'a>(
+        &'a self,
+        session_key: &'a SessionKey,
+    ) -> LocalBoxFuture<'a, Result<Option<SessionState>, LoadError>>;
+
+    fn dyn_save<'a>(
+        &'a self,
+        state: SessionState,
+        ttl: &'a CookieDuration,
+    ) -> LocalBoxFuture<'a, Result<SessionKey, SaveError>>;
+
+    fn dyn_update<'a>(
+        &'a self,
+        session_key: SessionKey,
+        state: SessionState,
+        ttl: &'a CookieDuration,
+    ) -> LocalBoxFuture<'a, Result<SessionKey, UpdateError>>;
+
+    fn dyn_update_ttl<'a>(
+        &'a self,
+        session_key: &'a SessionKey,
+        ttl: &'a CookieDuration,
+    ) -> LocalBoxFuture<'a, anyhow::Result<()>>;
+
+    fn dyn_delete<'a>(
+        &'a self,
+        session_key: &'a SessionKey,
+    ) -> LocalBoxFuture<'a, anyhow::Result<()>>;
+}
+
+impl<S: SessionStore + Send + Sync + 'static> ErasedSessionStore for S {
+    fn dyn_load<'a>(
+        &'a self,
+        session_key: &'a SessionKey,
+    ) -> LocalBoxFuture<'a, Result<Option<SessionState>, LoadError>> {
+        Box::pin(SessionStore::load(self, session_key))
+    }
+
+    fn dyn_save<'a>(
+        &'a self,
+        state: SessionState,
+        ttl: &'a CookieDuration,
+    ) -> LocalBoxFuture<'a, Result<SessionKey, SaveError>> {
+        Box::pin(SessionStore::save(self, state, ttl))
+    }
+
+    fn dyn_update<'a>(
+        &'a self,
+        session_key: SessionKey,
+        state: SessionState,
+        ttl: &'a CookieDuration,
+    ) -> LocalBoxFuture<'a, Result<SessionKey, UpdateError>> {
+        Box::pin(SessionStore::update(self, session_key, state, ttl))
+    }
+
+    fn dyn_update_ttl<'a>(
+        &'a self,
+        session_key: &'a SessionKey,
+        ttl: &'a CookieDuration,
+    ) -> LocalBoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(SessionStore::update_ttl(self, session_key, ttl))
+    }
+
+    fn dyn_delete<'a>(
+        &'a self,
+        session_key: &'a SessionKey,
+    ) -> LocalBoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(SessionStore::delete(self, session_key))
+    }
+}
+
+impl SessionStore for AnySessionStore {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        self.0.dyn_load(session_key).await
+    }
+
+    async fn save(
+        &self,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        self.0.dyn_save(state, ttl).await
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        state: SessionState,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        self.0.dyn_update(session_key, state, ttl).await
+    }
+
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        ttl: &CookieDuration,
+    ) -> anyhow::Result<()> {
+        self.0.dyn_update_ttl(session_key, ttl).await
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+        self.0.dyn_delete(session_key).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,5 +522,37 @@ mod tests {
         let store = MemorySessionStore::new(10);
         let key = SessionKey::try_from("nope".to_owned()).expect("valid key");
         assert!(store.load(&key).await.expect("load").is_none());
+    }
+
+    #[tokio::test]
+    async fn any_session_store_is_the_store_behind_it() {
+        let memory = MemorySessionStore::new(10);
+        let store = AnySessionStore::new(memory.clone());
+        let ttl = CookieDuration::minutes(5);
+        let key = store
+            .save(state(&[("connection_id", "v")]), &ttl)
+            .await
+            .expect("save");
+        assert_eq!(
+            memory.load(&key).await.expect("load"),
+            Some(state(&[("connection_id", "v")])),
+            "written to the store behind it"
+        );
+        store.delete(&key).await.expect("delete");
+        assert!(memory.load(&key).await.expect("load").is_none());
+        let gone = store
+            .update(
+                SessionKey::try_from(key.as_ref().to_owned()).expect("key"),
+                state(&[("connection_id", "w")]),
+                &ttl,
+            )
+            .await
+            .expect("update");
+        assert_ne!(
+            gone.as_ref(),
+            key.as_ref(),
+            "a logout is final through it too"
+        );
+        assert!(memory.is_empty());
     }
 }

@@ -6,7 +6,7 @@
 //! refreshed by one request could be overwritten by a concurrent request holding the old state.
 //!
 //! Where they live is a [`TokenBackend`]: [`MemoryTokens`] (this process, bounded) here, or a
-//! store shared by several instances (the app's Redis one is `redis_store::RedisTokens`, which
+//! store shared by several instances (the Redis one, cargo feature `redis`, is `redis_store::RedisTokens`, which
 //! also holds a lock across instances while a connection is refreshed).
 //!
 //! Refresh is single-flight per connection (`single_flight`): concurrent requests of one

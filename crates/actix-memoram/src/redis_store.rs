@@ -1,13 +1,15 @@
-//! Memoram's share of Redis: each browser's connection under `ttm:memoram:conn:ID` (the
-//! session's idle expiry, restarted by every read), and the developer token the instances of one
-//! deployment share.
+//! Redis (cargo feature `redis`): everything `actix-oauth-client`'s `redis_store` has (the
+//! connection, sessions, spent states), and Memoram's share: each browser's connection under
+//! `PREFIXmemoram:conn:ID` (the session's idle expiry, restarted by every read), and the developer
+//! token the instances of one deployment share. [`crate::Memoram::with_redis`] wires them all.
 
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
-use super::{Redis, RedisError, KEY_PREFIX};
+pub use actix_oauth_client::redis_store::*;
+
 use crate::auth::{ConnectionId, StoreError};
 use crate::memoram::connections::{ConnectionStore, MemoramConnection, Update};
 use crate::memoram::developer_token::{SharedToken, StoredDeveloperToken};
@@ -26,18 +28,20 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
 return 1
 "#;
 
+/// [`ConnectionStore`] in Redis: `MemoramConnections::new(RedisConnections::new(redis, ttl))`.
 pub struct RedisConnections {
     redis: Redis,
     idle_ttl: Duration,
 }
 
 impl RedisConnections {
+    /// Connections forgotten `idle_ttl` after their last read or write.
     pub fn new(redis: Redis, idle_ttl: Duration) -> Self {
         Self { redis, idle_ttl }
     }
 
-    fn key(id: &ConnectionId) -> String {
-        format!("{KEY_PREFIX}memoram:conn:{}", id.as_str())
+    fn key(&self, id: &ConnectionId) -> String {
+        self.redis.key(&format!("memoram:conn:{}", id.as_str()))
     }
 }
 
@@ -51,7 +55,7 @@ impl ConnectionStore for RedisConnections {
                 .redis
                 .query(
                     redis::cmd("GETEX")
-                        .arg(Self::key(id))
+                        .arg(self.key(id))
                         .arg("EX")
                         .arg(self.idle_ttl.as_secs().max(1)),
                 )
@@ -72,7 +76,7 @@ impl ConnectionStore for RedisConnections {
                 .redis
                 .query::<()>(
                     redis::cmd("SET")
-                        .arg(Self::key(id))
+                        .arg(self.key(id))
                         .arg(json)
                         .arg("EX")
                         .arg(self.idle_ttl.as_secs().max(1)),
@@ -92,7 +96,7 @@ impl ConnectionStore for RedisConnections {
             let script = redis::Script::new(COMPARE_AND_SET);
             let expected = expected.to_string();
             let ttl = self.idle_ttl.as_secs().max(1).to_string();
-            let key = Self::key(id);
+            let key = self.key(id);
             let outcome: i64 = self
                 .redis
                 .script(&script, &[&key], &[&expected, &json, &ttl])
@@ -109,13 +113,13 @@ impl ConnectionStore for RedisConnections {
         Box::pin(async move {
             Ok(self
                 .redis
-                .query::<()>(redis::cmd("DEL").arg(Self::key(id)))
+                .query::<()>(redis::cmd("DEL").arg(self.key(id)))
                 .await?)
         })
     }
 }
 
-/// The developer token of one deployment, under `ttm:memoram:developer_token:DEPLOYMENT`, where
+/// The developer token of one deployment, under `PREFIXmemoram:developer_token:DEPLOYMENT`, where
 /// `DEPLOYMENT` is a digest of `MEMORAM_BASE_URL` and of the API key's own digest (never the key).
 /// Deployments that share a Redis (staging beside production, a demo beside either) therefore
 /// never read each other's token, and never send one to the other's Memoram.
@@ -125,16 +129,18 @@ pub struct RedisSharedToken {
 }
 
 impl RedisSharedToken {
+    /// The token of the deployment that calls Memoram at `base_url` with `api_key`.
     pub fn new(redis: Redis, base_url: &url::Url, api_key: &str) -> Self {
         Self {
+            key: developer_token_key(redis.key_prefix(), base_url, api_key),
             redis,
-            key: developer_token_key(base_url, api_key),
         }
     }
 }
 
-/// `ttm:memoram:developer_token:` + 32 hex digits of SHA-256(base URL ‖ SHA-256(API key)).
-pub fn developer_token_key(base_url: &url::Url, api_key: &str) -> String {
+/// `prefix` + `memoram:developer_token:` + 32 hex digits of SHA-256(base URL ‖ SHA-256(API
+/// key)).
+pub fn developer_token_key(prefix: &str, base_url: &url::Url, api_key: &str) -> String {
     let key_digest = Sha256::digest(api_key.as_bytes());
     let mut deployment = Sha256::new();
     deployment.update(base_url.as_str().as_bytes());
@@ -144,7 +150,7 @@ pub fn developer_token_key(base_url: &url::Url, api_key: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    format!("{KEY_PREFIX}memoram:developer_token:{hex}")
+    format!("{prefix}memoram:developer_token:{hex}")
 }
 
 impl SharedToken for RedisSharedToken {
@@ -184,12 +190,22 @@ mod tests {
     fn the_developer_token_key_is_per_deployment_and_hides_the_api_key() {
         let production = url::Url::parse("https://api.memoram.app/api/v1").expect("url");
         let staging = url::Url::parse("https://staging.memoram.app/api/v1").expect("url");
-        let key = developer_token_key(&production, "mk_live_secret");
+        let key = developer_token_key("ttm:", &production, "mk_live_secret");
         assert!(key.starts_with("ttm:memoram:developer_token:"), "{key}");
         assert_eq!(key.len(), "ttm:memoram:developer_token:".len() + 32);
         assert!(!key.contains("mk_live_secret"));
-        assert_eq!(key, developer_token_key(&production, "mk_live_secret"));
-        assert_ne!(key, developer_token_key(&staging, "mk_live_secret"));
-        assert_ne!(key, developer_token_key(&production, "mk_test_other"));
+        assert_eq!(
+            key,
+            developer_token_key("ttm:", &production, "mk_live_secret")
+        );
+        assert_ne!(key, developer_token_key("ttm:", &staging, "mk_live_secret"));
+        assert_ne!(
+            key,
+            developer_token_key("ttm:", &production, "mk_test_other")
+        );
+        assert!(
+            developer_token_key(DEFAULT_KEY_PREFIX, &production, "mk_live_secret")
+                .starts_with("oauth:memoram:developer_token:")
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Rememberizer's tokens in Redis, under `ttm:conn:ID`, expiring `idle_ttl` after the last
+//! A provider's tokens in Redis, under `PREFIXconn:ID`, expiring `idle_ttl` after the last
 //! write; and the lock that makes a refresh one at a time across instances.
 
 use std::time::{Duration, Instant};
@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use rand::distributions::{Alphanumeric, DistString};
 
-use super::{Redis, RedisError, COMMAND_TIMEOUT, KEY_PREFIX};
+use super::{Redis, RedisError, COMMAND_TIMEOUT};
 use crate::auth::tokens::{RefreshLock, StoredTokens, TokenBackend, TokenError, TokenSet};
 use crate::auth::{ConnectionId, StoreError};
 
@@ -18,6 +18,7 @@ const FIRST_BACK_OFF: Duration = Duration::from_millis(250);
 /// Added to the lock's lifetime beyond the holder's worst case (clock drift, scheduling).
 const LOCK_MARGIN: Duration = Duration::from_secs(2);
 
+/// [`TokenBackend`] in Redis: `TokenStore::new(RedisTokens::new(redis, idle_ttl, timeout))`.
 pub struct RedisTokens {
     redis: Redis,
     idle_ttl: Duration,
@@ -26,6 +27,9 @@ pub struct RedisTokens {
 }
 
 impl RedisTokens {
+    /// Tokens forgotten `idle_ttl` after their last write (a connection's lifetime); a refresh
+    /// lock that outlives a holder whose token request takes up to `refresh_timeout` (the HTTP
+    /// client's request timeout: [`lock_ttl`]).
     pub fn new(redis: Redis, idle_ttl: Duration, refresh_timeout: Duration) -> Self {
         Self {
             redis,
@@ -34,8 +38,8 @@ impl RedisTokens {
         }
     }
 
-    fn key(id: &ConnectionId) -> String {
-        format!("{KEY_PREFIX}conn:{}", id.as_str())
+    fn key(&self, id: &ConnectionId) -> String {
+        self.redis.key(&format!("conn:{}", id.as_str()))
     }
 
     /// `SET` with the idle expiry; `XX`: only if the connection still exists.
@@ -47,7 +51,7 @@ impl RedisTokens {
     ) -> Result<bool, StoreError> {
         let json = serde_json::to_string(&tokens.to_stored()).map_err(RedisError::Encoding)?;
         let mut command = redis::cmd("SET");
-        command.arg(Self::key(id)).arg(json);
+        command.arg(self.key(id)).arg(json);
         if xx {
             command.arg("XX");
         }
@@ -82,7 +86,7 @@ impl TokenBackend for RedisTokens {
         Box::pin(async move {
             let value: Option<String> = self
                 .redis
-                .query(redis::cmd("GET").arg(Self::key(id)))
+                .query(redis::cmd("GET").arg(self.key(id)))
                 .await?;
             // Unreadable data is treated as no connection: the user connects again.
             Ok(value
@@ -125,7 +129,7 @@ impl TokenBackend for RedisTokens {
         Box::pin(async move {
             Ok(self
                 .redis
-                .query::<()>(redis::cmd("DEL").arg(Self::key(id)))
+                .query::<()>(redis::cmd("DEL").arg(self.key(id)))
                 .await?)
         })
     }
@@ -137,7 +141,7 @@ impl TokenBackend for RedisTokens {
         Box::pin(async move {
             let lock = RedisLock::acquire(
                 &self.redis,
-                &format!("{}:lock", Self::key(id)),
+                &format!("{}:lock", self.key(id)),
                 lock_ttl(self.refresh_timeout),
             )
             .await?;

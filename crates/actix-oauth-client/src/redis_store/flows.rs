@@ -1,13 +1,14 @@
-//! The states already spent, in Redis: `SET ttm:state:DIGEST NX EX` (10 minutes), so a
+//! The states already spent, in Redis: `SET PREFIXstate:DIGEST NX EX` (10 minutes), so a
 //! callback replayed on another instance is refused too.
 
 use futures_util::future::BoxFuture;
 
-use super::{Redis, KEY_PREFIX};
+use super::Redis;
 use crate::auth::oauth::PENDING_FLOW_TTL;
 use crate::auth::pending_flows::ClaimStates;
 use crate::auth::StoreError;
 
+/// [`ClaimStates`] in Redis: `SpentStates::new(RedisSpentStates(redis))`.
 pub struct RedisSpentStates(pub Redis);
 
 impl ClaimStates for RedisSpentStates {
@@ -17,7 +18,7 @@ impl ClaimStates for RedisSpentStates {
                 .0
                 .query(
                     redis::cmd("SET")
-                        .arg(format!("{KEY_PREFIX}state:{digest}"))
+                        .arg(self.0.key(&format!("state:{digest}")))
                         .arg(1)
                         .arg("NX")
                         .arg("EX")

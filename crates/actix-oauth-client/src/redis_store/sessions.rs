@@ -1,33 +1,37 @@
-//! Sessions in Redis, under `ttm:session:KEY` with Redis expiry, shared by every instance and
+//! Sessions in Redis, under `PREFIXsession:KEY` with Redis expiry, shared by every instance and
 //! surviving restarts. It mirrors actix-session's own Redis store, but every command is bounded
-//! in time, so a Redis outage gives a quick 503, never a hung page; and, like the memory store,
-//! it holds connected browsers only (anonymous traffic writes no key) and updates only a session
-//! that still exists (logout is final).
+//! in time, so a Redis outage is a quick error (the session middleware's 500, or your page for
+//! it), never a hung page; and, like the memory store, it holds connected browsers only
+//! (anonymous traffic writes no key) and updates only a session that still exists (logout is
+//! final).
 
 use std::collections::HashMap;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
 
-use super::{Redis, KEY_PREFIX};
+use super::Redis;
 use crate::auth::session::is_connected_state;
-use crate::auth::session_store::{gone, new_session_key, not_connected, MemorySessionStore};
+use crate::auth::session_store::{gone, new_session_key, not_connected};
 
 type SessionState = HashMap<String, String>;
 
-/// A session key's Redis key.
-fn redis_key(session_key: &SessionKey) -> String {
-    format!("{KEY_PREFIX}session:{}", session_key.as_ref())
-}
-
+/// actix-session's [`SessionStore`] in Redis, for connected browsers only (see the module doc).
+/// Cheap to clone: clones share the connection.
 #[derive(Clone)]
 pub struct RedisSessionStore {
     redis: Redis,
 }
 
 impl RedisSessionStore {
+    /// Sessions under `redis`'s key prefix.
     pub fn new(redis: Redis) -> Self {
         Self { redis }
+    }
+
+    /// A session key's Redis key.
+    fn redis_key(&self, session_key: &SessionKey) -> String {
+        self.redis.key(&format!("session:{}", session_key.as_ref()))
     }
 }
 
@@ -39,7 +43,7 @@ impl SessionStore for RedisSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
         let value: Option<String> = self
             .redis
-            .query(redis::cmd("GET").arg(redis_key(session_key)))
+            .query(redis::cmd("GET").arg(self.redis_key(session_key)))
             .await
             .map_err(|e| LoadError::Other(e.into()))?;
         match value {
@@ -64,7 +68,7 @@ impl SessionStore for RedisSessionStore {
         self.redis
             .query::<()>(
                 redis::cmd("SET")
-                    .arg(redis_key(&key))
+                    .arg(self.redis_key(&key))
                     .arg(json)
                     .arg("NX")
                     .arg("EX")
@@ -94,7 +98,7 @@ impl SessionStore for RedisSessionStore {
             .redis
             .query(
                 redis::cmd("SET")
-                    .arg(redis_key(&session_key))
+                    .arg(self.redis_key(&session_key))
                     .arg(&json)
                     .arg("XX")
                     .arg("EX")
@@ -117,7 +121,7 @@ impl SessionStore for RedisSessionStore {
         self.redis
             .query::<()>(
                 redis::cmd("EXPIRE")
-                    .arg(redis_key(session_key))
+                    .arg(self.redis_key(session_key))
                     .arg(ttl_seconds(ttl)),
             )
             .await?;
@@ -126,65 +130,8 @@ impl SessionStore for RedisSessionStore {
 
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
         self.redis
-            .query::<()>(redis::cmd("DEL").arg(redis_key(session_key)))
+            .query::<()>(redis::cmd("DEL").arg(self.redis_key(session_key)))
             .await?;
         Ok(())
-    }
-}
-
-/// The store the app runs with, chosen by `SESSION_STORE`: one type for `SessionMiddleware`.
-#[derive(Clone)]
-pub enum SessionBackend {
-    Memory(MemorySessionStore),
-    Redis(RedisSessionStore),
-}
-
-impl SessionStore for SessionBackend {
-    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
-        match self {
-            SessionBackend::Memory(store) => store.load(session_key).await,
-            SessionBackend::Redis(store) => store.load(session_key).await,
-        }
-    }
-
-    async fn save(
-        &self,
-        state: SessionState,
-        ttl: &CookieDuration,
-    ) -> Result<SessionKey, SaveError> {
-        match self {
-            SessionBackend::Memory(store) => store.save(state, ttl).await,
-            SessionBackend::Redis(store) => store.save(state, ttl).await,
-        }
-    }
-
-    async fn update(
-        &self,
-        session_key: SessionKey,
-        state: SessionState,
-        ttl: &CookieDuration,
-    ) -> Result<SessionKey, UpdateError> {
-        match self {
-            SessionBackend::Memory(store) => store.update(session_key, state, ttl).await,
-            SessionBackend::Redis(store) => store.update(session_key, state, ttl).await,
-        }
-    }
-
-    async fn update_ttl(
-        &self,
-        session_key: &SessionKey,
-        ttl: &CookieDuration,
-    ) -> anyhow::Result<()> {
-        match self {
-            SessionBackend::Memory(store) => store.update_ttl(session_key, ttl).await,
-            SessionBackend::Redis(store) => store.update_ttl(session_key, ttl).await,
-        }
-    }
-
-    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
-        match self {
-            SessionBackend::Memory(store) => store.delete(session_key).await,
-            SessionBackend::Redis(store) => store.delete(session_key).await,
-        }
     }
 }
