@@ -119,23 +119,30 @@ async fn the_disconnect_pages_ask_and_disconnect_nothing() {
         )
         .await;
     assert_is_redirect_to(&response, "/");
-    assert_eq!(app.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/dashboard").await.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.get("/memories").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
-async fn a_disconnect_page_for_a_provider_not_connected_goes_home_as_other_pages_do() {
+async fn a_disconnect_page_for_a_provider_not_connected_offers_to_connect_as_other_pages_do() {
     let app = app().await;
     app.connect().await;
-    // Connected to Rememberizer only: Memoram's page is like any page that needs Memoram.
-    assert_is_redirect_to(&app.get("/auth/memoram/disconnect").await, "/");
-    assert_eq!(
-        app.get("/memories").await.status(),
-        StatusCode::SEE_OTHER,
-        "as a page that needs Memoram"
-    );
+    // Connected to Rememberizer only: Memoram's page is like any page that needs Memoram (once
+    // connected, the person lands on the waiting page, not back on "Disconnect Memoram?").
+    for (page, connect) in [
+        ("/auth/memoram/disconnect", "href=\"/auth/memoram\""),
+        ("/memories", "href=\"/auth/memoram?return_to=%2Fmemories\""),
+    ] {
+        let (status, html) = app.get_html(page).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+        assert!(html.contains(connect), "{page} offers to connect: {html}");
+        assert!(!html.contains("Disconnect Memoram?"), "{page}");
+    }
     let stranger = app.second_browser();
-    assert_is_redirect_to(&stranger.get("/auth/rememberizer/disconnect").await, "/");
+    let (status, html) = stranger.get_html("/auth/rememberizer/disconnect").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("href=\"/auth/rememberizer\""), "{html}");
+    assert!(!html.contains("Disconnect Rememberizer?"));
 }
 
 #[tokio::test]
@@ -311,8 +318,11 @@ async fn a_service_is_disconnected_through_its_confirmation_page_with_the_keyboa
     press(&browser, "#confirm-button").await;
     browser.wait_for_path(&app.address, "/").await;
     browser.wait_for("a[href='/auth/memoram']").await;
+    // Memoram's pages now offer to connect it.
     browser.goto(&app.url("/memories")).await;
-    browser.wait_for_path(&app.address, "/").await;
+    browser
+        .wait_for("a[href='/auth/memoram?return_to=%2Fmemories']")
+        .await;
     browser.close().await;
 }
 

@@ -254,8 +254,10 @@ async fn a_second_allow_says_already_connected_and_an_error_page_still_logs_out_
         .expect("enter");
     browser.wait_for_path(&app.address, "/").await;
     browser.wait_for("a[href='/auth/rememberizer']").await;
-    // Logged out for real: the dashboard sends this browser home.
+    // Logged out for real: the dashboard offers to connect.
     browser.goto(&app.url("/dashboard")).await;
-    browser.wait_for_path(&app.address, "/").await;
+    browser
+        .wait_for("a[href='/auth/rememberizer?return_to=%2Fdashboard']")
+        .await;
     browser.close().await;
 }
