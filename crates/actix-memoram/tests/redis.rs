@@ -3,10 +3,11 @@
 //! under the prefix and expire, and two instances share one developer token.
 #![cfg(feature = "redis")]
 
+#[path = "../../actix-oauth-client/tests/support/jar.rs"]
+mod jar;
 #[path = "../../actix-oauth-client/tests/support/redis_server.rs"]
 mod redis_server;
 
-use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,8 +23,9 @@ use actix_memoram::redis_store::{Redis, RedisConnections, RedisSharedToken};
 use actix_memoram::{Memoram, Settings};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use futures_util::future::BoxFuture;
+use jar::Jar;
 use redis_server::RedisServer;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::LOCATION;
 use reqwest::StatusCode;
 use url::Url;
 
@@ -118,42 +120,6 @@ fn instance(provider: &Url, redis: &Redis) -> Url {
     .run();
     tokio::spawn(server);
     url
-}
-
-/// A browser's cookies, by hand (the client follows no redirect).
-#[derive(Default, Clone)]
-struct Jar(BTreeMap<String, String>);
-
-impl Jar {
-    async fn get(&mut self, url: Url) -> reqwest::Response {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let cookies: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let response = client
-            .get(url)
-            .header(COOKIE, cookies.join("; "))
-            .send()
-            .await
-            .expect("GET");
-        for set in response.headers().get_all(SET_COOKIE) {
-            let pair = set
-                .to_str()
-                .expect("ascii")
-                .split(';')
-                .next()
-                .unwrap_or_default();
-            if let Some((name, value)) = pair.split_once('=') {
-                if value.is_empty() {
-                    self.0.remove(name);
-                } else {
-                    self.0.insert(name.to_owned(), value.to_owned());
-                }
-            }
-        }
-        response
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

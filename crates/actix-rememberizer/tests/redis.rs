@@ -3,10 +3,11 @@
 //! balancer do; a stand-in for Rememberizer's token and account endpoints answers over HTTP.
 #![cfg(feature = "redis")]
 
+#[path = "../../actix-oauth-client/tests/support/jar.rs"]
+mod jar;
 #[path = "../../actix-oauth-client/tests/support/redis_server.rs"]
 mod redis_server;
 
-use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,8 +15,9 @@ use std::sync::Arc;
 use actix_rememberizer::redis_store::Redis;
 use actix_rememberizer::{Connected, Rememberizer, Settings};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use jar::Jar;
 use redis_server::RedisServer;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::LOCATION;
 use reqwest::StatusCode;
 use url::Url;
 
@@ -105,42 +107,6 @@ async fn instance(provider: &Url, redis: &Redis) -> Url {
     .run();
     tokio::spawn(server);
     url
-}
-
-/// A browser's cookies, by hand (the client follows no redirect).
-#[derive(Default, Clone)]
-struct Jar(BTreeMap<String, String>);
-
-impl Jar {
-    async fn get(&mut self, url: Url) -> reqwest::Response {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let cookies: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let response = client
-            .get(url)
-            .header(COOKIE, cookies.join("; "))
-            .send()
-            .await
-            .expect("GET");
-        for set in response.headers().get_all(SET_COOKIE) {
-            let pair = set
-                .to_str()
-                .expect("ascii")
-                .split(';')
-                .next()
-                .unwrap_or_default();
-            if let Some((name, value)) = pair.split_once('=') {
-                if value.is_empty() {
-                    self.0.remove(name);
-                } else {
-                    self.0.insert(name.to_owned(), value.to_owned());
-                }
-            }
-        }
-        response
-    }
 }
 
 fn location(response: &reqwest::Response) -> String {
