@@ -246,8 +246,12 @@ impl std::fmt::Debug for MemoryDraft {
     }
 }
 
-/// A listing's filters and position (`GET /memory-blobs`).
-#[derive(Debug, Clone, Default)]
+/// Memoram's page size when `limit` is absent, and what a [`BlobQuery::default`] asks for.
+pub const DEFAULT_BLOB_LIMIT: u32 = 10;
+
+/// A listing's filters and position (`GET /memory-blobs`). Its `Default` is Memoram's own first
+/// page: no filter, [`DEFAULT_BLOB_LIMIT`] blobs.
+#[derive(Debug, Clone)]
 pub struct BlobQuery {
     /// Only blobs with these tag names (`tags`, comma-joined); empty: not sent.
     pub tags: Vec<String>,
@@ -257,10 +261,35 @@ pub struct BlobQuery {
     /// Only blobs of at least this importance (`importance`, 0.0–1.0), a filter the guide
     /// documents and the API reference does not; `None`: not sent.
     pub min_importance: Option<f64>,
-    /// Blobs per page (`limit`; Memoram's default is 10 when absent). Always sent, so set it:
-    /// the `Default` of 0 is sent as `limit=0`.
+    /// Blobs per page (`limit`, always sent; Memoram's default is 10 when absent).
     pub limit: u32,
     /// Where the page starts: the previous page's [`BlobPage::next_cursor`]; `None`: the first
     /// page.
     pub cursor: Option<String>,
+}
+
+impl Default for BlobQuery {
+    /// The first page, unfiltered, of [`DEFAULT_BLOB_LIMIT`] blobs: never `limit=0`.
+    fn default() -> Self {
+        Self {
+            tags: Vec::new(),
+            search: None,
+            min_importance: None,
+            limit: DEFAULT_BLOB_LIMIT,
+            cursor: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_listing_is_memorams_own_first_page_never_limit_0() {
+        // A derived `Default` would send `limit=0`.
+        let query = BlobQuery::default();
+        assert_eq!(query.limit, DEFAULT_BLOB_LIMIT);
+        assert!(query.limit > 0 && query.tags.is_empty() && query.cursor.is_none());
+    }
 }

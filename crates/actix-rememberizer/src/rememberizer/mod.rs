@@ -48,8 +48,11 @@ pub fn redirect_uri(app_base_url: &Url) -> Result<Url, url::ParseError> {
     join(app_base_url, CALLBACK_PATH)
 }
 
-/// Query of `GET /api/v1/documents/search/`.
-#[derive(Debug, Clone, Default)]
+/// Hits a [`SearchQuery::default`] asks for.
+pub const DEFAULT_SEARCH_HITS: u32 = 10;
+
+/// Query of `GET /api/v1/documents/search/`. Its `Default` asks for [`DEFAULT_SEARCH_HITS`].
+#[derive(Debug, Clone)]
 pub struct SearchQuery {
     /// The question, in plain words (`q`).
     pub q: String,
@@ -59,6 +62,18 @@ pub struct SearchQuery {
     pub from: Option<String>,
     /// Only documents up to this instant (`to`, ISO 8601).
     pub to: Option<String>,
+}
+
+impl Default for SearchQuery {
+    /// No question yet, [`DEFAULT_SEARCH_HITS`] hits, no time window: never `n=0`.
+    fn default() -> Self {
+        Self {
+            q: String::new(),
+            n: DEFAULT_SEARCH_HITS,
+            from: None,
+            to: None,
+        }
+    }
 }
 
 /// A time window of `GET /api/v1/discussions/{pk}/contents/`, as ISO 8601 instants in UTC.
@@ -262,5 +277,18 @@ impl ApiClient {
             url.query_pairs_mut().extend_pairs(params);
         }
         send_bearer(&self.http, token, method, url, body).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_search_asks_for_some_hits_never_none() {
+        // A derived `Default` would send `n=0`.
+        let query = SearchQuery::default();
+        assert_eq!(query.n, DEFAULT_SEARCH_HITS);
+        assert!(query.n > 0);
     }
 }
