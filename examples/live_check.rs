@@ -109,7 +109,7 @@ async fn browser_flow(
     let (authorize_url, pending) = flow.start();
     let (sender, receiver) = oneshot::channel::<Result<String, String>>();
     let expected = web::Data::new((pending.state.clone(), Mutex::new(Some(sender))));
-    let callback_path = format!("/{}", talk_to_mementos::rememberizer::CALLBACK_PATH);
+    let callback_path = talk_to_mementos::rememberizer::CALLBACK_ROUTE.to_owned();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(expected.clone())

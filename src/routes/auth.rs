@@ -19,8 +19,7 @@ use crate::{memoram, rememberizer};
 
 /// Step 1's route: starts a flow.
 pub const START_ROUTE: &str = Provider::Rememberizer.connect_route();
-/// Step 3's route: `APP_BASE_URL` + this is the `redirect_uri` registered at Rememberizer.
-pub const CALLBACK_ROUTE: &str = "/auth/rememberizer/callback";
+pub use crate::rememberizer::CALLBACK_ROUTE;
 pub const DISCONNECT_ROUTE: &str = "/auth/rememberizer/disconnect";
 
 /// `GET /auth/rememberizer` — Step 1: send the browser to Rememberizer's authorize endpoint.

@@ -24,7 +24,7 @@ use crate::state::AppState;
 use crate::templates::Templates;
 
 pub const START_ROUTE: &str = Provider::Memoram.connect_route();
-pub const CALLBACK_ROUTE: &str = "/auth/memoram/callback";
+pub use crate::memoram::CALLBACK_ROUTE;
 pub const DISCONNECT_ROUTE: &str = "/auth/memoram/disconnect";
 /// The waiting page watches a pending access request while it is open, without reloading:
 /// Memoram is asked again after these pauses (5 s six times, then 10 s six times, then 20 s),

@@ -43,8 +43,7 @@ pub use crate::setup::{session_key, SetupError};
 
 /// Step 1's route: "Connect Memoram" links here.
 pub const START_ROUTE: &str = "/auth/memoram";
-/// The callback: `app_base_url` + this is the redirect URI registered at Memoram.
-pub const CALLBACK_ROUTE: &str = "/auth/memoram/callback";
+pub use crate::memoram::CALLBACK_ROUTE;
 /// The page that waits for the person to approve the access request in their Memoram dashboard.
 pub const ACCESS_ROUTE: &str = "/memoram/access";
 /// Where the browser goes once the access is approved, unless [`Settings::after_connect`] says

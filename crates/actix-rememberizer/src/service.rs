@@ -35,8 +35,7 @@ pub use actix_oauth_client::setup::{session_key, SetupError};
 
 /// Step 1's route: "Connect Rememberizer" links here.
 pub const START_ROUTE: &str = "/auth/rememberizer";
-/// Step 3's route: `app_base_url` + this is the redirect URI registered at Rememberizer.
-pub const CALLBACK_ROUTE: &str = "/auth/rememberizer/callback";
+pub use crate::rememberizer::CALLBACK_ROUTE;
 /// Where the browser goes after connecting, unless [`Settings::after_connect`] says otherwise.
 pub const DEFAULT_AFTER_CONNECT: &str = "/dashboard";
 /// The `User-Agent` unless [`Settings::user_agent`] says otherwise.

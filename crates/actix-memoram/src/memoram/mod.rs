@@ -73,8 +73,9 @@ pub struct Memoram {
     pub send_to_llm: bool,
 }
 
-/// Where Memoram sends the browser back, relative to `APP_BASE_URL`.
-pub const CALLBACK_PATH: &str = "auth/memoram/callback";
+/// The callback's route, where Memoram sends the browser back: `APP_BASE_URL` + this is the
+/// redirect URI registered at Memoram.
+pub const CALLBACK_ROUTE: &str = "/auth/memoram/callback";
 /// The longest access-request `reason` Memoram takes ("Maximum length: 255").
 pub const MAX_REASON_CHARS: usize = 255;
 /// The update method. Memoram's "Update Memory" reference shows `PATCH`.
@@ -82,7 +83,7 @@ const UPDATE_METHOD: Method = Method::PATCH;
 
 /// Where Memoram sends the browser back (the redirect URI to register).
 pub fn redirect_uri(app_base_url: &Url) -> Result<Url, url::ParseError> {
-    join(app_base_url, CALLBACK_PATH)
+    join(app_base_url, CALLBACK_ROUTE.trim_start_matches('/'))
 }
 
 /// The flow's endpoints. The docs call the user authorization "standard" without publishing its

@@ -26,8 +26,9 @@ const TOKEN_PATH: &str = "api/v1/auth/oauth2/token/";
 /// Where a browser's Rememberizer connection is kept in its session.
 pub const SESSION_SLOT: Slot = Slot::new("connection_id");
 
-/// Where Rememberizer sends the browser back (Step 3), relative to `APP_BASE_URL`.
-pub const CALLBACK_PATH: &str = "auth/rememberizer/callback";
+/// Step 3's route, where Rememberizer sends the browser back: `APP_BASE_URL` + this is the
+/// redirect URI registered at Rememberizer.
+pub const CALLBACK_ROUTE: &str = "/auth/rememberizer/callback";
 
 /// The flow's endpoints: Rememberizer takes the client credentials in the form body
 /// ("client_secret_post"), not in an HTTP Basic header.
@@ -45,7 +46,7 @@ pub fn oauth_endpoints(
 
 /// `APP_BASE_URL/auth/rememberizer/callback`, the URI registered at Rememberizer.
 pub fn redirect_uri(app_base_url: &Url) -> Result<Url, url::ParseError> {
-    join(app_base_url, CALLBACK_PATH)
+    join(app_base_url, CALLBACK_ROUTE.trim_start_matches('/'))
 }
 
 /// Hits a [`SearchQuery::default`] asks for.
