@@ -21,6 +21,20 @@ fn client() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
+/// The client of the people one worker connects, one after the other, as seen from behind a
+/// proxy the app trusts (`TRUSTED_PROXIES=127.0.0.1` in `run.sh`): each worker comes from an
+/// address of its own, as people do, so that the app's limit of exchanges in flight per address
+/// (`actix_oauth_client`'s `ExchangeLimit`, 10) is not one shared by the whole benchmark.
+fn client_from(worker: usize) -> anyhow::Result<reqwest::Client> {
+    let address = format!("10.0.{}.{}", worker / 250, worker % 250 + 1);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", address.parse()?);
+    Ok(reqwest::Client::builder()
+        .redirect(Policy::none())
+        .default_headers(headers)
+        .build()?)
+}
+
 fn location(response: &reqwest::Response) -> anyhow::Result<url::Url> {
     let value = response
         .headers()
@@ -97,13 +111,12 @@ async fn connect(
     concurrency: usize,
     file: String,
 ) -> anyhow::Result<()> {
-    let http = client()?;
     let app = url::Url::parse(&app)?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let (http, app, next) = (http.clone(), app.clone(), next.clone());
+    for worker in 0..concurrency.max(1) {
+        let (http, app, next) = (client_from(worker)?, app.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut cookies = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < users {

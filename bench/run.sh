@@ -99,7 +99,7 @@ start=$(now_ms)
 # The cache off: every dashboard makes its three calls, as the bound below assumes.
 REMEMBERIZER_CACHE_SECS=0 REMEMBERIZER_CLIENT_ID=bench-client REMEMBERIZER_CLIENT_SECRET=bench-secret REMEMBERIZER_BASE_URL=$sim \
 APP_BASE_URL=$app BIND_ADDR=127.0.0.1:$app_port SESSION_KEY=$(head -c 64 /dev/urandom | base64 -w0) \
-RUST_LOG=warn "$bin/talk-to-mementos" >"$work/app.log" 2>&1 &
+TRUSTED_PROXIES=127.0.0.1 RUST_LOG=warn "$bin/talk-to-mementos" >"$work/app.log" 2>&1 &
 app_pid=$!; pids+=($app_pid)
 wait_up "$app/healthz" "$app_pid"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$app/healthz")" = 200 ] || { echo "bench: /healthz is not 200" >&2; exit 1; }
@@ -155,7 +155,7 @@ start_fast_app() {
   local port; port=$(free_port)
   env "$@" REMEMBERIZER_CLIENT_ID=bench-client REMEMBERIZER_CLIENT_SECRET=bench-secret REMEMBERIZER_BASE_URL=$fast \
     APP_BASE_URL=http://127.0.0.1:$port BIND_ADDR=127.0.0.1:$port SESSION_KEY=$(head -c 64 /dev/urandom | base64 -w0) \
-    RUST_LOG=warn "$bin/talk-to-mementos" >"$work/$name.log" 2>&1 &
+    TRUSTED_PROXIES=127.0.0.1 RUST_LOG=warn "$bin/talk-to-mementos" >"$work/$name.log" 2>&1 &
   local pid=$!
   # Known to `cleanup` even if this function (run in a subshell) stops half-way.
   echo "$pid" >"$work/$name.pid"
