@@ -77,6 +77,13 @@ pub fn cookie_key(bytes: Option<&[u8]>) -> Result<Key, SetupError> {
     }
 }
 
+/// Checks that a `SESSION_KEY` is given, as sessions kept outside the process (Redis) need: a
+/// random key per start ([`cookie_key`]`(None)`) would make every session unreadable after a
+/// restart and on every other instance. Without one, [`SetupError::Missing`]`("SESSION_KEY")`.
+pub fn require_session_key(bytes: Option<&[u8]>) -> Result<(), SetupError> {
+    bytes.map(|_| ()).ok_or(SetupError::Missing("SESSION_KEY"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

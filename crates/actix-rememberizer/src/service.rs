@@ -139,11 +139,7 @@ impl Rememberizer {
         settings: Settings,
         redis: crate::redis_store::Redis,
     ) -> Result<Self, SetupError> {
-        // A random key per start would make every session in Redis unreadable after a restart
-        // and on every other instance: the reason to use Redis at all.
-        if settings.session_key.is_none() {
-            return Err(SetupError::Missing("SESSION_KEY"));
-        }
+        actix_oauth_client::setup::require_session_key(settings.session_key.as_deref())?;
         use crate::redis_store::{RedisSessionStore, RedisSpentStates, RedisTokens};
         let refresh_timeout = HttpSettings::default().request_timeout;
         Self::build(
