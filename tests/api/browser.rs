@@ -603,6 +603,19 @@ async fn html_in_document_names_renders_as_text_and_runs_nothing() {
     browser.close().await;
 }
 
+/// Tabs to `css` ([`tab_to`]) and presses Enter on it, as a keyboard user does.
+pub(crate) async fn press_enter_on(browser: &Browser, css: &str) {
+    tab_to(browser, css).await;
+    browser
+        .client
+        .active_element()
+        .await
+        .expect("focused")
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .expect("enter");
+}
+
 /// Presses Tab until the focused element matches `css`; returns how many presses it took.
 pub(crate) async fn tab_to(browser: &Browser, css: &str) -> usize {
     for presses in 1..=30 {
@@ -635,26 +648,10 @@ async fn the_connect_and_logout_buttons_are_reachable_by_keyboard() {
     let browser = Browser::start().await;
     browser.goto(&app.url("/")).await;
     browser.wait_for("a.button.primary").await;
-    tab_to(&browser, "a[href='/auth/rememberizer']").await;
-    browser
-        .client
-        .active_element()
-        .await
-        .expect("focused")
-        .send_keys(&Key::Enter.to_string())
-        .await
-        .expect("enter");
+    press_enter_on(&browser, "a[href='/auth/rememberizer']").await;
     allow(&browser).await;
     browser.wait_for_path(&app.address, "/dashboard").await;
-    tab_to(&browser, "form[action='/logout'] button").await;
-    browser
-        .client
-        .active_element()
-        .await
-        .expect("focused")
-        .send_keys(&Key::Enter.to_string())
-        .await
-        .expect("enter");
+    press_enter_on(&browser, "form[action='/logout'] button").await;
     browser.wait_for_path(&app.address, "/").await;
     browser.close().await;
 }

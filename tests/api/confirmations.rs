@@ -2,13 +2,13 @@
 //! confirmation page (GOV.UK's "confirm" pattern) whose form does the deed. A GET changes
 //! nothing; the POST keeps its CSRF check; a memory that does not exist is a 404 page.
 
-use fantoccini::key::Key;
 use reqwest::StatusCode;
 use simulators::memoram::MemoramSimulatorConfig;
 
 use crate::accessibility::{contrast, use_theme, Theme};
 use crate::browser::{
-    big_mementos, connect_in_browser, connect_memoram_in_browser, tab_to, Browser, BrowserOptions,
+    big_mementos, connect_in_browser, connect_memoram_in_browser, press_enter_on, tab_to, Browser,
+    BrowserOptions,
 };
 
 use crate::helpers::{
@@ -231,18 +231,10 @@ async fn browser_without_javascript() -> Browser {
     .await
 }
 
-/// Tabs to `css` and presses Enter on it, as a keyboard user does.
+/// Waits for `css`, then tabs to it and presses Enter, as a keyboard user does.
 async fn press(browser: &Browser, css: &str) {
     browser.wait_for(css).await;
-    tab_to(browser, css).await;
-    browser
-        .client
-        .active_element()
-        .await
-        .expect("focused")
-        .send_keys(&Key::Enter.to_string())
-        .await
-        .expect("enter");
+    press_enter_on(browser, css).await;
 }
 
 #[tokio::test]

@@ -2,12 +2,11 @@
 //! without it with a `403` page that says so and offers to connect, and after connecting the
 //! person is back on the page they asked for. The menu offers only what can be used now.
 
-use fantoccini::key::Key;
 use reqwest::StatusCode;
 use simulators::memoram::MemoramSimulatorConfig;
 use url::Url;
 
-use crate::browser::{allow, tab_to, tick, Browser, BrowserOptions};
+use crate::browser::{allow, press_enter_on, tick, Browser, BrowserOptions};
 use crate::helpers::{
     assert_asks_to_connect, assert_is_redirect_to, hrefs, location, spawn_app_with_memoram, TestApp,
 };
@@ -277,19 +276,11 @@ async fn with_javascript_off_the_offer_leads_back_to_the_page_by_keyboard() {
     let heading = browser.wait_for("h1").await.text().await.expect("text");
     assert_eq!(heading, "Connect Rememberizer to see your mementos");
     browser.screenshot("connect-first").await;
-    tab_to(
+    press_enter_on(
         &browser,
         "a.button.primary[href^='/auth/rememberizer?return_to=']",
     )
     .await;
-    browser
-        .client
-        .active_element()
-        .await
-        .expect("focused")
-        .send_keys(&Key::Enter.to_string())
-        .await
-        .expect("enter");
     let first: Vec<u64> = app.sim.mementos().iter().take(1).map(|m| m.id).collect();
     tick(&browser, &first).await;
     allow(&browser).await;

@@ -221,8 +221,7 @@ async fn declining_memoram_removes_the_flows_cookie() {
 /// keyboard (issue 29, item 7).
 #[tokio::test]
 async fn a_second_allow_says_already_connected_and_an_error_page_still_logs_out_by_keyboard() {
-    use crate::browser::{allow, big_mementos, tab_to, tick, Browser, BrowserOptions};
-    use fantoccini::key::Key;
+    use crate::browser::{allow, big_mementos, press_enter_on, tick, Browser, BrowserOptions};
 
     let app = spawn_app().await;
     let options = BrowserOptions {
@@ -243,15 +242,7 @@ async fn a_second_allow_says_already_connected_and_an_error_page_still_logs_out_
 
     browser.goto(&app.url("/no-such-page")).await;
     browser.wait_for("section.error").await;
-    tab_to(&browser, "form[action='/logout'] button").await;
-    browser
-        .client
-        .active_element()
-        .await
-        .expect("focused")
-        .send_keys(&Key::Enter.to_string())
-        .await
-        .expect("enter");
+    press_enter_on(&browser, "form[action='/logout'] button").await;
     browser.wait_for_path(&app.address, "/").await;
     browser.wait_for("a[href='/auth/rememberizer']").await;
     // Logged out for real: the dashboard offers to connect.
